@@ -1,0 +1,1 @@
+"""linkadapt offline pipeline: simulator, teacher training, distillation, export."""

@@ -1,0 +1,1 @@
+"""linkadapt xApp: the online MCS decision service (numpy, onnxruntime, grpcio, fastapi)."""

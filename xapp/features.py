@@ -1,0 +1,342 @@
+"""KPM report -> observation vector: THE train/serve contract.
+
+The simulator builds a :class:`ReportBatch` straight from its state, the service
+builds one from gRPC or JSON reports; both call :func:`observe`. Nothing the gNB
+could not know reaches the policy: every column below is a field of
+``proto/linkadapt/v1/linkadapt.proto`` (see that file for the KPM names).
+
+Any change to the columns, to :data:`FEATURE_NAMES` or to how :func:`observe`
+computes them bumps :data:`FEATURE_SCHEMA_VERSION`; models carry the version
+they were trained against in their model card and the registry refuses others.
+
+Observation (float32, one row per UE; natural units, the models normalize):
+
+==  ==========================  ====================================================
+#   name                        definition
+==  ==========================  ====================================================
+0   cqi                         wideband CQI, 0..15
+1   cqi_efficiency              spectral efficiency of that CQI (bit/s/Hz/layer)
+2   cqi_mcs                     MCS the CQI maps to (:func:`xapp.nr_tables.cqi_to_mcs`)
+3   log_cqi_age                 ln(1 + CQI age in slots)
+4   table_qam256                1 if MCS table 2 (256QAM) else 0
+5   rank                        rank indicator, 1..8
+6   ss_sinr_db                  SS-SINR, dB (10 dB when absent)
+7   has_ss_sinr                 1 if SS-SINR present
+8   ss_rsrp_dbm                 SS-RSRP, dBm (-100 dBm when absent)
+9   has_ss_rsrp                 1 if SS-RSRP present
+10  log_buffer                  log10(1 + buffer bytes)
+11  last_mcs_delta              last initial MCS - cqi_mcs (0 when absent)
+12  has_last_mcs                1 if the UE has been scheduled before
+13  window_bler                 initial-TB errors / initial TBs in the KPM window
+14  log_window_tbs              ln(1 + initial TBs in the KPM window)
+15  harq_ack_0..7               +1 ACK, -1 NACK, 0 no entry; most recent first
+23  harq_mcs_delta_0..7         MCS of that TB - cqi_mcs (0 no entry)
+31  log_harq_age_0..7           ln(1 + age in slots) (ln(1 + 1000) no entry)
+39  log2_tx_antennas            log2 of gNB TX antenna ports
+40  numerology                  mu
+41  log2_csi_period             log2 of CSI report period in slots
+42  log_prbs                    ln(1 + allocated PRBs)
+==  ==========================  ====================================================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from xapp import nr_tables
+
+FEATURE_SCHEMA_VERSION: Final = 1
+HARQ_HISTORY: Final = 8
+"""HARQ feedbacks a report carries, most recent first."""
+KPM_WINDOW_SLOTS: Final = 100
+"""Window of the ``tb_initial_total`` / ``tb_initial_errors`` counters, in slots."""
+
+CSI_PERIODS_SLOTS: Final = (4, 5, 8, 10, 16, 20, 40, 80, 160, 320)
+"""TS 38.331 CSI-ReportPeriodicityAndOffset."""
+MAX_PRBS: Final = 275  # TS 38.101-1 Table 5.3.2-1: at most 273 PRBs; headroom of the field
+MAX_TX_ANTENNAS: Final = 64
+MAX_NUMEROLOGY: Final = 4  # TS 38.211 Table 4.2-1: mu = 0..4 for data channels
+
+_ABSENT_SINR_DB: Final = 10.0
+_ABSENT_RSRP_DBM: Final = -100.0
+_ABSENT_HARQ_AGE: Final = 1000.0
+
+FEATURE_NAMES: Final[tuple[str, ...]] = (
+    "cqi",
+    "cqi_efficiency",
+    "cqi_mcs",
+    "log_cqi_age",
+    "table_qam256",
+    "rank",
+    "ss_sinr_db",
+    "has_ss_sinr",
+    "ss_rsrp_dbm",
+    "has_ss_rsrp",
+    "log_buffer",
+    "last_mcs_delta",
+    "has_last_mcs",
+    "window_bler",
+    "log_window_tbs",
+    *(f"harq_ack_{i}" for i in range(HARQ_HISTORY)),
+    *(f"harq_mcs_delta_{i}" for i in range(HARQ_HISTORY)),
+    *(f"log_harq_age_{i}" for i in range(HARQ_HISTORY)),
+    "log2_tx_antennas",
+    "numerology",
+    "log2_csi_period",
+    "log_prbs",
+)
+NUM_FEATURES: Final = len(FEATURE_NAMES)
+
+
+class ReportError(ValueError):
+    """A report field is missing or out of range.
+
+    Attributes:
+        field: the offending field, in proto naming (``harq[2].mcs`` for entries).
+        ue_index: position of the report in its batch.
+        reason: what is wrong, for people.
+    """
+
+    def __init__(self, field: str, ue_index: int, reason: str) -> None:
+        self.field = field
+        self.ue_index = ue_index
+        self.reason = reason
+        super().__init__(f"reports[{ue_index}].{field}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportBatch:
+    """Columnar batch of UE reports: one row per UE, one array per proto field.
+
+    Absent optional values are encoded in-band: NaN for SS-SINR / SS-RSRP, -1 for
+    ``last_mcs`` and for unused HARQ history slots.
+    """
+
+    mcs_table: npt.NDArray[np.int64]  # (n,) 1 or 2
+    cqi: npt.NDArray[np.int64]  # (n,) 0..15
+    cqi_age: npt.NDArray[np.int64]  # (n,) slots
+    rank: npt.NDArray[np.int64]  # (n,) 1..8
+    harq_ack: npt.NDArray[np.int64]  # (n, HARQ_HISTORY) 1 ACK, 0 NACK, -1 none
+    harq_mcs: npt.NDArray[np.int64]  # (n, HARQ_HISTORY) MCS index, -1 none
+    harq_age: npt.NDArray[np.int64]  # (n, HARQ_HISTORY) slots since arrival
+    harq_initial: npt.NDArray[np.int64]  # (n, HARQ_HISTORY) 1 initial TX, 0 retx
+    tb_total: npt.NDArray[np.int64]  # (n,) initial TBs in the KPM window
+    tb_errors: npt.NDArray[np.int64]  # (n,) of which NACKed
+    last_mcs: npt.NDArray[np.int64]  # (n,) -1 when absent
+    ss_sinr_db: npt.NDArray[np.float64]  # (n,) dB, NaN when absent
+    ss_rsrp_dbm: npt.NDArray[np.float64]  # (n,) dBm, NaN when absent
+    buffer_bytes: npt.NDArray[np.float64]  # (n,) bytes
+    prbs: npt.NDArray[np.int64]  # (n,) allocated PRBs
+    tx_antennas: npt.NDArray[np.int64]  # (n,)
+    numerology: npt.NDArray[np.int64]  # (n,)
+    csi_period: npt.NDArray[np.int64]  # (n,) slots
+
+    def __len__(self) -> int:
+        return int(self.cqi.shape[0])
+
+    def take(self, index: npt.ArrayLike) -> ReportBatch:
+        """Return the rows selected by ``index`` (a boolean mask or integer indices)."""
+        return ReportBatch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+
+def observe(batch: ReportBatch) -> npt.NDArray[np.float32]:
+    """Build the ``(n, NUM_FEATURES)`` float32 observation matrix of a report batch."""
+    n = len(batch)
+    table_row = batch.mcs_table - 1
+    cqi_mcs = nr_tables.CQI_TO_MCS[table_row, batch.cqi]
+    obs = np.empty((n, NUM_FEATURES), dtype=np.float32)
+    obs[:, 0] = batch.cqi
+    obs[:, 1] = nr_tables.CQI_EFFICIENCY[table_row, batch.cqi]
+    obs[:, 2] = cqi_mcs
+    obs[:, 3] = np.log1p(batch.cqi_age)
+    obs[:, 4] = batch.mcs_table == nr_tables.QAM256
+    obs[:, 5] = batch.rank
+    has_sinr = ~np.isnan(batch.ss_sinr_db)
+    obs[:, 6] = np.where(has_sinr, batch.ss_sinr_db, _ABSENT_SINR_DB)
+    obs[:, 7] = has_sinr
+    has_rsrp = ~np.isnan(batch.ss_rsrp_dbm)
+    obs[:, 8] = np.where(has_rsrp, batch.ss_rsrp_dbm, _ABSENT_RSRP_DBM)
+    obs[:, 9] = has_rsrp
+    obs[:, 10] = np.log10(1.0 + batch.buffer_bytes)
+    has_last = batch.last_mcs >= 0
+    obs[:, 11] = np.where(has_last, batch.last_mcs - cqi_mcs, 0)
+    obs[:, 12] = has_last
+    obs[:, 13] = batch.tb_errors / np.maximum(batch.tb_total, 1)
+    obs[:, 14] = np.log1p(batch.tb_total)
+    h = HARQ_HISTORY
+    valid = batch.harq_mcs >= 0
+    obs[:, 15 : 15 + h] = np.where(valid, 2 * batch.harq_ack - 1, 0)
+    obs[:, 15 + h : 15 + 2 * h] = np.where(valid, batch.harq_mcs - cqi_mcs[:, None], 0)
+    obs[:, 15 + 2 * h : 15 + 3 * h] = np.log1p(np.where(valid, batch.harq_age, _ABSENT_HARQ_AGE))
+    obs[:, 39] = np.log2(batch.tx_antennas)
+    obs[:, 40] = batch.numerology
+    obs[:, 41] = np.log2(batch.csi_period)
+    obs[:, 42] = np.log1p(batch.prbs)
+    return obs
+
+
+# ---------------------------------------------------------------------------
+# Validation and construction from records (JSON / proto adapters)
+# ---------------------------------------------------------------------------
+
+_REQUIRED_INT_FIELDS: Final = (
+    # proto name, column, lowest, highest
+    ("wideband_cqi", "cqi", 0, nr_tables.MAX_CQI),
+    ("cqi_age_slots", "cqi_age", 0, 1_000_000),
+    ("rank_indicator", "rank", 1, 8),
+    ("tb_initial_total", "tb_total", 0, 1_000_000),
+    ("tb_initial_errors", "tb_errors", 0, 1_000_000),
+    ("allocated_prbs", "prbs", 1, MAX_PRBS),
+    ("num_tx_antennas", "tx_antennas", 1, MAX_TX_ANTENNAS),
+    ("numerology", "numerology", 0, MAX_NUMEROLOGY),
+)
+
+
+def validate(batch: ReportBatch) -> None:
+    """Raise :class:`ReportError` for the first out-of-range value (by UE, then field).
+
+    Batches built by :func:`batch_from_records` are already valid; this is for
+    batches assembled elsewhere (the gRPC adapter, tests).
+    """
+    problems: list[tuple[int, str, str]] = []
+
+    def check(mask: npt.NDArray[np.bool_], field: str, reason: str) -> None:
+        bad = np.flatnonzero(mask)
+        if bad.size:
+            problems.append((int(bad[0]), field, reason))
+
+    check(~np.isin(batch.mcs_table, (nr_tables.QAM64, nr_tables.QAM256)), "mcs_table",
+          "must be MCS_TABLE_QAM64 (1) or MCS_TABLE_QAM256 (2)")
+    for proto_name, column, lo, hi in _REQUIRED_INT_FIELDS:
+        values = getattr(batch, column)
+        check((values < lo) | (values > hi), proto_name, f"must be in {lo}..{hi}")
+    check(batch.tb_errors > batch.tb_total, "tb_initial_errors",
+          "must not exceed tb_initial_total")
+    check(~np.isin(batch.csi_period, CSI_PERIODS_SLOTS), "csi_period_slots",
+          f"must be one of {CSI_PERIODS_SLOTS}")
+    max_mcs = nr_tables.MAX_MCS[np.clip(batch.mcs_table, 1, 2) - 1]
+    check((batch.last_mcs < -1) | (batch.last_mcs > max_mcs), "last_mcs",
+          "must be a valid MCS index of the report's mcs_table")
+    for name in ("ss_sinr_db", "ss_rsrp_dbm"):
+        check(np.isinf(getattr(batch, name)), name, "must be finite")
+    check(~np.isfinite(batch.buffer_bytes) | (batch.buffer_bytes < 0), "buffer_bytes",
+          "must be a finite, non-negative number of bytes")
+    valid = batch.harq_mcs >= 0
+    bad_entry = (valid & ((batch.harq_mcs > max_mcs[:, None]) | (batch.harq_age < 0)
+                          | ~np.isin(batch.harq_ack, (0, 1))))
+    bad_entry |= (batch.harq_mcs < -1)
+    rows, cols = np.nonzero(bad_entry)
+    if rows.size:
+        problems.append((int(rows[0]), f"harq[{int(cols[0])}]",
+                         "needs ack, an mcs valid in the report's mcs_table and age_slots >= 0"))
+    if problems:
+        ue, field, reason = min(problems)
+        raise ReportError(field, ue, reason)
+
+
+def _required(report: Mapping[str, Any], name: str, ue: int, where: str = "") -> Any:
+    value = report.get(name)
+    if value is None:
+        raise ReportError(f"{where}{name}", ue, "is required")
+    return value
+
+
+def _integer(value: Any, name: str, ue: int, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ReportError(name, ue, f"must be an integer, got {type(value).__name__}")
+    if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
+        raise ReportError(name, ue, f"must be an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise ReportError(name, ue, f"must be in {lo}..{hi}, got {value!r}")
+    return int(value)
+
+
+def _optional_float(report: Mapping[str, Any], name: str, ue: int) -> float:
+    value = report.get(name)
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ReportError(name, ue, f"must be a finite number, got {value!r}")
+    return float(value)
+
+
+_MCS_TABLE_NAMES: Final = {
+    "MCS_TABLE_QAM64": nr_tables.QAM64,
+    "MCS_TABLE_QAM256": nr_tables.QAM256,
+    nr_tables.QAM64: nr_tables.QAM64,
+    nr_tables.QAM256: nr_tables.QAM256,
+}
+
+
+def batch_from_records(reports: Sequence[Mapping[str, Any]]) -> ReportBatch:
+    """Build a validated :class:`ReportBatch` from reports given as mappings.
+
+    Keys are the proto field names (``wideband_cqi``, ``harq`` as a list of
+    ``{"ack", "mcs", "age_slots", "initial"}`` ...); ``mcs_table`` may be the enum
+    name or number. Raises :class:`ReportError` naming the first bad field.
+    """
+    n = len(reports)
+    cols: dict[str, Any] = {
+        name: np.zeros(n, dtype=np.int64)
+        for name in ("mcs_table", "cqi", "cqi_age", "rank", "tb_total", "tb_errors",
+                     "last_mcs", "prbs", "tx_antennas", "numerology", "csi_period")
+    }
+    for name in ("harq_ack", "harq_mcs", "harq_age", "harq_initial"):
+        cols[name] = np.full((n, HARQ_HISTORY), -1, dtype=np.int64)
+    for name in ("ss_sinr_db", "ss_rsrp_dbm", "buffer_bytes"):
+        cols[name] = np.zeros(n, dtype=np.float64)
+
+    for ue, report in enumerate(reports):
+        if not isinstance(report, Mapping):
+            raise ReportError("(report)", ue, "must be an object")
+        table = _MCS_TABLE_NAMES.get(_required(report, "mcs_table", ue))
+        if table is None:
+            raise ReportError("mcs_table", ue, "must be MCS_TABLE_QAM64 or MCS_TABLE_QAM256")
+        cols["mcs_table"][ue] = table
+        top_mcs = nr_tables.max_mcs(table)
+        for proto_name, column, lo, hi in _REQUIRED_INT_FIELDS:
+            cols[column][ue] = _integer(_required(report, proto_name, ue), proto_name, ue, lo, hi)
+        if cols["tb_errors"][ue] > cols["tb_total"][ue]:
+            raise ReportError("tb_initial_errors", ue, "must not exceed tb_initial_total")
+        period = _integer(_required(report, "csi_period_slots", ue), "csi_period_slots", ue,
+                          1, 10_000)
+        if period not in CSI_PERIODS_SLOTS:
+            raise ReportError("csi_period_slots", ue, f"must be one of {CSI_PERIODS_SLOTS}")
+        cols["csi_period"][ue] = period
+        last = report.get("last_mcs")
+        cols["last_mcs"][ue] = -1 if last is None else _integer(last, "last_mcs", ue, 0, top_mcs)
+        cols["ss_sinr_db"][ue] = _optional_float(report, "ss_sinr_db", ue)
+        cols["ss_rsrp_dbm"][ue] = _optional_float(report, "ss_rsrp_dbm", ue)
+        buffer = _required(report, "buffer_bytes", ue)
+        cols["buffer_bytes"][ue] = _integer(buffer, "buffer_bytes", ue, 0, 2**63 - 1)
+        _fill_harq(report.get("harq") or [], ue, top_mcs, cols)
+    return ReportBatch(**cols)
+
+
+def _fill_harq(entries: Any, ue: int, top_mcs: int, cols: dict[str, Any]) -> None:
+    if not isinstance(entries, Sequence) or isinstance(entries, str | bytes):
+        raise ReportError("harq", ue, "must be a list of HARQ feedback entries")
+    if len(entries) > HARQ_HISTORY:
+        raise ReportError("harq", ue, f"carries at most {HARQ_HISTORY} entries, got {len(entries)}")
+    for k, entry in enumerate(entries):
+        where = f"harq[{k}]"
+        if not isinstance(entry, Mapping):
+            raise ReportError(where, ue, "must be an object")
+        ack = _required(entry, "ack", ue, f"{where}.")
+        if not isinstance(ack, bool):
+            raise ReportError(f"{where}.ack", ue, "must be true or false")
+        cols["harq_ack"][ue, k] = int(ack)
+        cols["harq_mcs"][ue, k] = _integer(_required(entry, "mcs", ue, f"{where}."), f"{where}.mcs", ue,
+                                           0, top_mcs)
+        cols["harq_age"][ue, k] = _integer(_required(entry, "age_slots", ue, f"{where}."),
+                                           f"{where}.age_slots", ue, 0, 1_000_000)
+        initial = entry.get("initial", True)
+        if not isinstance(initial, bool):
+            raise ReportError(f"{where}.initial", ue, "must be true or false")
+        cols["harq_initial"][ue, k] = int(initial)
