@@ -1,0 +1,56 @@
+"""``linkadapt`` console script: one entry point, subcommands imported on demand.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
+``run(args) -> int``. Only the chosen module is imported, so ``linkadapt serve``
+never pulls in the offline pipeline and ``linkadapt simulate`` runs without torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Final
+
+from linkadapt import __version__
+
+# name -> (module, one-line help)
+COMMANDS: Final[dict[str, tuple[str, str]]] = {
+    "simulate": ("training.sim.commands", "closed-loop link simulation of one policy, KPI table"),
+    "serve": ("xapp.commands.serve", "run the xApp: gRPC + REST MCS decisions"),
+    "models": ("xapp.commands.models", "manage the models of a running xApp over REST"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="linkadapt",
+        description="5G NR link adaptation xApp and its offline pipeline.",
+        epilog="Run 'linkadapt COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"linkadapt {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_, summary) in COMMANDS.items():
+        sub.add_parser(name, help=summary, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line, run the chosen subcommand, return its exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in COMMANDS:
+        # Let argparse print usage / the unknown-command error (exit status 2).
+        _top_parser().parse_args(args)
+        return 2
+    name, rest = args[0], args[1:]
+    module_name, summary = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"linkadapt {name}", description=summary)
+    module.add_arguments(parser)
+    parsed = parser.parse_args(rest)
+    return int(module.run(parsed))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
