@@ -1,0 +1,1 @@
+"""Vectorized 5G NR downlink link simulator (numpy only; never imports torch)."""
