@@ -1,0 +1,1 @@
+"""``linkadapt`` subcommands of the service (see linkadapt/cli.py)."""

@@ -1,0 +1,148 @@
+"""The transport-agnostic decision core: UE reports in, one MCS decision per UE out.
+
+gRPC and REST adapters convert their messages to a :class:`~xapp.features.ReportBatch`
+and back; everything else (request limits, the policy, the fallback, metrics)
+happens here. A decision depends only on its report, so the core keeps no
+per-UE state and any replica can answer any request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from xapp import features
+from xapp.errors import BatchTooLarge, InvalidRequest
+from xapp.features import ReportBatch
+from xapp.metrics import Metrics
+from xapp.policy import DEFAULT_BACKOFF, Policy, fallback_mcs
+
+log = logging.getLogger(__name__)
+
+_ERROR_LOG_INTERVAL_S = 10.0
+
+
+class Decisions(NamedTuple):
+    """Decisions for a batch, one row per UE (same order as the reports).
+
+    Attributes:
+        mcs: int64 MCS index per UE.
+        mcs_table: int64 MCS table (1 or 2) per UE, as reported.
+        from_model: True where the model decided, False where the fallback did.
+        model_id: id of the model that answered (empty if none did).
+        model_version: its version (empty if none did).
+
+    """
+
+    mcs: npt.NDArray[np.int64]
+    mcs_table: npt.NDArray[np.int64]
+    from_model: npt.NDArray[np.bool_]
+    model_id: str
+    model_version: str
+
+
+class DecisionCore:
+    """Decides MCS for batches of reports with the current policy or the fallback rule.
+
+    Args:
+        metrics: where to count decisions and fallbacks.
+        max_batch_size: most reports accepted in one request.
+        fallback_backoff: MCS steps the fallback rule backs off.
+
+    """
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        max_batch_size: int = 4096,
+        fallback_backoff: int = DEFAULT_BACKOFF,
+    ) -> None:
+        self.metrics = metrics
+        self.max_batch_size = max_batch_size
+        self.fallback_backoff = fallback_backoff
+        self._policy: Policy | None = None
+        self.not_ready_reason = "no model loaded"
+        self._last_error_log = 0.0
+        self._fallback_no_model = metrics.fallbacks.labels("no_model")
+        self._fallback_error = metrics.fallbacks.labels("inference_error")
+        self._fallback_non_finite = metrics.fallbacks.labels("non_finite_output")
+        metrics.model_loaded.set(0)
+
+    @property
+    def policy(self) -> Policy | None:
+        """The policy serving now, or ``None`` (fallback only)."""
+        return self._policy
+
+    def set_policy(self, policy: Policy | None, action: str = "activate") -> None:
+        """Swap the serving policy. Requests in flight finish on the one they started with."""
+        old = self._policy
+        self._policy = policy  # one reference assignment: atomic
+        if old is not None:
+            self.metrics.model_info.remove(old.card.model_id, old.card.version, old.sha256)
+        if policy is not None:
+            self.metrics.model_info.labels(
+                policy.card.model_id, policy.card.version, policy.sha256
+            ).set(1)
+        self.metrics.model_loaded.set(policy is not None)
+        self.metrics.model_swaps.labels(action).inc()
+
+    def check_request(self, schema_version: int, num_reports: int) -> None:
+        """Refuse a request before its reports are converted.
+
+        Raises:
+            InvalidRequest: unknown feature schema version.
+            BatchTooLarge: more reports than ``max_batch_size``.
+
+        """
+        if schema_version != features.FEATURE_SCHEMA_VERSION:
+            raise InvalidRequest(
+                f"schema_version {schema_version} is not supported; "
+                f"this service speaks {features.FEATURE_SCHEMA_VERSION}",
+                field="schema_version",
+            )
+        if num_reports > self.max_batch_size:
+            raise BatchTooLarge(
+                f"{num_reports} reports in one request; the limit is {self.max_batch_size}"
+            )
+
+    def decide(self, batch: ReportBatch) -> Decisions:
+        """Return one decision per report of a validated batch. Never raises on input."""
+        policy = self._policy  # read once: the whole batch is answered by one model
+        n = len(batch)
+        if policy is None:
+            self._fallback_no_model.inc(n)
+            return self._all_fallback(batch)
+        try:
+            mcs, answered = policy.choose(features.observe(batch), batch.mcs_table)
+        except Exception:  # any inference failure: every UE still gets a decision
+            self._log_inference_error(policy)
+            self._fallback_error.inc(n)
+            return self._all_fallback(batch)
+        if not answered.all():
+            bad = ~answered
+            mcs = np.where(bad, fallback_mcs(batch.cqi, batch.mcs_table, self.fallback_backoff),
+                           mcs)
+            self._fallback_non_finite.inc(int(bad.sum()))
+            self.metrics.decisions_fallback.inc(int(bad.sum()))
+            self.metrics.decisions_model.inc(int(answered.sum()))
+        else:
+            self.metrics.decisions_model.inc(n)
+        return Decisions(mcs, batch.mcs_table, answered, policy.card.model_id,
+                         policy.card.version)
+
+    def _all_fallback(self, batch: ReportBatch) -> Decisions:
+        n = len(batch)
+        self.metrics.decisions_fallback.inc(n)
+        mcs = fallback_mcs(batch.cqi, batch.mcs_table, self.fallback_backoff)
+        return Decisions(mcs, batch.mcs_table, np.zeros(n, dtype=bool), "", "")
+
+    def _log_inference_error(self, policy: Policy) -> None:
+        now = time.monotonic()
+        if now - self._last_error_log > _ERROR_LOG_INTERVAL_S:
+            self._last_error_log = now
+            log.exception("inference failed on model %s; answering with the fallback rule",
+                          policy.card.key)

@@ -1,0 +1,158 @@
+"""gRPC adapter: ``linkadapt.v1.LinkAdaptation`` over the decision core, on ``grpc.aio``.
+
+``grpc.aio`` serves any number of concurrent streams from one event loop (a sync
+server serves only as many as it has threads, and the rest hang), which is what
+one-stream-per-cell needs. Also serves ``grpc.health.v1`` and server reflection.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
+from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
+from xapp.core import Decisions
+from xapp.errors import InvalidRequest, ServiceError, status_of
+from xapp.features import ReportError
+from xapp.proto_reports import batch_from_protos
+from xapp.service import Service
+
+SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["LinkAdaptation"].full_name
+_SOURCE: Final = (pb.DECISION_SOURCE_FALLBACK, pb.DECISION_SOURCE_MODEL)
+
+
+def build_response(request: Any, ue_ids: np.ndarray, decisions: Decisions) -> Any:
+    """Encode decisions as a ``DecisionResponse`` (one ``McsDecision`` per UE, in order)."""
+    response = pb.DecisionResponse(cell_id=request.cell_id, slot=request.slot)
+    add = response.decisions.add
+    model_id, version = decisions.model_id, decisions.model_version
+    for ue, mcs, table, from_model in zip(
+        ue_ids.tolist(), decisions.mcs.tolist(), decisions.mcs_table.tolist(),
+        decisions.from_model.tolist(), strict=True,
+    ):
+        if from_model:
+            add(ue_id=ue, mcs=mcs, mcs_table=table, source=pb.DECISION_SOURCE_MODEL,
+                model_id=model_id, model_version=version)
+        else:
+            add(ue_id=ue, mcs=mcs, mcs_table=table, source=pb.DECISION_SOURCE_FALLBACK)
+    return response
+
+
+class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
+    """``Decide`` and ``StreamDecisions`` over :class:`~xapp.core.DecisionCore`."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+        self._core = service.core
+        self._metrics = service.metrics
+        self._latency = service.metrics.latency.labels("grpc")
+
+    def _answer(self, request: Any) -> Any:
+        self._core.check_request(request.schema_version, len(request.reports))
+        try:
+            ue_ids, batch = batch_from_protos(request.reports)
+        except ReportError as exc:
+            raise InvalidRequest.from_report_error(exc) from None
+        self._metrics.batch_size.observe(len(batch))
+        return build_response(request, ue_ids, self._core.decide(batch))
+
+    def _authorize(self, context: grpc.aio.ServicerContext) -> None:
+        if self._service.settings.decisions_require_token:
+            metadata = dict(context.invocation_metadata() or ())
+            self._service.check_decisions(metadata.get("authorization"))
+
+    def _count_error(self, error: BaseException) -> grpc.StatusCode:
+        code = status_of(error).grpc_code
+        self._metrics.errors.labels("grpc", code.name).inc()
+        return code
+
+    async def Decide(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        """Answer one cell-slot batch; refuse bad input with a status naming field and UE."""
+        start = time.perf_counter()
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            self._metrics.errors.labels("grpc", "DEADLINE_EXCEEDED").inc()
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline already passed")
+        try:
+            self._authorize(context)
+            response = self._answer(request)
+        except (ServiceError, ReportError) as exc:
+            code = self._count_error(exc)
+            field, ue = getattr(exc, "field", ""), getattr(exc, "ue_index", -1)
+            context.set_trailing_metadata((("linkadapt-field", field),
+                                           ("linkadapt-ue-index", str(ue))))
+            await context.abort(code, str(exc))
+        self._latency.observe(time.perf_counter() - start)
+        return response
+
+    async def StreamDecisions(
+        self, request_iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
+        """Answer each request of a cell's stream in order; bad requests get an error reply."""
+        try:
+            self._authorize(context)
+        except ServiceError as exc:
+            await context.abort(self._count_error(exc), str(exc))
+        async for request in request_iterator:
+            start = time.perf_counter()
+            try:
+                response = self._answer(request)
+            except ServiceError as exc:
+                code = self._count_error(exc)
+                response = pb.DecisionResponse(
+                    cell_id=request.cell_id, slot=request.slot,
+                    error=pb.DecisionError(code=code.name, message=str(exc), field=exc.field,
+                                           ue_index=exc.ue_index),
+                )
+            self._latency.observe(time.perf_counter() - start)
+            yield response
+
+
+class ModelHealthServicer(health_aio.HealthServicer):
+    """``grpc.health.v1`` with the LinkAdaptation status computed live.
+
+    The server ("") is SERVING while alive; the LinkAdaptation service only while
+    a validated model is loaded (the same rule as ``/ric/v1/health/ready``).
+    """
+
+    def __init__(self, service: Service) -> None:
+        super().__init__()
+        self._service = service
+
+    async def Check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        """Report the live status of the server or the LinkAdaptation service."""
+        if request.service == SERVICE_NAME:
+            status = (health_pb2.HealthCheckResponse.SERVING if self._service.ready
+                      else health_pb2.HealthCheckResponse.NOT_SERVING)
+            return health_pb2.HealthCheckResponse(status=status)
+        return await super().Check(request, context)
+
+
+async def start_grpc_server(service: Service, host: str, port: int) -> tuple[grpc.aio.Server, int]:
+    """Create, bind and start the gRPC server; return it and the bound port."""
+    server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", service.settings.max_request_bytes),
+        ("grpc.so_reuseport", 0),
+    ])
+    pb_grpc.add_LinkAdaptationServicer_to_server(LinkAdaptationServicer(service), server)
+    health = ModelHealthServicer(service)
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    await health.set("", health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME),
+        server,
+    )
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind gRPC to {host}:{port}")
+    await server.start()
+    return server, bound

@@ -1,0 +1,300 @@
+"""The model store on disk: upload (validated), activate, roll back, delete.
+
+Layout under the store directory (a volume in Kubernetes)::
+
+    state.json                            {"format": 1, "active": KEY|null, "history": [KEY...]}
+    models/<model_id>/<version>/model.onnx
+    models/<model_id>/<version>/meta.json {"sha256", "size_bytes", "uploaded", "card"}
+
+``KEY`` is ``model_id@version``. ``history`` holds the previously active models,
+most recent last; rollback pops it. Every file is written to a temporary name,
+fsynced and renamed, and a model directory appears with one rename, so a crash
+leaves either the old or the new state, never a half-written one. The SHA-256 of
+each model is checked again when it is loaded.
+
+The registry owns the store; what serves is the :class:`xapp.core.DecisionCore`,
+to which it hands each newly activated :class:`~xapp.policy.Policy` only after
+the model was loaded, checked and the new state persisted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from xapp.errors import ModelConflict, ModelNotFound, ModelRejected
+from xapp.model_card import ModelCard, parse_model_card
+from xapp.model_check import Limits, check_model
+from xapp.policy import Policy
+
+log = logging.getLogger(__name__)
+
+_STATE_FORMAT: Final = 1
+_MODEL_FILE: Final = "model.onnx"
+_META_FILE: Final = "meta.json"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredModel:
+    """One model of the store, as listed."""
+
+    card: ModelCard
+    sha256: str
+    size_bytes: int
+    uploaded: str
+
+    @property
+    def key(self) -> str:
+        """``model_id@version``."""
+        return self.card.key
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description."""
+        return {
+            "model_id": self.card.model_id,
+            "version": self.card.version,
+            "kind": self.card.kind,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "uploaded": self.uploaded,
+            "card": self.card.to_dict(),
+        }
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Registry:
+    """Model store with validation and an atomic active pointer.
+
+    Args:
+        root: store directory (created if missing).
+        limits: admission limits for uploads.
+        on_activate: called with the new policy (or ``None``) after each change of
+            the active model, and the action (``"activate"``, ``"rollback"``): the
+            decision core's ``set_policy``.
+
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        limits: Limits,
+        on_activate: Callable[[Policy | None, str], None],
+    ) -> None:
+        self.root = root
+        self.limits = limits
+        self._on_activate = on_activate
+        self._lock = threading.Lock()
+        (root / "models").mkdir(parents=True, exist_ok=True)
+        self._active: str | None = None
+        self._history: list[str] = []
+        self._read_state()
+
+    # -- queries ---------------------------------------------------------------
+
+    @property
+    def active_key(self) -> str | None:
+        """Key of the active stored model, or ``None``."""
+        return self._active
+
+    @property
+    def history(self) -> list[str]:
+        """Previously active keys, most recent last."""
+        return list(self._history)
+
+    def list(self) -> list[StoredModel]:
+        """All stored models, sorted by key."""
+        models = []
+        for meta in sorted((self.root / "models").glob(f"*/*/{_META_FILE}")):
+            try:
+                models.append(self._read_meta(meta))
+            except (OSError, ValueError) as exc:
+                log.warning("skipping unreadable model metadata %s: %s", meta, exc)
+        return models
+
+    def get(self, key: str) -> StoredModel:
+        """Return the stored model ``key``; raise :class:`ModelNotFound` if there is none."""
+        meta = self._dir(key) / _META_FILE
+        if not meta.is_file():
+            raise ModelNotFound(f"no stored model {key}")
+        return self._read_meta(meta)
+
+    # -- mutations -------------------------------------------------------------
+
+    def upload(self, data: bytes) -> tuple[StoredModel, bool]:
+        """Validate and store a model (it is not activated).
+
+        Returns:
+            ``(model, created)``; ``created`` is False when the identical model was
+            already stored.
+
+        Raises:
+            ModelRejected: a failed admission check (nothing is stored).
+            ModelConflict: a different model with the same id and version exists.
+
+        """
+        policy = check_model(data, self.limits)
+        card = policy.card
+        with self._lock:
+            target = self._dir(card.key)
+            if target.exists():
+                existing = self.get(card.key)
+                if existing.sha256 == policy.sha256:
+                    return existing, False
+                raise ModelConflict(
+                    f"{card.key} is already stored with another checksum; "
+                    "upload under a new version"
+                )
+            stored = StoredModel(card, policy.sha256, len(data), _now())
+            staging = Path(tempfile.mkdtemp(dir=self.root / "models", prefix=".upload-"))
+            try:
+                write_atomic(staging / _MODEL_FILE, data)
+                meta = {"sha256": stored.sha256, "size_bytes": stored.size_bytes,
+                        "uploaded": stored.uploaded, "card": card.to_dict()}
+                write_atomic(staging / _META_FILE, json.dumps(meta, indent=2).encode())
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(staging, target)
+                _fsync_dir(target.parent)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            log.info("stored model %s sha256=%s", card.key, stored.sha256)
+            return stored, True
+
+    def activate(self, key: str) -> Policy:
+        """Load, check and make ``key`` the active model; the previous goes to history."""
+        with self._lock:
+            policy = self.load(key)
+            if self._active is not None and self._active != key:
+                self._history.append(self._active)
+            self._active = key
+            self._write_state()
+            self._on_activate(policy, "activate")  # under the lock: swaps keep the persisted order
+        log.info("activated model %s", key)
+        return policy
+
+    def rollback(self) -> Policy:
+        """Re-activate the previously active model.
+
+        Raises:
+            ModelConflict: there is no previous model.
+
+        """
+        with self._lock:
+            while self._history:
+                key = self._history[-1]
+                try:
+                    policy = self.load(key)
+                except ModelNotFound:
+                    self._history.pop()
+                    continue
+                self._history.pop()
+                self._active = key
+                self._write_state()
+                break
+            else:
+                raise ModelConflict("no previous model to roll back to")
+            self._on_activate(policy, "rollback")
+        log.info("rolled back to model %s", key)
+        return policy
+
+    def delete(self, key: str) -> None:
+        """Delete an inactive model.
+
+        Raises:
+            ModelNotFound: no such model.
+            ModelConflict: it is the active model.
+
+        """
+        with self._lock:
+            self.get(key)
+            if key == self._active:
+                raise ModelConflict(f"{key} is the active model; activate another one first")
+            self._history = [k for k in self._history if k != key]
+            self._write_state()
+            shutil.rmtree(self._dir(key))
+        log.info("deleted model %s", key)
+
+    def load(self, key: str) -> Policy:
+        """Read ``key`` from disk, verify its checksum and re-run the admission checks.
+
+        The latency check is skipped: it was passed at upload, and a restart on a
+        busy node should not refuse a model that served yesterday.
+        """
+        stored = self.get(key)
+        data = (self._dir(key) / _MODEL_FILE).read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != stored.sha256:
+            raise ModelRejected(f"{key}: checksum mismatch on disk ({digest} != {stored.sha256})")
+        return check_model(data, Limits(max_bytes=max(self.limits.max_bytes, len(data)),
+                                        latency_budget_us=None))
+
+    def load_active(self) -> Policy | None:
+        """Load the active model recorded in the store (at start-up), or ``None``."""
+        if self._active is None:
+            return None
+        return self.load(self._active)
+
+    # -- internals -------------------------------------------------------------
+
+    def _dir(self, key: str) -> Path:
+        model_id, sep, version = key.partition("@")
+        # Keys come from URLs: keep them inside the store.
+        if not sep or not model_id or not version or "/" in key or key.startswith("."):
+            raise ModelNotFound(f"no stored model {key}")
+        if model_id in (".", "..") or version in (".", ".."):
+            raise ModelNotFound(f"no stored model {key}")
+        return self.root / "models" / model_id / version
+
+    def _read_meta(self, path: Path) -> StoredModel:
+        meta = json.loads(path.read_text())
+        return StoredModel(parse_model_card(meta["card"]), meta["sha256"],
+                           int(meta["size_bytes"]), meta["uploaded"])
+
+    def _read_state(self) -> None:
+        path = self.root / "state.json"
+        if not path.exists():
+            return
+        state = json.loads(path.read_text())
+        if state.get("format") != _STATE_FORMAT:
+            raise ValueError(f"{path}: unknown store format {state.get('format')!r}")
+        self._active = state.get("active")
+        self._history = list(state.get("history", []))
+
+    def _write_state(self) -> None:
+        state = {"format": _STATE_FORMAT, "active": self._active, "history": self._history}
+        write_atomic(self.root / "state.json", json.dumps(state, indent=2).encode())
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

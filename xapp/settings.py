@@ -1,0 +1,120 @@
+"""Service settings: one typed class that fails fast on bad values.
+
+Sources, highest priority first: command-line flags, environment variables
+(``LINKADAPT_<FIELD>``, e.g. ``LINKADAPT_GRPC_PORT``), the O-RAN SC style JSON
+config file (``--config FILE`` or ``LINKADAPT_CONFIG``; its ``"controls"``
+section holds these same field names), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from xapp.model_check import DEFAULT_LATENCY_BUDGET_US, DEFAULT_MAX_MODEL_BYTES
+from xapp.policy import DEFAULT_BACKOFF
+
+ENV_PREFIX: Final = "LINKADAPT_"
+EMBEDDED_DEFAULT_MODEL: Final = Path(__file__).parent / "models" / "default.onnx"
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names it."""
+
+
+class Settings(BaseModel):
+    """Everything the service can be configured with."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field("0.0.0.0", description="address both servers bind to")
+    grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0: any free)")
+    http_port: int = Field(8080, ge=0, le=65535, description="REST port (0: any free)")
+    model_store: Path = Field(Path("model-store"), description="model store directory")
+    default_model: Path | None = Field(
+        EMBEDDED_DEFAULT_MODEL, description="model served while the store has no active one"
+    )
+    max_batch_size: int = Field(4096, ge=1, le=1_000_000,
+                                description="most UE reports per request")
+    max_request_bytes: int = Field(8 << 20, ge=1024, description="largest request body")
+    max_model_bytes: int = Field(DEFAULT_MAX_MODEL_BYTES, ge=1024,
+                                 description="largest accepted ONNX upload")
+    latency_budget_us: float = Field(DEFAULT_LATENCY_BUDGET_US, gt=0,
+                                     description="median batch-1 inference budget for uploads")
+    fallback_backoff: int = Field(DEFAULT_BACKOFF, ge=0, le=28,
+                                  description="MCS steps the fallback rule backs off")
+    admin_token: SecretStr | None = Field(None, description="bearer token of the admin API")
+    admin_token_file: Path | None = Field(None, description="file holding the admin token")
+    decisions_require_token: bool = Field(False,
+                                          description="require the token for decisions too")
+    shutdown_grace_s: float = Field(5.0, ge=0, description="time in-flight calls get on SIGTERM")
+    log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
+
+    @model_validator(mode="after")
+    def _token_sources(self) -> Settings:
+        if self.admin_token is not None and self.admin_token_file is not None:
+            raise ValueError("set admin_token or admin_token_file, not both")
+        if self.decisions_require_token and self.token() is None:
+            raise ValueError("decisions_require_token needs an admin token")
+        return self
+
+    def token(self) -> str | None:
+        """Return the bearer token (read from ``admin_token_file`` if set), or ``None``."""
+        if self.admin_token_file is not None:
+            try:
+                value = self.admin_token_file.read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"admin_token_file: {exc}") from None
+            return value or None
+        return self.admin_token.get_secret_value() if self.admin_token else None
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Merge the sources (flags > environment > config file > defaults) and validate.
+
+    Args:
+        flags: values from the command line; ``None`` values are ignored.
+        environ: the environment (``os.environ`` by default).
+        config_file: O-RAN SC config file; ``LINKADAPT_CONFIG`` when ``None``.
+
+    Raises:
+        SettingsError: naming every bad value.
+
+    """
+    env = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    path = config_file or (Path(env[f"{ENV_PREFIX}CONFIG"]) if env.get(f"{ENV_PREFIX}CONFIG")
+                           else None)
+    if path is not None:
+        merged.update(_config_controls(path))
+    for name in Settings.model_fields:
+        value = env.get(f"{ENV_PREFIX}{name.upper()}")
+        if value is not None:
+            merged[name] = None if value == "" and name == "default_model" else value
+    merged.update({k: v for k, v in (flags or {}).items() if v is not None})
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+                            for e in exc.errors())
+        raise SettingsError(f"bad settings: {reasons}") from None
+
+
+def _config_controls(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SettingsError(f"config file {path}: {exc}") from None
+    controls = document.get("controls", {}) if isinstance(document, dict) else None
+    if not isinstance(controls, dict):
+        raise SettingsError(f"config file {path}: 'controls' must be an object")
+    return dict(controls)
