@@ -98,7 +98,7 @@ def mlp_bytes(
         inits,
     )
     params = sum(int(np.prod(t.dims)) for t in inits)
-    meta = card(model_id, version, parameter_count=params, **(card_overrides or {}))
+    meta = {**card(model_id, version, parameter_count=params), **(card_overrides or {})}
     return _finish(graph, meta if with_card else None, raw=card_overrides is not None)
 
 
@@ -168,3 +168,72 @@ def make_mlp() -> Callable[..., bytes]:
 def store_dir(tmp_path: Any) -> Iterator[Any]:
     path = tmp_path / "store"
     yield path
+
+
+TOKEN = "test-admin-token"
+
+
+class Running:
+    """A real service (gRPC + uvicorn) on loopback ports, in a background thread."""
+
+    def __init__(self, settings: Any) -> None:
+        import asyncio
+        import threading
+
+        from xapp.runner import serve
+
+        self.settings = settings
+        self._started = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._stop: Any = None
+        self.service: Any = None
+
+        def on_started(service: Any, bound: Any) -> None:
+            self.service, self.bound = service, bound
+            self._started.set()
+
+        async def main() -> None:
+            self._stop = asyncio.Event()
+            await serve(settings, self._stop, on_started, handle_signals=False)
+
+        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(main(),),
+                                        daemon=True)
+        self._thread.start()
+        assert self._started.wait(30), "service did not start"
+        self.http = f"http://127.0.0.1:{self.bound.http_port}"
+        self.grpc = f"127.0.0.1:{self.bound.grpc_port}"
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+        assert not self._thread.is_alive()
+
+
+def make_settings(store: Any, **overrides: Any) -> Any:
+    from xapp.settings import Settings
+
+    values: dict[str, Any] = {
+        "host": "127.0.0.1", "grpc_port": 0, "http_port": 0, "model_store": store,
+        "default_model": None, "latency_budget_us": 5000.0, "admin_token": TOKEN,
+        "log_level": "warning", "shutdown_grace_s": 1.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def start_service(store_dir: Any) -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def start(**overrides: Any) -> Running:
+        running = Running(make_settings(store_dir, **overrides))
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        if running._thread.is_alive():
+            running.stop()
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}

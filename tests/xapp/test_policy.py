@@ -1,0 +1,64 @@
+import numpy as np
+
+from conftest import mlp_bytes
+from xapp import features, nr_tables
+from xapp.core import DecisionCore
+from xapp.metrics import Metrics
+from xapp.model_check import Limits, check_model, probe_batch
+from xapp.policy import fallback_mcs, masked_argmax
+
+
+def test_masked_argmax_never_picks_mcs_28_for_the_256qam_table() -> None:
+    q = np.tile(np.arange(29, dtype=np.float32), (2, 1))
+    assert masked_argmax(q, np.array([1, 2])).tolist() == [28, 27]
+
+
+def test_fallback_is_cqi_mcs_minus_backoff_clipped_at_zero() -> None:
+    cqi = np.array([0, 1, 9, 15, 15])
+    table = np.array([1, 1, 1, 1, 2])
+    expected = np.clip(nr_tables.cqi_to_mcs(cqi, table) - 2, 0, None)
+    assert fallback_mcs(cqi, table).tolist() == expected.tolist()
+    assert fallback_mcs(cqi, table)[0] == 0
+    assert fallback_mcs(cqi, table, backoff=0)[3] == nr_tables.cqi_to_mcs(15, 1)
+
+
+def test_core_uses_model_then_falls_back_per_row_on_non_finite_output() -> None:
+    metrics = Metrics()
+    core = DecisionCore(metrics)
+    batch = probe_batch(50, np.random.default_rng(3))
+    none = core.decide(batch)
+    assert not none.from_model.any() and none.model_id == ""
+    bias = np.arange(29, dtype=np.float64)
+    core.set_policy(check_model(mlp_bytes(out_bias=bias), Limits(latency_budget_us=None)))
+    out = core.decide(batch)
+    assert out.from_model.all() and out.model_id == "mlp"
+    assert out.mcs.tolist() == np.where(batch.mcs_table == 1, 28, 27).tolist()
+    nan_policy = check_model(mlp_bytes(out_bias=bias), Limits(latency_budget_us=None))
+    object.__setattr__(nan_policy, "session", _NanSession())
+    core.set_policy(nan_policy)
+    out = core.decide(batch)
+    assert not out.from_model.any()
+    assert out.mcs.tolist() == fallback_mcs(batch.cqi, batch.mcs_table).tolist()
+    assert metrics.fallbacks.labels("non_finite_output")._value.get() == 50
+
+
+def test_core_falls_back_when_inference_raises() -> None:
+    metrics = Metrics()
+    core = DecisionCore(metrics)
+    policy = check_model(mlp_bytes(), Limits(latency_budget_us=None))
+    object.__setattr__(policy, "session", None)  # run() now raises AttributeError
+    core.set_policy(policy)
+    batch = probe_batch(4, np.random.default_rng(0))
+    out = core.decide(batch)
+    assert not out.from_model.any()
+    assert metrics.fallbacks.labels("inference_error")._value.get() == 4
+
+
+class _NanSession:
+    def run(self, names, feeds):  # noqa: ANN001, ANN201
+        n = feeds["observation"].shape[0]
+        return [np.full((n, 29), np.nan, np.float32)]
+
+
+def test_probe_batch_is_valid() -> None:
+    features.validate(probe_batch(500, np.random.default_rng(1)))

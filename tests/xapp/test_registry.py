@@ -1,0 +1,82 @@
+import json
+from pathlib import Path
+
+import pytest
+from conftest import mlp_bytes, slow_bytes
+
+from xapp.errors import ModelConflict, ModelNotFound, ModelRejected, ModelTooLarge
+from xapp.model_check import Limits
+from xapp.registry import Registry
+
+BAD_UPLOADS = {
+    "garbage": (lambda: b"\x08\x01garbage bytes, not a model" * 20, "not an ONNX model"),
+    "truncated": (lambda: mlp_bytes()[: len(mlp_bytes()) // 2], "not an ONNX model"),
+    "wrong input width": (lambda: mlp_bytes(in_width=42), "must have shape \\[batch, 43\\]"),
+    "wrong output size": (lambda: mlp_bytes(out_width=28), "must have shape \\[batch, 29\\]"),
+    "nan weights": (lambda: mlp_bytes(nan_weights=True), "non-finite outputs"),
+    "too large": (lambda: mlp_bytes(padding_bytes=2 << 20), "limit is"),
+    "too slow": (lambda: slow_bytes(), "too slow"),
+    "no card": (lambda: mlp_bytes(with_card=False), "no card"),
+    "wrong schema": (lambda: mlp_bytes(card_overrides={"feature_schema_version": 9}),
+                     "feature_schema_version"),
+}
+
+
+def make(root: Path) -> tuple[Registry, list]:
+    swaps: list = []
+    registry = Registry(root, Limits(latency_budget_us=5000.0),
+                        lambda policy, action: swaps.append((policy and policy.card.key, action)))
+    return registry, swaps
+
+
+@pytest.mark.parametrize("name", BAD_UPLOADS)
+def test_bad_uploads_are_refused_and_nothing_is_stored(tmp_path: Path, name: str) -> None:
+    registry, swaps = make(tmp_path)
+    data, reason = BAD_UPLOADS[name]
+    with pytest.raises(ModelRejected, match=reason) as info:
+        registry.upload(data())
+    assert isinstance(info.value, ModelTooLarge) == (name == "too large")
+    assert registry.list() == [] and swaps == []
+    assert not [p for p in (tmp_path / "models").iterdir()]
+
+
+def test_activate_rollback_delete_and_restart(tmp_path: Path) -> None:
+    registry, swaps = make(tmp_path)
+    for v in ("1", "2", "3"):
+        stored, created = registry.upload(mlp_bytes("m", v, seed=int(v)))
+        assert created and stored.key == f"m@{v}"
+    assert registry.upload(mlp_bytes("m", "1", seed=1))[1] is False  # idempotent
+    with pytest.raises(ModelConflict, match="another checksum"):
+        registry.upload(mlp_bytes("m", "1", seed=99))
+    with pytest.raises(ModelConflict, match="no previous"):
+        registry.rollback()
+    for v in ("1", "2", "3"):
+        registry.activate(f"m@{v}")
+    assert registry.rollback().card.key == "m@2"
+    assert registry.active_key == "m@2" and registry.history == ["m@1"]
+    with pytest.raises(ModelConflict, match="active model"):
+        registry.delete("m@2")
+    registry.delete("m@3")
+    with pytest.raises(ModelNotFound):
+        registry.activate("m@3")
+    with pytest.raises(ModelNotFound):
+        registry.activate("../etc@passwd")
+    assert [k for k, _ in swaps] == ["m@1", "m@2", "m@3", "m@2"]
+    assert swaps[-1][1] == "rollback"
+
+    again, _ = make(tmp_path)  # restart
+    assert again.active_key == "m@2" and again.history == ["m@1"]
+    policy = again.load_active()
+    assert policy is not None and policy.card.key == "m@2"
+    assert again.rollback().card.key == "m@1"
+    assert json.loads((tmp_path / "state.json").read_text())["active"] == "m@1"
+
+
+def test_tampered_model_file_is_refused_on_load(tmp_path: Path) -> None:
+    registry, _ = make(tmp_path)
+    registry.upload(mlp_bytes("m", "1"))
+    path = tmp_path / "models" / "m" / "1" / "model.onnx"
+    path.write_bytes(mlp_bytes("m", "1", seed=5))
+    with pytest.raises(ModelRejected, match="checksum mismatch"):
+        registry.activate("m@1")
+    assert registry.active_key is None
