@@ -133,7 +133,7 @@ def random_velocity(rng: np.random.Generator, speed_mps: npt.ArrayLike) -> Float
 def move(
     pos: FloatArray,
     vel: FloatArray,
-    dt_s: float,
+    dt_s: npt.ArrayLike,
     radius_m: npt.ArrayLike,
     min_distance_m: npt.ArrayLike,
 ) -> tuple[FloatArray, FloatArray]:
@@ -153,7 +153,7 @@ def move(
     Args:
         pos: Positions, shape ``(n, 2)``, float64, m.
         vel: Velocities, shape ``(n, 2)``, float64, m/s.
-        dt_s: Time step, s.
+        dt_s: Time step, scalar or shape ``(n,)`` (per-UE slot lengths), float, s.
         radius_m: Outer radius of the annulus, scalar or shape ``(n,)``, float, m.
         min_distance_m: Inner radius, scalar or shape ``(n,)``, float, m; at most
             ``radius_m``.
@@ -163,7 +163,8 @@ def move(
         m and m/s; fresh arrays.
 
     """
-    new_pos = vel * dt_s
+    dt = np.asarray(dt_s, dtype=np.float64)
+    new_pos = vel * (dt[:, None] if dt.ndim else dt)
     new_pos += pos
     new_vel = vel.copy()
     r2 = np.einsum("ij,ij->i", new_pos, new_pos)

@@ -150,3 +150,10 @@ def test_move_property(seed: int, radius: float, inner: float, speed: float, dt:
     pos = drop_ues(rng, n, radius, r_min)
     vel = random_velocity(rng, np.full(n, speed))
     _check_moves(pos, vel, dt, radius, r_min, steps=50)
+
+
+def test_move_per_ue_time_step() -> None:
+    pos = np.array([[100.0, 0.0], [100.0, 0.0]])
+    vel = np.array([[0.0, 10.0], [0.0, 10.0]])
+    new_pos, _ = move(pos, vel, np.array([1.0, 0.5]), np.array([500.0, 500.0]), 10.0)
+    np.testing.assert_allclose(new_pos, [[100.0, 10.0], [100.0, 5.0]])
