@@ -84,7 +84,8 @@ class TrafficState:
     """Per-UE traffic parameters and buffers.
 
     Attributes:
-        model: Traffic model code per UE, shape ``(n,)``, int8 (:class:`TrafficModel`).
+        model: Traffic model code per UE, shape ``(n,)``, int8 (:class:`TrafficModel`);
+            fixed at construction.
         size_min_bytes: Smallest file/packet size, shape ``(n,)``, float64, bytes
             (FTP3: the file size; full buffer: 0); read-only.
         size_max_bytes: Largest file/packet size, shape ``(n,)``, float64, bytes
@@ -136,7 +137,7 @@ class TrafficState:
 
         Raises:
             ValueError: On an unknown model code, a negative or non-finite rate
-                or size, or ``size_min_bytes > size_max_bytes``.
+                or size, ``size_min_bytes > size_max_bytes`` or a negative buffer.
 
         """
         code = np.asarray(model)
@@ -169,6 +170,8 @@ class TrafficState:
         self.buffer_bits: FloatArray = np.array(
             np.broadcast_to(np.asarray(buf, dtype=np.float64), (n,))
         )
+        if not np.all(self.buffer_bits >= 0.0):
+            raise ValueError("initial buffers must be >= 0")
         self.buffer_bits[self.full_buffer] = np.inf
 
     @classmethod

@@ -53,6 +53,8 @@ def test_create_defaults_and_validation() -> None:
         traffic.create([SMALL_PACKETS], 1.0, packet_size_bytes=(100, 50))
     with pytest.raises(ValueError):
         state.rate_per_s[0] = 3.0  # read-only view
+    with pytest.raises(ValueError, match="buffers"):
+        traffic.create([SMALL_PACKETS], 1.0, buffer_bits=-1.0)
 
 
 @pytest.mark.parametrize(
