@@ -1,0 +1,129 @@
+import asyncio
+import math
+
+import grpc
+import pytest
+from conftest import AUTH, TOKEN, mlp_bytes, report
+from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
+from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
+from xapp.grpc_server import SERVICE_NAME, LinkAdaptationServicer
+
+
+def request(n: int = 3, slot: int = 7, **overrides) -> pb.DecisionRequest:  # noqa: ANN003
+    reports = [json_format.ParseDict(report(ue_id=100 + i, **overrides), pb.UeReport())
+               for i in range(n)]
+    return pb.DecisionRequest(schema_version=1, cell_id=42, slot=slot, reports=reports)
+
+
+@pytest.fixture
+def served(start_service):  # noqa: ANN001, ANN201
+    running = start_service(max_batch_size=64)
+    running.service.registry.upload(mlp_bytes("m", "1"))
+    running.service.registry.activate("m@1")
+    channel = grpc.insecure_channel(running.grpc)
+    yield running, channel
+    channel.close()
+
+
+def test_decide_and_stream(served) -> None:  # noqa: ANN001
+    _, channel = served
+    stub = pb_grpc.LinkAdaptationStub(channel)
+    response = stub.Decide(request(3), timeout=10)
+    assert (response.cell_id, response.slot) == (42, 7)
+    assert [d.ue_id for d in response.decisions] == [100, 101, 102]
+    for d in response.decisions:
+        assert d.source == pb.DECISION_SOURCE_MODEL and (d.model_id, d.model_version) == ("m", "1")
+        assert 0 <= d.mcs <= 28 and d.mcs_table == pb.MCS_TABLE_QAM64
+    bad = request(2)
+    bad.reports[1].wideband_cqi = 16
+    replies = list(stub.StreamDecisions(iter([request(1, slot=1), bad, request(2, slot=3)]),
+                                        timeout=10))
+    assert [r.slot for r in replies] == [1, 7, 3]
+    assert len(replies[0].decisions) == 1 and not replies[0].HasField("error")
+    assert replies[1].error.code == "INVALID_ARGUMENT"
+    assert (replies[1].error.field, replies[1].error.ue_index) == ("wideband_cqi", 1)
+    assert len(replies[2].decisions) == 2  # the stream survived the bad request
+
+
+@pytest.mark.parametrize(("mutate", "code", "text"), [
+    (lambda r: setattr(r.reports[1], "ss_sinr_db", math.nan), "INVALID_ARGUMENT",
+     "reports[1].ss_sinr_db"),
+    (lambda r: setattr(r.reports[0], "wideband_cqi", 99), "INVALID_ARGUMENT",
+     "reports[0].wideband_cqi"),
+    (lambda r: r.reports[2].ClearField("rank_indicator"), "INVALID_ARGUMENT",
+     "reports[2].rank_indicator: is required"),
+    (lambda r: setattr(r, "schema_version", 2), "INVALID_ARGUMENT", "schema_version 2"),
+    (lambda r: r.reports.extend([r.reports[0]] * 64), "RESOURCE_EXHAUSTED", "limit is 64"),
+])
+def test_decide_errors(served, mutate, code: str, text: str) -> None:  # noqa: ANN001
+    _, channel = served
+    req = request(3)
+    mutate(req)
+    with pytest.raises(grpc.RpcError) as info:
+        pb_grpc.LinkAdaptationStub(channel).Decide(req, timeout=10)
+    assert info.value.code().name == code
+    assert text in info.value.details()
+
+
+def test_health_reflection_and_deadline(served) -> None:  # noqa: ANN001
+    running, channel = served
+    health = health_pb2_grpc.HealthStub(channel)
+    check = health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=5)
+    assert check.status == health_pb2.HealthCheckResponse.SERVING
+    assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == \
+        health_pb2.HealthCheckResponse.SERVING
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+    answer = next(reflection.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5))
+    names = {s.name for s in answer.list_services_response.service}
+    assert SERVICE_NAME in names and "grpc.health.v1.Health" in names
+
+
+def test_decide_honours_an_expired_deadline(served) -> None:  # noqa: ANN001
+    running, _ = served
+
+    class Expired:
+        aborted = None
+
+        def time_remaining(self) -> float:
+            return 0.0
+
+        async def abort(self, code, details):  # noqa: ANN001, ANN202
+            Expired.aborted = code
+            raise RuntimeError(details)
+
+    servicer = LinkAdaptationServicer(running.service)
+    with pytest.raises(RuntimeError, match="deadline"):
+        asyncio.run(servicer.Decide(request(1), Expired()))
+    assert Expired.aborted == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_fallback_only_service_answers_and_is_not_serving(start_service) -> None:  # noqa: ANN001
+    running = start_service()
+    with grpc.insecure_channel(running.grpc) as channel:
+        response = pb_grpc.LinkAdaptationStub(channel).Decide(request(2), timeout=10)
+        assert {d.source for d in response.decisions} == {pb.DECISION_SOURCE_FALLBACK}
+        assert all(d.model_id == "" for d in response.decisions)
+        status = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=5).status
+        assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def test_decisions_token_rule(start_service) -> None:  # noqa: ANN001
+    running = start_service(decisions_require_token=True)
+    with grpc.insecure_channel(running.grpc) as channel:
+        stub = pb_grpc.LinkAdaptationStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Decide(request(1), timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as info:
+            list(stub.StreamDecisions(iter([request(1)]), timeout=10,
+                                      metadata=(("authorization", "Bearer wrong"),)))
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        ok = stub.Decide(request(1), timeout=10, metadata=(("authorization", f"Bearer {TOKEN}"),))
+        assert len(ok.decisions) == 1
+    assert AUTH["Authorization"].endswith(TOKEN)
