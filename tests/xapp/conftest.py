@@ -237,3 +237,18 @@ def start_service(store_dir: Any) -> Iterator[Callable[..., Running]]:
 
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+# Purpose-built bad uploads: name -> (bytes factory, part of the refusal reason).
+BAD: dict[str, tuple[Callable[[], bytes], str]] = {
+    "garbage": (lambda: b"\x08\x01garbage bytes, not a model" * 20, "not an ONNX model"),
+    "truncated": (lambda: mlp_bytes()[: len(mlp_bytes()) // 2], "not an ONNX model"),
+    "wrong input width": (lambda: mlp_bytes(in_width=42), "must have shape [batch, 43]"),
+    "wrong output size": (lambda: mlp_bytes(out_width=28), "must have shape [batch, 29]"),
+    "nan weights": (lambda: mlp_bytes(nan_weights=True), "non-finite outputs"),
+    "too large": (lambda: mlp_bytes(padding_bytes=2 << 20), "limit is"),
+    "too slow": (lambda: slow_bytes(), "too slow"),
+    "no card": (lambda: mlp_bytes(with_card=False), "no card"),
+    "wrong schema": (lambda: mlp_bytes(card_overrides={"feature_schema_version": 9}),
+                     "feature_schema_version"),
+}

@@ -1,0 +1,112 @@
+import httpx
+import pytest
+from conftest import AUTH, BAD, mlp_bytes, report
+
+from xapp import features
+
+
+def decide(client: httpx.Client, reports: list, **extra) -> httpx.Response:  # noqa: ANN003
+    body = {"schema_version": features.FEATURE_SCHEMA_VERSION, "cell_id": 3, "slot": 9,
+            "reports": reports, **extra}
+    return client.post("/v1/decisions", json=body)
+
+
+def upload(client: httpx.Client, data: bytes, **params) -> httpx.Response:  # noqa: ANN003
+    return client.post("/v1/models", content=data, headers=AUTH, params=params)
+
+
+def test_decisions_health_and_model_lifecycle(start_service) -> None:  # noqa: ANN001
+    running = start_service(max_batch_size=8)
+    with httpx.Client(base_url=running.http, timeout=30) as client:
+        assert client.get("/ric/v1/health/alive").status_code == 200
+        not_ready = client.get("/ric/v1/health/ready")
+        assert not_ready.status_code == 503 and "no active model" in not_ready.json()["reason"]
+        first = decide(client, [report(), report(ue_id=5, mcs_table="MCS_TABLE_QAM256")])
+        assert first.status_code == 200
+        assert [d["source"] for d in first.json()["decisions"]] == ["DECISION_SOURCE_FALLBACK"] * 2
+        assert client.get("/v1/models/active", headers=AUTH).status_code == 404
+
+        assert upload(client, mlp_bytes("m", "1")).status_code == 201
+        assert upload(client, mlp_bytes("m", "1")).status_code == 200
+        assert upload(client, mlp_bytes("m", "2", seed=2), activate="true").status_code == 201
+        assert client.get("/ric/v1/health/ready").status_code == 200
+        active = client.get("/v1/models/active", headers=AUTH).json()
+        assert (active["model_id"], active["version"]) == ("m", "2")
+        assert len(active["sha256"]) == 64 and active["card"]["kind"] == "test"
+        out = decide(client, [report(ue_id=11)]).json()
+        assert out["decisions"][0]["model_version"] == "2" and out["slot"] == 9
+        assert client.post("/v1/models/m/1/activate", headers=AUTH).json()["active"] == "m@1"
+        assert client.post("/v1/models/rollback", headers=AUTH).json()["active"] == "m@2"
+        assert client.delete("/v1/models/m/2", headers=AUTH).status_code == 409
+        assert client.delete("/v1/models/m/1", headers=AUTH).status_code == 204
+        assert client.delete("/v1/models/m/1", headers=AUTH).status_code == 404
+        listing = client.get("/v1/models", headers=AUTH).json()
+        assert [m["version"] for m in listing["models"]] == ["2"] and listing["active"] == "m@2"
+        metrics = client.get("/metrics").text
+        assert 'linkadapt_model_swaps_total{action="rollback"} 1.0' in metrics
+        assert 'linkadapt_decisions_total{source="fallback"} 2.0' in metrics
+        assert "linkadapt_request_latency_seconds_bucket" in metrics
+        assert "/v1/decisions" in client.get("/openapi.json").json()["paths"]
+    running.stop()
+
+    restarted = start_service()  # same store: same active model
+    with httpx.Client(base_url=restarted.http, timeout=30) as client:
+        assert client.get("/ric/v1/health/ready").status_code == 200
+        assert client.get("/v1/models/active", headers=AUTH).json()["version"] == "2"
+        assert client.post("/v1/models/rollback", headers=AUTH).status_code == 409
+
+
+@pytest.mark.parametrize(("reports", "extra", "status", "field", "ue"), [
+    ([report(), report(wideband_cqi=-1)], {}, 422, "wideband_cqi", 1),
+    ([report(buffer_bytes=-5)], {}, 422, "buffer_bytes", 0),
+    ([report(), report(), report(rank_indicator=None)], {}, 422, "rank_indicator", 2),
+    ([report(harq=[{"ack": True, "mcs": 40, "age_slots": 1}])], {}, 422, "harq[0].mcs", 0),
+    ([report()], {"schema_version": 7}, 422, "schema_version", -1),
+    ([report()] * 9, {}, 413, "", -1),
+])
+def test_decision_errors(start_service, reports, extra, status, field, ue) -> None:  # noqa: ANN001
+    running = start_service(max_batch_size=8)
+    with httpx.Client(base_url=running.http, timeout=30) as client:
+        response = decide(client, reports, **extra)
+        assert response.status_code == status
+        error = response.json()["error"]
+        assert (error["field"], error["ue_index"]) == (field, ue)
+        assert ("limit is 8" in error["message"]) == (status == 413)
+        assert 'linkadapt_errors_total{code="%d",transport="rest"} 1.0' % status in \
+            client.get("/metrics").text
+
+
+def test_bad_uploads_keep_the_active_model_serving(start_service) -> None:  # noqa: ANN001
+    running = start_service(max_model_bytes=1 << 20)
+    with httpx.Client(base_url=running.http, timeout=60) as client:
+        assert upload(client, mlp_bytes("good", "1"), activate="true").status_code == 201
+        for name, (make, reason) in BAD.items():
+            response = upload(client, make(), activate="true")
+            assert 400 <= response.status_code < 500, name
+            assert reason.replace("\\", "") in response.json()["error"]["message"] or \
+                response.status_code == 413, (name, response.text)
+            served = decide(client, [report()]).json()["decisions"][0]
+            assert (served["model_id"], served["source"]) == ("good", "DECISION_SOURCE_MODEL")
+        assert [m["model_id"] for m in client.get("/v1/models", headers=AUTH).json()["models"]] \
+            == ["good"]
+
+
+def test_auth_rules_and_body_limit(start_service) -> None:  # noqa: ANN001
+    running = start_service(decisions_require_token=True, max_request_bytes=4096)
+    with httpx.Client(base_url=running.http, timeout=30) as client:
+        assert client.get("/v1/models").status_code == 401
+        assert client.get("/v1/models", headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert client.get("/v1/models", headers={"Authorization": "Basic x"}).status_code == 401
+        assert client.get("/v1/models", headers=AUTH).status_code == 200
+        assert decide(client, [report()]).status_code == 401
+        ok = client.post("/v1/decisions", headers=AUTH, json={"schema_version": 1,
+                                                              "reports": [report()]})
+        assert ok.status_code == 200
+        big = client.post("/v1/decisions", headers=AUTH, content=b"{" + b" " * 10_000 + b"}",
+                          params={}, )
+        assert big.status_code == 413
+    running.stop()
+    no_token = start_service(admin_token=None)
+    with httpx.Client(base_url=no_token.http, timeout=30) as client:
+        assert client.get("/v1/models", headers=AUTH).status_code == 403
+        assert decide(client, [report()]).status_code == 200
