@@ -1,0 +1,71 @@
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import TOKEN, mlp_bytes
+
+from linkadapt.cli import main
+from xapp.settings import SettingsError, load_settings
+
+
+def test_settings_precedence_and_fail_fast(tmp_path: Path) -> None:
+    config = tmp_path / "config-file.json"
+    config.write_text(json.dumps({"name": "linkadapt", "controls": {
+        "grpc_port": 6000, "http_port": 6001, "max_batch_size": 10}}))
+    env = {"LINKADAPT_CONFIG": str(config), "LINKADAPT_HTTP_PORT": "7001"}
+    settings = load_settings({"max_batch_size": 20, "grpc_port": None}, environ=env)
+    assert (settings.grpc_port, settings.http_port, settings.max_batch_size) == (6000, 7001, 20)
+    assert load_settings(environ={}).grpc_port == 50051
+    with pytest.raises(SettingsError, match="grpc_port"):
+        load_settings(environ={"LINKADAPT_GRPC_PORT": "70000"})
+    with pytest.raises(SettingsError, match="max_batch_sise"):
+        load_settings({"max_batch_sise": 3}, environ={})
+    with pytest.raises(SettingsError, match="needs an admin token"):
+        load_settings({"decisions_require_token": True}, environ={})
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_command_models_command_and_sigterm(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    http = _free_port()
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    env = {**os.environ, "LINKADAPT_ADMIN_TOKEN_FILE": str(token_file),
+           "LINKADAPT_LOG_LEVEL": "warning"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "linkadapt.cli", "serve", "--host", "127.0.0.1", "--grpc-port",
+         "0", "--http-port", str(http), "--model-store", str(tmp_path / "store")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{http}"
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/ric/v1/health/alive", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        model = tmp_path / "m.onnx"
+        model.write_bytes(mlp_bytes("cli", "1"))
+        common = ["models", "--url", url, "--token-file", str(token_file)]
+        assert main([*common, "upload", str(model), "--activate"]) == 0
+        assert json.loads(capsys.readouterr().out)["model_id"] == "cli"
+        assert main([*common, "list"]) == 0
+        assert json.loads(capsys.readouterr().out)["active"] == "cli@1"
+        assert main([*common, "rollback"]) == 1
+        assert "no previous model" in capsys.readouterr().err
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
