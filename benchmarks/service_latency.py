@@ -16,6 +16,7 @@ Usage: ``python benchmarks/service_latency.py [--n 2000] [--json]``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import queue
@@ -73,7 +74,7 @@ def student_model(path: Path) -> None:
     rng = np.random.default_rng(0)
     widths = (features.NUM_FEATURES, 32, 32, 32, nr_tables.NUM_ACTIONS)
     nodes, inits, x = [], [], "observation"
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(widths)):
         inits += [numpy_helper.from_array(rng.standard_normal((a, b)).astype(np.float32), f"w{i}"),
                   numpy_helper.from_array(np.zeros(b, np.float32), f"b{i}")]
         last = i == len(widths) - 2
@@ -131,10 +132,12 @@ class StreamCaller:
         self._replies = method(iter(self._q.get, None))
 
     def __call__(self, message: Any) -> Any:
+        """Send ``message`` and return its reply."""
         self._q.put(message)
         return next(self._replies)
 
     def close(self) -> None:
+        """End the stream."""
         self._q.put(None)
 
 

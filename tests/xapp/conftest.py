@@ -6,6 +6,7 @@ artifacts; they never go to xapp/models/.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ OPSET = 17
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     random.seed(1234)
-    np.random.seed(1234)
+    np.random.seed(1234)  # noqa: NPY002 - seeds any legacy global-RNG use too
 
 
 def card(model_id: str = "mlp", version: str = "1", **overrides: Any) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def mlp_bytes(
     widths = (in_width, *hidden, out_width)
     nodes, inits = [], []
     x = "observation"
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(widths)):
         w = (rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32)
         bias = np.zeros(b, np.float32)
         last = i == len(widths) - 2

@@ -37,7 +37,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_command_models_command_and_sigterm(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_serve_command_models_command_and_sigterm(tmp_path: Path, capsys) -> None:
     http = _free_port()
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")

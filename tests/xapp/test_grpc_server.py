@@ -13,14 +13,14 @@ from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
 from xapp.grpc_server import SERVICE_NAME, LinkAdaptationServicer
 
 
-def request(n: int = 3, slot: int = 7, **overrides) -> pb.DecisionRequest:  # noqa: ANN003
+def request(n: int = 3, slot: int = 7, **overrides) -> pb.DecisionRequest:
     reports = [json_format.ParseDict(report(ue_id=100 + i, **overrides), pb.UeReport())
                for i in range(n)]
     return pb.DecisionRequest(schema_version=1, cell_id=42, slot=slot, reports=reports)
 
 
 @pytest.fixture
-def served(start_service):  # noqa: ANN001, ANN201
+def served(start_service):
     running = start_service(max_batch_size=64)
     running.service.registry.upload(mlp_bytes("m", "1"))
     running.service.registry.activate("m@1")
@@ -29,7 +29,7 @@ def served(start_service):  # noqa: ANN001, ANN201
     channel.close()
 
 
-def test_decide_and_stream(served) -> None:  # noqa: ANN001
+def test_decide_and_stream(served) -> None:
     _, channel = served
     stub = pb_grpc.LinkAdaptationStub(channel)
     response = stub.Decide(request(3), timeout=10)
@@ -59,7 +59,7 @@ def test_decide_and_stream(served) -> None:  # noqa: ANN001
     (lambda r: setattr(r, "schema_version", 2), "INVALID_ARGUMENT", "schema_version 2"),
     (lambda r: r.reports.extend([r.reports[0]] * 64), "RESOURCE_EXHAUSTED", "limit is 64"),
 ])
-def test_decide_errors(served, mutate, code: str, text: str) -> None:  # noqa: ANN001
+def test_decide_errors(served, mutate, code: str, text: str) -> None:
     _, channel = served
     req = request(3)
     mutate(req)
@@ -69,8 +69,8 @@ def test_decide_errors(served, mutate, code: str, text: str) -> None:  # noqa: A
     assert text in info.value.details()
 
 
-def test_health_reflection_and_deadline(served) -> None:  # noqa: ANN001
-    running, channel = served
+def test_health_reflection_and_deadline(served) -> None:
+    _running, channel = served
     health = health_pb2_grpc.HealthStub(channel)
     check = health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=5)
     assert check.status == health_pb2.HealthCheckResponse.SERVING
@@ -83,7 +83,7 @@ def test_health_reflection_and_deadline(served) -> None:  # noqa: ANN001
     assert SERVICE_NAME in names and "grpc.health.v1.Health" in names
 
 
-def test_decide_honours_an_expired_deadline(served) -> None:  # noqa: ANN001
+def test_decide_honours_an_expired_deadline(served) -> None:
     running, _ = served
 
     class Expired:
@@ -92,7 +92,7 @@ def test_decide_honours_an_expired_deadline(served) -> None:  # noqa: ANN001
         def time_remaining(self) -> float:
             return 0.0
 
-        async def abort(self, code, details):  # noqa: ANN001, ANN202
+        async def abort(self, code, details):
             Expired.aborted = code
             raise RuntimeError(details)
 
@@ -102,7 +102,7 @@ def test_decide_honours_an_expired_deadline(served) -> None:  # noqa: ANN001
     assert Expired.aborted == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
-def test_fallback_only_service_answers_and_is_not_serving(start_service) -> None:  # noqa: ANN001
+def test_fallback_only_service_answers_and_is_not_serving(start_service) -> None:
     running = start_service()
     with grpc.insecure_channel(running.grpc) as channel:
         response = pb_grpc.LinkAdaptationStub(channel).Decide(request(2), timeout=10)
@@ -113,7 +113,7 @@ def test_fallback_only_service_answers_and_is_not_serving(start_service) -> None
         assert status == health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def test_decisions_token_rule(start_service) -> None:  # noqa: ANN001
+def test_decisions_token_rule(start_service) -> None:
     running = start_service(decisions_require_token=True)
     with grpc.insecure_channel(running.grpc) as channel:
         stub = pb_grpc.LinkAdaptationStub(channel)

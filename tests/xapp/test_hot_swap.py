@@ -13,7 +13,7 @@ from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
 SWAPS = 24
 
 
-def test_hot_swap_under_load(start_service) -> None:  # noqa: ANN001
+def test_hot_swap_under_load(start_service) -> None:
     running = start_service()
     registry = running.service.registry
     versions = {"1", "2", "3"}
@@ -25,7 +25,7 @@ def test_hot_swap_under_load(start_service) -> None:  # noqa: ANN001
     failures: list[str] = []
     seen: list[set[str]] = []
 
-    def check(decisions, n: int, names: set[str]) -> None:  # noqa: ANN001
+    def check(decisions, n: int, names: set[str]) -> None:
         if len(decisions) != n:
             failures.append(f"{len(decisions)} decisions for {n} reports")
         for d in decisions:
@@ -39,7 +39,7 @@ def test_hot_swap_under_load(start_service) -> None:  # noqa: ANN001
         with grpc.insecure_channel(running.grpc) as channel:
             stub = pb_grpc.LinkAdaptationStub(channel)
 
-            def requests():  # noqa: ANN202
+            def requests():
                 slot = 0
                 while not done.is_set():
                     slot += 1

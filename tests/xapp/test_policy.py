@@ -1,6 +1,6 @@
 import numpy as np
-
 from conftest import mlp_bytes
+
 from xapp import features, nr_tables
 from xapp.core import DecisionCore
 from xapp.metrics import Metrics
@@ -55,7 +55,7 @@ def test_core_falls_back_when_inference_raises() -> None:
 
 
 class _NanSession:
-    def run(self, names, feeds):  # noqa: ANN001, ANN201
+    def run(self, names, feeds):
         n = feeds["observation"].shape[0]
         return [np.full((n, 29), np.nan, np.float32)]
 

@@ -56,7 +56,7 @@ def test_proto_conversion_matches_the_contract_converter() -> None:
     (lambda r: r.harq.extend([r.harq[0]] * 8), "harq", 2),
     (lambda r: setattr(r, "mcs_table", 0), "mcs_table", 2),
 ])
-def test_bad_reports_name_field_and_ue(change, field: str, ue: int) -> None:  # noqa: ANN001
+def test_bad_reports_name_field_and_ue(change, field: str, ue: int) -> None:
     reports = [to_proto(report()) for _ in range(4)]
     change(reports[2])
     with pytest.raises(ReportError) as info:

@@ -1,5 +1,5 @@
-import re
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -8,6 +8,7 @@ from conftest import BAD, mlp_bytes
 from xapp.errors import ModelConflict, ModelNotFound, ModelRejected, ModelTooLarge
 from xapp.model_check import Limits
 from xapp.registry import Registry
+
 
 def make(root: Path) -> tuple[Registry, list]:
     swaps: list = []

@@ -5,17 +5,17 @@ from conftest import AUTH, BAD, mlp_bytes, report
 from xapp import features
 
 
-def decide(client: httpx.Client, reports: list, **extra) -> httpx.Response:  # noqa: ANN003
+def decide(client: httpx.Client, reports: list, **extra) -> httpx.Response:
     body = {"schema_version": features.FEATURE_SCHEMA_VERSION, "cell_id": 3, "slot": 9,
             "reports": reports, **extra}
     return client.post("/v1/decisions", json=body)
 
 
-def upload(client: httpx.Client, data: bytes, **params) -> httpx.Response:  # noqa: ANN003
+def upload(client: httpx.Client, data: bytes, **params) -> httpx.Response:
     return client.post("/v1/models", content=data, headers=AUTH, params=params)
 
 
-def test_decisions_health_and_model_lifecycle(start_service) -> None:  # noqa: ANN001
+def test_decisions_health_and_model_lifecycle(start_service) -> None:
     running = start_service(max_batch_size=8)
     with httpx.Client(base_url=running.http, timeout=30) as client:
         assert client.get("/ric/v1/health/alive").status_code == 200
@@ -64,7 +64,7 @@ def test_decisions_health_and_model_lifecycle(start_service) -> None:  # noqa: A
     ([report()], {"schema_version": 7}, 422, "schema_version", -1),
     ([report()] * 9, {}, 413, "", -1),
 ])
-def test_decision_errors(start_service, reports, extra, status, field, ue) -> None:  # noqa: ANN001
+def test_decision_errors(start_service, reports, extra, status, field, ue) -> None:
     running = start_service(max_batch_size=8)
     with httpx.Client(base_url=running.http, timeout=30) as client:
         response = decide(client, reports, **extra)
@@ -72,11 +72,11 @@ def test_decision_errors(start_service, reports, extra, status, field, ue) -> No
         error = response.json()["error"]
         assert (error["field"], error["ue_index"]) == (field, ue)
         assert ("limit is 8" in error["message"]) == (status == 413)
-        assert 'linkadapt_errors_total{code="%d",transport="rest"} 1.0' % status in \
+        assert f'linkadapt_errors_total{{code="{status}",transport="rest"}} 1.0' in \
             client.get("/metrics").text
 
 
-def test_bad_uploads_keep_the_active_model_serving(start_service) -> None:  # noqa: ANN001
+def test_bad_uploads_keep_the_active_model_serving(start_service) -> None:
     running = start_service(max_model_bytes=1 << 20)
     with httpx.Client(base_url=running.http, timeout=60) as client:
         assert upload(client, mlp_bytes("good", "1"), activate="true").status_code == 201
@@ -91,7 +91,7 @@ def test_bad_uploads_keep_the_active_model_serving(start_service) -> None:  # no
             == ["good"]
 
 
-def test_auth_rules_and_body_limit(start_service) -> None:  # noqa: ANN001
+def test_auth_rules_and_body_limit(start_service) -> None:
     running = start_service(decisions_require_token=True, max_request_bytes=4096)
     with httpx.Client(base_url=running.http, timeout=30) as client:
         assert client.get("/v1/models").status_code == 401
