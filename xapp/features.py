@@ -51,6 +51,9 @@ import numpy.typing as npt
 
 from xapp import nr_tables
 
+IntArray = npt.NDArray[np.integer[Any]]
+"""Integer columns: any integer dtype (the simulator keeps the HARQ history in int8)."""
+
 FEATURE_SCHEMA_VERSION: Final = 1
 HARQ_HISTORY: Final = 8
 """HARQ feedbacks a report carries, most recent first."""
@@ -101,6 +104,7 @@ class ReportError(ValueError):
         field: the offending field, in proto naming (``harq[2].mcs`` for entries).
         ue_index: position of the report in its batch.
         reason: what is wrong, for people.
+
     """
 
     def __init__(self, field: str, ue_index: int, reason: str) -> None:
@@ -118,24 +122,24 @@ class ReportBatch:
     ``last_mcs`` and for unused HARQ history slots.
     """
 
-    mcs_table: npt.NDArray[np.int64]  # (n,) 1 or 2
-    cqi: npt.NDArray[np.int64]  # (n,) 0..15
-    cqi_age: npt.NDArray[np.int64]  # (n,) slots
-    rank: npt.NDArray[np.int64]  # (n,) 1..8
-    harq_ack: npt.NDArray[np.int64]  # (n, HARQ_HISTORY) 1 ACK, 0 NACK, -1 none
-    harq_mcs: npt.NDArray[np.int64]  # (n, HARQ_HISTORY) MCS index, -1 none
-    harq_age: npt.NDArray[np.int64]  # (n, HARQ_HISTORY) slots since arrival
-    harq_initial: npt.NDArray[np.int64]  # (n, HARQ_HISTORY) 1 initial TX, 0 retx
-    tb_total: npt.NDArray[np.int64]  # (n,) initial TBs in the KPM window
-    tb_errors: npt.NDArray[np.int64]  # (n,) of which NACKed
-    last_mcs: npt.NDArray[np.int64]  # (n,) -1 when absent
+    mcs_table: IntArray  # (n,) 1 or 2
+    cqi: IntArray  # (n,) 0..15
+    cqi_age: IntArray  # (n,) slots
+    rank: IntArray  # (n,) 1..8
+    harq_ack: IntArray  # (n, HARQ_HISTORY) 1 ACK, 0 NACK, -1 none
+    harq_mcs: IntArray  # (n, HARQ_HISTORY) MCS index, -1 none
+    harq_age: IntArray  # (n, HARQ_HISTORY) slots since arrival
+    harq_initial: IntArray  # (n, HARQ_HISTORY) 1 initial TX, 0 retx
+    tb_total: IntArray  # (n,) initial TBs in the KPM window
+    tb_errors: IntArray  # (n,) of which NACKed
+    last_mcs: IntArray  # (n,) -1 when absent
     ss_sinr_db: npt.NDArray[np.float64]  # (n,) dB, NaN when absent
     ss_rsrp_dbm: npt.NDArray[np.float64]  # (n,) dBm, NaN when absent
     buffer_bytes: npt.NDArray[np.float64]  # (n,) bytes
-    prbs: npt.NDArray[np.int64]  # (n,) allocated PRBs
-    tx_antennas: npt.NDArray[np.int64]  # (n,)
-    numerology: npt.NDArray[np.int64]  # (n,)
-    csi_period: npt.NDArray[np.int64]  # (n,) slots
+    prbs: IntArray  # (n,) allocated PRBs
+    tx_antennas: IntArray  # (n,)
+    numerology: IntArray  # (n,)
+    csi_period: IntArray  # (n,) slots
 
     def __len__(self) -> int:
         return int(self.cqi.shape[0])
@@ -332,8 +336,8 @@ def _fill_harq(entries: Any, ue: int, top_mcs: int, cols: dict[str, Any]) -> Non
         if not isinstance(ack, bool):
             raise ReportError(f"{where}.ack", ue, "must be true or false")
         cols["harq_ack"][ue, k] = int(ack)
-        cols["harq_mcs"][ue, k] = _integer(_required(entry, "mcs", ue, f"{where}."), f"{where}.mcs", ue,
-                                           0, top_mcs)
+        mcs = _required(entry, "mcs", ue, f"{where}.")
+        cols["harq_mcs"][ue, k] = _integer(mcs, f"{where}.mcs", ue, 0, top_mcs)
         cols["harq_age"][ue, k] = _integer(_required(entry, "age_slots", ue, f"{where}."),
                                            f"{where}.age_slots", ue, 0, 1_000_000)
         initial = entry.get("initial", True)
