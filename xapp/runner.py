@@ -42,9 +42,18 @@ class _UvicornServer(uvicorn.Server):
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    """Bind the REST listening socket.
+
+    The protocol must be given as ``IPPROTO_TCP``: asyncio sets ``TCP_NODELAY`` on
+    accepted connections only when ``sock.proto`` says TCP, and a socket made with
+    the default protocol 0 says nothing. Without it, uvicorn's separate writes of
+    the response head and body meet Nagle's algorithm and the client's delayed ACK,
+    and every keep-alive request waits ~40 ms.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accept() on Linux
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock
