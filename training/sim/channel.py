@@ -139,12 +139,15 @@ class Channel:
         self.n = n
         radius = geometry.cell_radius(cfg.isd_m)
         self._radius = radius
-        self._min_distance = np.maximum(cfg.radial_lo * radius, 10.0)
+        # TR 38.901 Table 7.2-1 / 7.2-3 minimum BS-UT distance per environment
+        env_min = np.array([pathloss.DEFAULTS[e].min_distance_m for e in ENVIRONMENTS])
+        self._min_distance = np.maximum(cfg.radial_lo * radius, env_min[cfg.environment])
         self.position = np.empty((n, 2))
         bounds = np.stack([cfg.radial_lo, cfg.radial_hi], axis=1)
         for lo, hi in np.unique(bounds, axis=0):
             rows = np.flatnonzero((bounds[:, 0] == lo) & (bounds[:, 1] == hi))
-            self.position[rows] = geometry.drop_ues(rng, rows.size, radius[rows], 10.0,
+            self.position[rows] = geometry.drop_ues(rng, rows.size, radius[rows],
+                                                    self._min_distance[rows],
                                                     radial_fraction=(float(lo), float(hi)))
         self.velocity = geometry.random_velocity(rng, cfg.speed_mps)
         self._sites = np.concatenate(

@@ -68,16 +68,25 @@ class CsiReporter:
         self._latest_rank = np.ones(n, dtype=np.int64)
         self._latest_slot = np.zeros(n, dtype=np.int64)
         self._rows = np.arange(n)
-        # A first measurement at slot 0 stands for the report the UE sent before the
-        # simulation started; the rings make it visible from the first slot on.
+        # The channel before slot 0 is not simulated: one measurement of slot 0 stands for
+        # every report sent before, stamped with the occasion it belongs to, so that CQI
+        # ages are right from the first slot (rings hold "latest as of slot s", s = -15..0).
         self._measure(self._rows, 0)
-        self._latest_slot[:] = -self._delay
-        self._ring_cqi = np.repeat(self._latest_cqi[None], _RING, axis=0)
-        self._ring_rank = np.repeat(self._latest_rank[None], _RING, axis=0)
-        self._ring_slot = np.repeat(self._latest_slot[None], _RING, axis=0)
-        self.cqi = self._latest_cqi.copy()
-        self.rank = self._latest_rank.copy()
-        self.measured_slot = self._latest_slot.copy()
+        past = np.arange(-_RING + 1, 1)  # slots -15 .. 0
+        occasion = past[:, None] - (past[:, None] - self._offset[None, :]) % self._period
+        ring_index = past % _RING
+        self._ring_cqi = np.empty((_RING, n), dtype=np.int64)
+        self._ring_rank = np.empty((_RING, n), dtype=np.int64)
+        self._ring_slot = np.empty((_RING, n), dtype=np.int64)
+        self._ring_cqi[ring_index] = self._latest_cqi
+        self._ring_rank[ring_index] = self._latest_rank
+        self._ring_slot[ring_index] = occasion
+        self._latest_slot = occasion[-1].copy()
+        seen = (-self._delay) % _RING
+        self._latest_cqi = self._latest_cqi.copy()
+        self.cqi = self._ring_cqi[seen, self._rows]
+        self.rank = self._ring_rank[seen, self._rows]
+        self.measured_slot = self._ring_slot[seen, self._rows]
 
     def _measure(self, rows: npt.NDArray[np.int64], slot: int) -> None:
         if rows.size == 0:

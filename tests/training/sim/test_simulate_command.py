@@ -1,0 +1,64 @@
+"""``linkadapt simulate`` end to end: KPI table, JSON, plot, and clear errors on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from linkadapt.cli import main
+
+
+def test_json_has_the_documented_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--scenario", "mimo", "--policy", "olla:0.7", "--ues", "16",
+                 "--slots", "200", "--seed", "3", "--json"]) == 0
+    kpis = json.loads(capsys.readouterr().out)
+    for key in ("throughput_mbps", "bler", "spectral_efficiency", "mcs_histogram"):
+        assert key in kpis
+    assert kpis["policy"] == "olla:0.7"
+    assert kpis["ues"] == 16 and kpis["slots"] == 200
+    assert len(kpis["mcs_histogram"]) == 29
+
+
+def test_table_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "run.png"
+    assert main(["simulate", "--scenario", "random", "--policy", "genie", "--ues", "8",
+                 "--slots", "120", "--plot", str(png), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "throughput (mean per UE)" in out and "MCS histogram" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scenario", "nowhere"], "unknown scenario 'nowhere'"),
+        (["--speed-kmh", "-3"], "--speed-kmh must be a number >= 0"),
+        (["--ues", "0"], "--ues must be at least 1"),
+        (["--slots", "0"], "--slots must be at least 1"),
+        (["--policy", "/nonexistent/model.onnx"], "cannot read ONNX model"),
+        (["--policy", "fixed:99"], "fixed MCS must be in 0..28"),
+        (["--plot", "out.jpg"], "--plot must name a .png file"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_a_clear_message(
+        args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--slots", "10", "--ues", "2", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_console_script_runs_as_a_module() -> None:
+    done = subprocess.run([sys.executable, "-m", "linkadapt", "simulate", "--ues", "4",
+                           "--slots", "50", "--json"], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["ues"] == 4
+    unknown = subprocess.run([sys.executable, "-m", "linkadapt", "frobnicate"],
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert unknown.returncode == 2
+    assert "invalid choice" in unknown.stderr
