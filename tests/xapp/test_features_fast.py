@@ -1,0 +1,180 @@
+"""The optimized `features.observe` / `features.validate` against plain reference versions.
+
+`observe` is written with as few numpy calls as possible because it runs on every
+decision; the reference below is the one-column-at-a-time definition of the
+feature table (the code `observe` had before it was optimized). They must agree
+bit for bit. `validate` first runs a few vectorized checks over all columns; the
+field-by-field search has the last word, so the quick check must never accept a
+batch that the search refuses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from xapp import features, nr_tables
+from xapp.features import HARQ_HISTORY, NUM_FEATURES, ReportBatch
+
+
+def reference_observe(batch: ReportBatch) -> np.ndarray:
+    n = len(batch)
+    table_row = batch.mcs_table - 1
+    cqi_mcs = nr_tables.CQI_TO_MCS[table_row, batch.cqi]
+    obs = np.empty((n, NUM_FEATURES), dtype=np.float32)
+    obs[:, 0] = batch.cqi
+    obs[:, 1] = nr_tables.CQI_EFFICIENCY[table_row, batch.cqi]
+    obs[:, 2] = cqi_mcs
+    obs[:, 3] = np.log1p(batch.cqi_age)
+    obs[:, 4] = batch.mcs_table == nr_tables.QAM256
+    obs[:, 5] = batch.rank
+    has_sinr = ~np.isnan(batch.ss_sinr_db)
+    obs[:, 6] = np.where(has_sinr, batch.ss_sinr_db, 10.0)
+    obs[:, 7] = has_sinr
+    has_rsrp = ~np.isnan(batch.ss_rsrp_dbm)
+    obs[:, 8] = np.where(has_rsrp, batch.ss_rsrp_dbm, -100.0)
+    obs[:, 9] = has_rsrp
+    obs[:, 10] = np.log10(1.0 + batch.buffer_bytes)
+    has_last = batch.last_mcs >= 0
+    obs[:, 11] = np.where(has_last, batch.last_mcs - cqi_mcs, 0)
+    obs[:, 12] = has_last
+    obs[:, 13] = batch.tb_errors / np.maximum(batch.tb_total, 1)
+    obs[:, 14] = np.log1p(batch.tb_total)
+    h = HARQ_HISTORY
+    valid = batch.harq_mcs >= 0
+    obs[:, 15 : 15 + h] = np.where(valid, 2 * batch.harq_ack - 1, 0)
+    obs[:, 15 + h : 15 + 2 * h] = np.where(valid, batch.harq_mcs - cqi_mcs[:, None], 0)
+    obs[:, 15 + 2 * h : 15 + 3 * h] = np.log1p(np.where(valid, batch.harq_age, 1000.0))
+    obs[:, 39] = np.log2(batch.tx_antennas)
+    obs[:, 40] = batch.numerology
+    obs[:, 41] = np.log2(batch.csi_period)
+    obs[:, 42] = np.log1p(batch.prbs)
+    return obs
+
+
+@st.composite
+def valid_batches(draw: Any, max_size: int = 64) -> ReportBatch:
+    """Valid batches of 1..max_size UEs, with the edge values of every column."""
+    n = draw(st.integers(1, max_size))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+
+    def pick(values: Any, size: Any = n) -> np.ndarray:
+        return rng.choice(np.asarray(values), size)
+
+    table = rng.integers(1, 3, n)
+    max_mcs = nr_tables.MAX_MCS[table - 1]
+    used = np.arange(HARQ_HISTORY) < rng.integers(0, HARQ_HISTORY + 1, n)[:, None]
+    shape = (n, HARQ_HISTORY)
+    tb_total = pick([0, 1, 7, 100, 1_000_000])
+    floats = np.concatenate([rng.uniform(-200, 200, 8), [0.0, -0.0, 1e-30, 3.4e38, np.nan]])
+    batch = ReportBatch(
+        mcs_table=table,
+        cqi=rng.integers(0, 16, n),
+        cqi_age=pick([0, 1, 2, 5, 40, 999, 1_000_000]),
+        rank=rng.integers(1, 9, n),
+        harq_ack=np.where(used, rng.integers(0, 2, shape), -1),
+        harq_mcs=np.where(used, rng.integers(0, 29, shape) % (max_mcs[:, None] + 1), -1),
+        harq_age=np.where(used, pick([0, 1, 3, 17, 999, 1_000_000], shape), -1),
+        harq_initial=np.where(used, rng.integers(0, 2, shape), -1),
+        tb_total=tb_total,
+        tb_errors=(tb_total * rng.uniform(0, 1, n)).astype(np.int64),
+        last_mcs=np.where(rng.uniform(size=n) < 0.8, rng.integers(0, 29, n) % (max_mcs + 1), -1),
+        ss_sinr_db=pick(floats),
+        ss_rsrp_dbm=pick(floats),
+        buffer_bytes=pick([0.0, 1.0, 1500.0, 1e7, 2.0**63]),
+        prbs=pick([1, 2, 52, 273, 275]),
+        tx_antennas=pick([1, 2, 4, 8, 16, 32, 64]),
+        numerology=rng.integers(0, 5, n),
+        csi_period=pick(features.CSI_PERIODS_SLOTS),
+    )
+    if draw(st.booleans()):  # the simulator's dtypes: small ints for the HARQ history
+        batch = ReportBatch(**{**_columns(batch),
+                               **{k: getattr(batch, k).astype(np.int8)
+                                  for k in ("harq_ack", "harq_mcs", "harq_initial")}})
+    return batch
+
+
+def _columns(batch: ReportBatch) -> dict[str, Any]:
+    return {name: getattr(batch, name) for name in batch.__slots__}  # type: ignore[attr-defined]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_batches())
+def test_observe_is_bit_identical_to_the_reference(batch: ReportBatch) -> None:
+    features.validate(batch)
+    got, want = features.observe(batch), reference_observe(batch)
+    assert got.dtype == want.dtype == np.float32 and got.shape == want.shape
+    assert got.tobytes() == want.tobytes()
+
+
+@settings(max_examples=50, deadline=None)
+@given(valid_batches(max_size=8))
+def test_observe_on_strided_views_matches(batch: ReportBatch) -> None:
+    """The proto converter hands out columns as views of one table: same result."""
+    strided = ReportBatch(**{name: np.repeat(np.asarray(value)[:, None], 3, axis=1)[:, 1]
+                             if np.asarray(value).ndim == 1 else value
+                             for name, value in _columns(batch).items()})
+    assert features.observe(strided).tobytes() == reference_observe(batch).tobytes()
+
+
+# (column, bad values) that the quick check has to catch.
+_BREAKS: list[tuple[str, list[Any]]] = [
+    ("mcs_table", [0, 3, -1]),
+    ("cqi", [-1, 16, 2**40]),
+    ("cqi_age", [-1, 1_000_001]),
+    ("rank", [0, 9]),
+    ("tb_total", [-1, 1_000_001]),
+    ("tb_errors", [-1, 1_000_001]),
+    ("last_mcs", [-2, 29]),
+    ("prbs", [0, 276]),
+    ("tx_antennas", [0, 65]),
+    ("numerology", [-1, 5]),
+    ("csi_period", [0, 3, 7, 321, 6]),
+    ("ss_sinr_db", [np.inf, -np.inf]),
+    ("ss_rsrp_dbm", [np.inf]),
+    ("buffer_bytes", [-1.0, np.nan, np.inf]),
+]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_batches(max_size=16), st.data())
+def test_quick_check_never_accepts_a_bad_batch(batch: ReportBatch, data: Any) -> None:
+    columns = {k: np.array(v, copy=True) for k, v in _columns(batch).items()}
+    n = len(batch)
+    ue = data.draw(st.integers(0, n - 1))
+    kind = data.draw(st.sampled_from(["column", "harq", "tb_errors", "last_mcs_table2"]))
+    if kind == "column":
+        name, values = data.draw(st.sampled_from(_BREAKS))
+        column = columns[name].astype(np.float64 if name.startswith(("ss_", "buffer"))
+                                      else np.int64)
+        column[ue] = data.draw(st.sampled_from(values))
+        columns[name] = column
+    elif kind == "harq":
+        k = data.draw(st.integers(0, HARQ_HISTORY - 1))
+        field, value = data.draw(st.sampled_from([
+            ("harq_mcs", -2), ("harq_mcs", 29), ("harq_age", -1), ("harq_ack", 2),
+            ("harq_ack", -1)]))
+        for name in ("harq_ack", "harq_mcs", "harq_age", "harq_initial"):
+            columns[name] = columns[name].astype(np.int64)
+        columns["harq_mcs"][ue, k] = 3 if field != "harq_mcs" else value
+        columns["harq_ack"][ue, k] = 1
+        columns["harq_age"][ue, k] = 0
+        columns[field][ue, k] = value
+    elif kind == "tb_errors":
+        columns["tb_total"][ue] = 5
+        columns["tb_errors"][ue] = 6
+    else:
+        columns["mcs_table"][ue] = nr_tables.QAM256
+        columns["last_mcs"][ue] = 28
+    bad = ReportBatch(**columns)
+    with pytest.raises(features.ReportError) as quick:
+        features.validate(bad)
+    with pytest.raises(features.ReportError) as thorough:
+        features._raise_first_problem(bad)
+    assert (quick.value.field, quick.value.ue_index) == \
+        (thorough.value.field, thorough.value.ue_index)
+    assert not features._looks_valid(bad)
