@@ -113,32 +113,33 @@ class DecisionCore:
         """Return one decision per report of a validated batch. Never raises on input."""
         policy = self._policy  # read once: the whole batch is answered by one model
         n = len(batch)
+        table: npt.NDArray[np.int64] = np.asarray(batch.mcs_table, dtype=np.int64)
         if policy is None:
             self._fallback_no_model.inc(n)
-            return self._all_fallback(batch)
+            return self._all_fallback(batch, table)
         try:
-            mcs, answered = policy.choose(features.observe(batch), batch.mcs_table)
+            mcs, answered = policy.choose(features.observe(batch), table)
         except Exception:  # any inference failure: every UE still gets a decision
             self._log_inference_error(policy)
             self._fallback_error.inc(n)
-            return self._all_fallback(batch)
-        if not answered.all():
-            bad = ~answered
-            mcs = np.where(bad, fallback_mcs(batch.cqi, batch.mcs_table, self.fallback_backoff),
-                           mcs)
-            self._fallback_non_finite.inc(int(bad.sum()))
-            self.metrics.decisions_fallback.inc(int(bad.sum()))
-            self.metrics.decisions_model.inc(int(answered.sum()))
+            return self._all_fallback(batch, table)
+        counts = self.metrics.decisions
+        if answered.all():
+            counts.model += n
         else:
-            self.metrics.decisions_model.inc(n)
-        return Decisions(mcs, batch.mcs_table, answered, policy.card.model_id,
-                         policy.card.version)
+            bad = ~answered
+            mcs = np.where(bad, fallback_mcs(batch.cqi, table, self.fallback_backoff), mcs)
+            refused = int(bad.sum())
+            self._fallback_non_finite.inc(refused)
+            counts.fallback += refused
+            counts.model += n - refused
+        return Decisions(mcs, table, answered, policy.card.model_id, policy.card.version)
 
-    def _all_fallback(self, batch: ReportBatch) -> Decisions:
+    def _all_fallback(self, batch: ReportBatch, table: npt.NDArray[np.int64]) -> Decisions:
         n = len(batch)
-        self.metrics.decisions_fallback.inc(n)
-        mcs = fallback_mcs(batch.cqi, batch.mcs_table, self.fallback_backoff)
-        return Decisions(mcs, batch.mcs_table, np.zeros(n, dtype=bool), "", "")
+        self.metrics.decisions.fallback += n
+        mcs = fallback_mcs(batch.cqi, table, self.fallback_backoff)
+        return Decisions(mcs, table, np.zeros(n, dtype=bool), "", "")
 
     def _log_inference_error(self, policy: Policy) -> None:
         now = time.monotonic()

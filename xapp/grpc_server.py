@@ -7,18 +7,20 @@ one-stream-per-cell needs. Also serves ``grpc.health.v1`` and server reflection.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
+from time import perf_counter
 from typing import Any, Final
 
 import grpc
 import numpy as np
+import numpy.typing as npt
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
+from xapp.columns import decode_columns
 from xapp.core import Decisions
 from xapp.errors import InvalidRequest, ServiceError, status_of
 from xapp.features import ReportError
@@ -26,43 +28,73 @@ from xapp.proto_reports import batch_from_protos
 from xapp.service import Service
 
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["LinkAdaptation"].full_name
-_SOURCE: Final = (pb.DECISION_SOURCE_FALLBACK, pb.DECISION_SOURCE_MODEL)
+_MODEL: Final = pb.DECISION_SOURCE_MODEL
+_FALLBACK: Final = pb.DECISION_SOURCE_FALLBACK
+_Decision: Final = pb.McsDecision
+_Response: Final = pb.DecisionResponse
 
 
-def build_response(request: Any, ue_ids: np.ndarray, decisions: Decisions) -> Any:
+def build_response(request: Any, ue_ids: npt.NDArray[np.uint64], decisions: Decisions) -> Any:
     """Encode decisions as a ``DecisionResponse`` (one ``McsDecision`` per UE, in order)."""
-    response = pb.DecisionResponse(cell_id=request.cell_id, slot=request.slot)
-    add = response.decisions.add
     model_id, version = decisions.model_id, decisions.model_version
-    for ue, mcs, table, from_model in zip(
-        ue_ids.tolist(), decisions.mcs.tolist(), decisions.mcs_table.tolist(),
-        decisions.from_model.tolist(), strict=True,
-    ):
-        if from_model:
-            add(ue_id=ue, mcs=mcs, mcs_table=table, source=pb.DECISION_SOURCE_MODEL,
-                model_id=model_id, model_version=version)
-        else:
-            add(ue_id=ue, mcs=mcs, mcs_table=table, source=pb.DECISION_SOURCE_FALLBACK)
-    return response
+    items = [
+        _Decision(ue_id=ue, mcs=mcs, mcs_table=table, source=_MODEL, model_id=model_id,
+                  model_version=version)
+        if from_model else
+        _Decision(ue_id=ue, mcs=mcs, mcs_table=table, source=_FALLBACK)
+        for ue, mcs, table, from_model in zip(
+            ue_ids.tolist(), decisions.mcs.tolist(), decisions.mcs_table.tolist(),
+            decisions.from_model.tolist(), strict=True)
+    ]
+    return _Response(cell_id=request.cell_id, slot=request.slot, decisions=items)
+
+
+def build_columns_response(request: Any, decisions: Decisions) -> Any:
+    """Encode decisions as a ``DecisionResponse`` carrying ``DecisionColumns``."""
+    source = np.where(decisions.from_model, _MODEL, _FALLBACK).astype(np.uint8)
+    columns = pb.DecisionColumns(
+        mcs=decisions.mcs.astype(np.uint8).tobytes(), source=source.tobytes(),
+        model_id=decisions.model_id, model_version=decisions.model_version,
+    )
+    return _Response(cell_id=request.cell_id, slot=request.slot, columns=columns)
 
 
 class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
-    """``Decide`` and ``StreamDecisions`` over :class:`~xapp.core.DecisionCore`."""
+    """``Decide`` and ``StreamDecisions`` over :class:`~xapp.core.DecisionCore`.
+
+    Everything on the decision path runs inline on the event loop: a 1-UE decision
+    is ~50 us of CPU, less than handing it to a thread would cost.
+    """
 
     def __init__(self, service: Service) -> None:
         self._service = service
         self._core = service.core
         self._metrics = service.metrics
-        self._latency = service.metrics.latency.labels("grpc")
+        self._stats = service.metrics.requests["grpc"]
 
-    def _answer(self, request: Any) -> Any:
-        self._core.check_request(request.schema_version, len(request.reports))
+    def _answer(self, request: Any) -> tuple[Any, int]:
+        """Return the response to ``request`` and its number of UEs.
+
+        Raises:
+            ServiceError: the request is refused (with field and UE where known).
+
+        """
+        core = self._core
         try:
-            ue_ids, batch = batch_from_protos(request.reports)
+            if request.HasField("columns"):
+                if request.reports:
+                    raise InvalidRequest("set reports or columns, not both", field="columns")
+                core.check_request(request.schema_version, request.columns.num_ues)
+                ue_ids, batch = decode_columns(request.columns)
+            else:
+                core.check_request(request.schema_version, len(request.reports))
+                ue_ids, batch = batch_from_protos(request.reports)
         except ReportError as exc:
             raise InvalidRequest.from_report_error(exc) from None
-        self._metrics.batch_size.observe(len(batch))
-        return build_response(request, ue_ids, self._core.decide(batch))
+        decisions = core.decide(batch)
+        if request.columnar_response:
+            return build_columns_response(request, decisions), len(batch)
+        return build_response(request, ue_ids, decisions), len(batch)
 
     def _authorize(self, context: grpc.aio.ServicerContext) -> None:
         if self._service.settings.decisions_require_token:
@@ -76,21 +108,20 @@ class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
 
     async def Decide(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         """Answer one cell-slot batch; refuse bad input with a status naming field and UE."""
-        start = time.perf_counter()
+        start = perf_counter()
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             self._metrics.errors.labels("grpc", "DEADLINE_EXCEEDED").inc()
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline already passed")
         try:
             self._authorize(context)
-            response = self._answer(request)
-        except (ServiceError, ReportError) as exc:
+            response, num_ues = self._answer(request)
+        except ServiceError as exc:
             code = self._count_error(exc)
-            field, ue = getattr(exc, "field", ""), getattr(exc, "ue_index", -1)
-            context.set_trailing_metadata((("linkadapt-field", field),
-                                           ("linkadapt-ue-index", str(ue))))
+            context.set_trailing_metadata((("linkadapt-field", exc.field),
+                                           ("linkadapt-ue-index", str(exc.ue_index))))
             await context.abort(code, str(exc))
-        self._latency.observe(time.perf_counter() - start)
+        self._stats.record(perf_counter() - start, num_ues)
         return response
 
     async def StreamDecisions(
@@ -101,19 +132,23 @@ class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
             self._authorize(context)
         except ServiceError as exc:
             await context.abort(self._count_error(exc), str(exc))
+        answer, record = self._answer, self._stats.record
         async for request in request_iterator:
-            start = time.perf_counter()
+            start = perf_counter()
             try:
-                response = self._answer(request)
+                response, num_ues = answer(request)
             except ServiceError as exc:
-                code = self._count_error(exc)
-                response = pb.DecisionResponse(
-                    cell_id=request.cell_id, slot=request.slot,
-                    error=pb.DecisionError(code=code.name, message=str(exc), field=exc.field,
-                                           ue_index=exc.ue_index),
-                )
-            self._latency.observe(time.perf_counter() - start)
+                response, num_ues = self._error_response(request, exc), 0
+            record(perf_counter() - start, num_ues)
             yield response
+
+    def _error_response(self, request: Any, error: ServiceError) -> Any:
+        code = self._count_error(error)
+        return _Response(
+            cell_id=request.cell_id, slot=request.slot,
+            error=pb.DecisionError(code=code.name, message=str(error), field=error.field,
+                                   ue_index=error.ue_index),
+        )
 
 
 class ModelHealthServicer(health_aio.HealthServicer):

@@ -118,7 +118,7 @@ def create_app(service: Service) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=service.settings.max_request_bytes,
                        max_upload_bytes=service.settings.max_model_bytes + 4096)
     core, registry, metrics = service.core, service.registry, service.metrics
-    latency = metrics.latency.labels("rest")
+    stats = metrics.requests["rest"]
 
     def error_response(error: BaseException) -> JSONResponse:
         status = status_of(error).http_status
@@ -152,7 +152,6 @@ def create_app(service: Service) -> FastAPI:
         core.check_request(body.schema_version, len(body.reports))
         batch = batch_from_records(body.reports)
         decisions = core.decide(batch)
-        metrics.batch_size.observe(len(batch))
         out = [
             {"ue_id": int(r.get("ue_id") or 0), "mcs": mcs, "mcs_table": _TABLE_NAMES[table],
              "source": "DECISION_SOURCE_MODEL" if m else "DECISION_SOURCE_FALLBACK",
@@ -163,7 +162,7 @@ def create_app(service: Service) -> FastAPI:
                                         decisions.from_model.tolist(), strict=True)
         ]
         response = JSONResponse({"cell_id": body.cell_id, "slot": body.slot, "decisions": out})
-        latency.observe(time.perf_counter() - start)
+        stats.record(time.perf_counter() - start, len(batch))
         return response
 
     @app.get("/v1/models", tags=["models"])

@@ -13,6 +13,18 @@ def test_masked_argmax_never_picks_mcs_28_for_the_256qam_table() -> None:
     assert masked_argmax(q, np.array([1, 2])).tolist() == [28, 27]
 
 
+def test_masked_argmax_is_the_argmax_over_each_tables_valid_actions() -> None:
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 33, 1000):
+        q = rng.standard_normal((n, nr_tables.NUM_ACTIONS)).astype(np.float32)
+        table = rng.integers(1, 3, n)
+        penalty = np.where(nr_tables.valid_action_mask(table), 0.0, -np.inf)
+        expected = np.argmax(q + penalty, axis=1)
+        before = q.copy()
+        assert masked_argmax(q, table).tolist() == expected.tolist()
+        assert np.array_equal(q, before)  # the caller's Q-values are left alone
+
+
 def test_fallback_is_cqi_mcs_minus_backoff_clipped_at_zero() -> None:
     cqi = np.array([0, 1, 9, 15, 15])
     table = np.array([1, 1, 1, 1, 2])

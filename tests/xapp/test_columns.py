@@ -1,0 +1,115 @@
+import grpc
+import numpy as np
+import pytest
+from conftest import mlp_bytes, report
+from google.protobuf import json_format
+
+from xapp import features
+from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
+from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
+from xapp.columns import COLUMNS, decode_columns, encode_columns
+from xapp.errors import InvalidRequest
+from xapp.model_check import probe_batch
+from xapp.proto_reports import batch_from_protos
+
+
+def same_batch(a: features.ReportBatch, b: features.ReportBatch) -> None:
+    for name in a.__slots__:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.shape == y.shape and np.array_equal(x, y, equal_nan=True), name
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 1000])
+def test_round_trip(n: int) -> None:
+    batch = probe_batch(n, np.random.default_rng(n))
+    batch = features.ReportBatch(**{  # the proto carries float32 SS measurements
+        **{k: getattr(batch, k) for k in batch.__slots__},
+        "ss_sinr_db": batch.ss_sinr_db.astype(np.float32).astype(np.float64),
+        "ss_rsrp_dbm": batch.ss_rsrp_dbm.astype(np.float32).astype(np.float64)})
+    ue_ids = np.arange(n, dtype=np.uint64) * 2**40
+    wire = pb.ReportColumns.FromString(encode_columns(batch, ue_ids).SerializeToString())
+    got_ids, got = decode_columns(wire)
+    assert got_ids.tolist() == ue_ids.tolist()
+    same_batch(got, batch)
+    for name in got.__slots__:
+        assert getattr(got, name).dtype in (np.int64, np.float64), name
+
+
+def test_columns_and_messages_give_the_same_batch_and_observation() -> None:
+    records = [report(ue_id=i, wideband_cqi=i % 16, harq=[
+        {"ack": bool(k % 2), "mcs": (i + k) % 28, "age_slots": k} for k in range(i % 9)])
+        for i in range(40)]
+    for rec in records[::3]:
+        del rec["ss_sinr_db"], rec["last_mcs"]
+    ids, from_messages = batch_from_protos(
+        [json_format.ParseDict(r, pb.UeReport()) for r in records])
+    got_ids, from_columns = decode_columns(encode_columns(from_messages, ids))
+    same_batch(from_columns, from_messages)
+    assert got_ids.tolist() == ids.tolist()
+    assert features.observe(from_columns).tobytes() == features.observe(from_messages).tobytes()
+
+
+def test_wrong_lengths_name_the_column() -> None:
+    batch = probe_batch(4, np.random.default_rng(0))
+    for column in COLUMNS:
+        wire = encode_columns(batch)
+        setattr(wire, column.field, getattr(wire, column.field)[:-1])
+        with pytest.raises(InvalidRequest) as info:
+            decode_columns(wire)
+        assert info.value.field == f"columns.{column.field}"
+    wire = encode_columns(batch)
+    wire.num_ues = 5
+    with pytest.raises(InvalidRequest, match=r"columns\.ue_id"):
+        decode_columns(wire)
+
+
+def test_out_of_range_values_name_field_and_ue() -> None:
+    batch = probe_batch(6, np.random.default_rng(0))
+    wire = encode_columns(batch)
+    cqi = bytearray(wire.wideband_cqi)
+    cqi[4] = 16
+    wire.wideband_cqi = bytes(cqi)
+    with pytest.raises(features.ReportError) as info:
+        decode_columns(wire)
+    assert (info.value.field, info.value.ue_index) == ("wideband_cqi", 4)
+
+
+def test_grpc_columns_in_and_out(start_service) -> None:
+    running = start_service(max_batch_size=64)
+    running.service.registry.upload(mlp_bytes("m", "1"))
+    running.service.registry.activate("m@1")
+    records = [report(ue_id=100 + i, wideband_cqi=i) for i in range(5)]
+    messages = [json_format.ParseDict(r, pb.UeReport()) for r in records]
+    ids, batch = batch_from_protos(messages)
+    with grpc.insecure_channel(running.grpc) as channel:
+        stub = pb_grpc.LinkAdaptationStub(channel)
+        plain = stub.Decide(pb.DecisionRequest(schema_version=1, slot=3, reports=messages),
+                            timeout=10)
+        columnar = stub.Decide(pb.DecisionRequest(
+            schema_version=1, slot=3, columns=encode_columns(batch, ids),
+            columnar_response=True), timeout=10)
+        assert not columnar.decisions and columnar.slot == 3
+        assert np.frombuffer(columnar.columns.mcs, np.uint8).tolist() == \
+            [d.mcs for d in plain.decisions]
+        assert np.frombuffer(columnar.columns.source, np.uint8).tolist() == \
+            [pb.DECISION_SOURCE_MODEL] * 5
+        assert (columnar.columns.model_id, columnar.columns.model_version) == ("m", "1")
+        mixed = stub.Decide(pb.DecisionRequest(schema_version=1, columns=encode_columns(batch),
+                                               columnar_response=False), timeout=10)
+        assert [d.mcs for d in mixed.decisions] == [d.mcs for d in plain.decisions]
+
+        both = pb.DecisionRequest(schema_version=1, reports=messages,
+                                  columns=encode_columns(batch))
+        short = pb.DecisionRequest(schema_version=1, columns=encode_columns(batch))
+        short.columns.buffer_bytes = b""
+        big = pb.DecisionRequest(schema_version=1, columns=encode_columns(
+            probe_batch(65, np.random.default_rng(0))))
+        replies = list(stub.StreamDecisions(iter([both, short, big, short]), timeout=10))
+        assert [r.error.code for r in replies] == ["INVALID_ARGUMENT", "INVALID_ARGUMENT",
+                                                   "RESOURCE_EXHAUSTED", "INVALID_ARGUMENT"]
+        assert replies[0].error.field == "columns"
+        assert replies[1].error.field == "columns.buffer_bytes"
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Decide(short, timeout=10)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "columns.buffer_bytes" in info.value.details()
