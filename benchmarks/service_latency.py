@@ -2,35 +2,52 @@
 
 Starts ``linkadapt serve`` (serving a random 3x32 MLP with the student's shape,
 built here with onnx.helper: the figures are about the service, not the policy)
-and a bare ``grpc.aio`` echo server in subprocesses, then measures from this
-process, one request at a time:
+and a bare ``grpc.aio`` echo server (identity serializers, no protobuf) in
+subprocesses, then measures from this process, one request in flight at a time,
+the wall time from sending a request to holding its decoded reply:
 
-* echo unary / echo stream: the floor Python grpcio sets on this machine;
-* stream 1 UE, stream 1000 UEs, unary 1 UE, REST 1 UE through the service;
-* decisions/s: 1000-UE batches over the stream;
-* RSS of the service process.
+* ``echo_unary`` / ``echo_stream``: the floor Python grpcio sets on this machine
+  (the 1-UE request's bytes sent and returned: unary call / one message on an
+  open bidirectional stream);
+* ``stream_1ue``: one 1-UE ``DecisionRequest`` (8 HARQ entries) on an open
+  ``StreamDecisions`` stream, per-UE messages in and out: the headline case;
+* ``stream_1000ue_messages``: 1000 UEs as 1000 ``UeReport`` messages, 1000
+  ``McsDecision`` messages back (the simple form);
+* ``stream_1000ue_columns``: the same 1000 UEs as ``ReportColumns``, answered as
+  ``DecisionColumns`` (the fast form);
+* ``unary_1ue``: ``Decide`` with the 1-UE request;
+* ``rest_1ue``: ``POST /v1/decisions`` with the 1-UE report as JSON, over one
+  keep-alive HTTP/1.1 connection with a minimal raw-socket client (httpx costs
+  ~0.8 ms per request by itself), the reply's JSON parsed;
+* ``decisions_per_s``: 1000-UE columnar requests back to back on one stream;
+* ratios of the service's p50/p99 to the echo's, and the service's RSS.
 
-Usage: ``python benchmarks/service_latency.py [--n 2000] [--json]``.
+Every request message is built and serialized before timing starts. By default
+(``--pin``) the servers run on CPU 1 and this client on CPU 0, so client and
+server do not take turns on one core (the machine has two); ``--no-pin`` lets
+the scheduler place them. Each mode warms up for min(200, n) requests first.
+The machine is shared: run it a few times and compare.
+
+Usage: ``python benchmarks/service_latency.py [--n 2000] [--json] [--no-pin]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 import json
 import os
-import queue
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import grpc
-import httpx
 import numpy as np
 from google.protobuf import json_format
 from onnx import TensorProto, helper, numpy_helper
@@ -38,7 +55,9 @@ from onnx import TensorProto, helper, numpy_helper
 from xapp import features, nr_tables
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
+from xapp.columns import encode_columns
 from xapp.model_card import write_model_card
+from xapp.proto_reports import batch_from_protos
 
 ECHO_SERVER = """
 import asyncio, sys, grpc
@@ -112,6 +131,12 @@ def wait_port(port: int) -> None:
     raise RuntimeError(f"port {port} never opened")
 
 
+def summary(times: np.ndarray) -> dict[str, float]:
+    return {"p50_us": float(np.percentile(times, 50) * 1e6),
+            "p99_us": float(np.percentile(times, 99) * 1e6),
+            "mean_us": float(times.mean() * 1e6), "n": int(times.size)}
+
+
 def timed(call: Callable[[], object], n: int) -> dict[str, float]:
     for _ in range(min(200, n)):
         call()
@@ -120,25 +145,76 @@ def timed(call: Callable[[], object], n: int) -> dict[str, float]:
         start = time.perf_counter()
         call()
         times[i] = time.perf_counter() - start
-    return {"p50_us": float(np.percentile(times, 50) * 1e6),
-            "p99_us": float(np.percentile(times, 99) * 1e6), "mean_us": float(times.mean() * 1e6)}
+    return summary(times)
+
+
+async def timed_async(call: Callable[[], Awaitable[object]], n: int) -> dict[str, float]:
+    for _ in range(min(200, n)):
+        await call()
+    times = np.empty(n)
+    for i in range(n):
+        start = time.perf_counter()
+        await call()
+        times[i] = time.perf_counter() - start
+    return summary(times)
 
 
 class StreamCaller:
-    """Send one message on an open stream and wait for its reply."""
+    """Send one message on an open ``grpc.aio`` stream and wait for its reply."""
 
-    def __init__(self, method: Any) -> None:
-        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._replies = method(iter(self._q.get, None))
+    def __init__(self, call: Any) -> None:
+        self._call = call
 
-    def __call__(self, message: Any) -> Any:
+    async def __call__(self, message: Any) -> Any:
         """Send ``message`` and return its reply."""
-        self._q.put(message)
-        return next(self._replies)
+        await self._call.write(message)
+        return await self._call.read()
+
+    async def close(self) -> None:
+        """End the stream."""
+        await self._call.done_writing()
+
+
+class HttpClient:
+    """A minimal HTTP/1.1 keep-alive client: one socket, TCP_NODELAY, one send per request."""
+
+    def __init__(self, port: int) -> None:
+        self._sock = socket.create_connection(("127.0.0.1", port))
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._buffer = b""
+
+    @staticmethod
+    def request(path: str, body: bytes) -> bytes:
+        """Return the bytes of a JSON POST of ``body`` to ``path``."""
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+        return head.encode() + body
+
+    def send(self, request: bytes) -> tuple[int, bytes]:
+        """Send a prepared request; return the status and the body of the reply."""
+        self._sock.sendall(request)
+        while b"\r\n\r\n" not in self._buffer:
+            self._buffer += self._recv()
+        head, _, rest = self._buffer.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(rest) < length:
+            rest += self._recv()
+        self._buffer = rest[length:]
+        return int(head.split(b" ", 2)[1]), rest[:length]
+
+    def _recv(self) -> bytes:
+        data = self._sock.recv(65536)
+        if not data:
+            raise ConnectionError("server closed the connection")
+        return data
 
     def close(self) -> None:
-        """End the stream."""
-        self._q.put(None)
+        """Close the connection."""
+        self._sock.close()
 
 
 def rss_mb(pid: int) -> float:
@@ -148,61 +224,106 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def run(n: int) -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="linkadapt-bench-"))
+def build_requests() -> dict[str, Any]:
+    """Build every request of the run, serialized where the call takes bytes."""
+    ue = json_format.ParseDict(REPORT, pb.UeReport())
+    one = pb.DecisionRequest(schema_version=1, cell_id=1, slot=1, reports=[ue])
+    ue_ids, batch = batch_from_protos([ue] * 1000)
+    columns = pb.DecisionRequest(schema_version=1, cell_id=1, slot=1,
+                                 columns=encode_columns(batch, ue_ids), columnar_response=True)
+    body = json.dumps({"schema_version": 1, "cell_id": 1, "slot": 1, "reports": [REPORT]})
+    return {
+        "echo_bytes": one.SerializeToString(),
+        "one": one,
+        "messages_1000": pb.DecisionRequest(schema_version=1, cell_id=1, slot=1,
+                                            reports=[ue] * 1000),
+        "columns_1000": columns,
+        "rest": HttpClient.request("/v1/decisions", body.encode()),
+    }
+
+
+async def measure_grpc(echo_port: int, grpc_port: int, n: int,
+                       requests: dict[str, Any]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    big_n = max(50, n // 10)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{echo_port}") as channel:
+        unary = channel.unary_unary("/echo.Echo/Unary")
+        payload = requests["echo_bytes"]
+        results["echo_unary"] = await timed_async(lambda: unary(payload), n)
+        stream = StreamCaller(channel.stream_stream("/echo.Echo/Stream")())
+        results["echo_stream"] = await timed_async(lambda: stream(payload), n)
+        await stream.close()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        stub = pb_grpc.LinkAdaptationStub(channel)
+        one, columns = requests["one"], requests["columns_1000"]
+        first = await stub.Decide(one)
+        assert first.decisions[0].source == pb.DECISION_SOURCE_MODEL, first
+        stream = StreamCaller(stub.StreamDecisions())
+        reply = await stream(columns)
+        assert len(reply.columns.mcs) == 1000 and not reply.HasField("error"), reply.error
+        results["stream_1ue"] = await timed_async(lambda: stream(one), n)
+        results["stream_1000ue_columns"] = await timed_async(lambda: stream(columns), big_n)
+        messages = requests["messages_1000"]
+        results["stream_1000ue_messages"] = await timed_async(lambda: stream(messages),
+                                                              max(20, big_n // 5))
+        batches = max(100, n // 10)
+        start = time.perf_counter()
+        for _ in range(batches):
+            await stream(columns)
+        results["decisions_per_s"] = batches * 1000 / (time.perf_counter() - start)
+        await stream.close()
+        results["unary_1ue"] = await timed_async(lambda: stub.Decide(one), n)
+    return results
+
+
+def start_servers(tmp: Path, pin: bool) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes],
+                                                 dict[str, int]]:
     student_model(tmp / "student.onnx")
-    grpc_port, http_port, echo_port = free_port(), free_port(), free_port()
+    ports = {"grpc": free_port(), "http": free_port(), "echo": free_port()}
     env = {**os.environ, "LINKADAPT_LOG_LEVEL": "warning"}
+    server_cpu = {1} if pin else None
+
+    def on_server_cpu() -> None:
+        if server_cpu is not None:
+            os.sched_setaffinity(0, server_cpu)
+
     service = subprocess.Popen(
         [sys.executable, "-m", "linkadapt.cli", "serve", "--host", "127.0.0.1",
-         "--grpc-port", str(grpc_port), "--http-port", str(http_port), "--model-store",
+         "--grpc-port", str(ports["grpc"]), "--http-port", str(ports["http"]), "--model-store",
          str(tmp / "store"), "--default-model", str(tmp / "student.onnx"),
-         "--max-batch-size", "4096"], env=env)
-    echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(echo_port)])
+         "--max-batch-size", "4096"], env=env, preexec_fn=on_server_cpu)
+    echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(ports["echo"])],
+                            preexec_fn=on_server_cpu)
+    return service, echo, ports
+
+
+def run(n: int, pin: bool = True) -> dict[str, Any]:
+    if pin:
+        os.sched_setaffinity(0, {0})
+    tmp = Path(tempfile.mkdtemp(prefix="linkadapt-bench-"))
+    service, echo, ports = start_servers(tmp, pin)
+    requests = build_requests()
+    results: dict[str, Any] = {"pinned": "servers on CPU 1, client on CPU 0" if pin else "no"}
     try:
-        wait_port(grpc_port)
-        wait_port(http_port)
-        wait_port(echo_port)
-        ue = json_format.ParseDict(REPORT, pb.UeReport())
-        one = pb.DecisionRequest(schema_version=1, cell_id=1, slot=1, reports=[ue])
-        big = pb.DecisionRequest(schema_version=1, cell_id=1, slot=1, reports=[ue] * 1000)
-        results: dict[str, Any] = {}
-        with grpc.insecure_channel(f"127.0.0.1:{echo_port}") as channel:
-            payload = one.SerializeToString()
-            unary = channel.unary_unary("/echo.Echo/Unary")
-            results["echo_unary"] = timed(lambda: unary(payload), n)
-            stream = StreamCaller(channel.stream_stream("/echo.Echo/Stream"))
-            results["echo_stream"] = timed(lambda: stream(payload), n)
-            stream.close()
-        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-            stub = pb_grpc.LinkAdaptationStub(channel)
-            assert stub.Decide(one).decisions[0].source == pb.DECISION_SOURCE_MODEL
-            stream = StreamCaller(stub.StreamDecisions)
-            results["stream_1ue"] = timed(lambda: stream(one), n)
-            results["stream_1000ue"] = timed(lambda: stream(big), max(50, n // 20))
-            start, batches = time.perf_counter(), max(20, n // 50)
-            for _ in range(batches):
-                stream(big)
-            results["decisions_per_s"] = batches * 1000 / (time.perf_counter() - start)
-            stream.close()
-            results["unary_1ue"] = timed(lambda: stub.Decide(one), n)
-        body = {"schema_version": 1, "cell_id": 1, "slot": 1, "reports": [REPORT]}
-        # Without TCP_NODELAY, headers and body go out in two segments and Nagle plus
-        # delayed ACK add 40 ms to every request.
-        transport = httpx.HTTPTransport(
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-        with httpx.Client(base_url=f"http://127.0.0.1:{http_port}", transport=transport) as client:
-            results["rest_1ue"] = timed(lambda: client.post("/v1/decisions", json=body), n)
+        for port in ports.values():
+            wait_port(port)
+        results.update(asyncio.run(measure_grpc(ports["echo"], ports["grpc"], n, requests)))
+        client = HttpClient(ports["http"])
+        status, body = client.send(requests["rest"])
+        assert status == 200, body
+        rest = requests["rest"]
+        results["rest_1ue"] = timed(lambda: json.loads(client.send(rest)[1]), n)
+        client.close()
         results["service_rss_mb"] = rss_mb(service.pid)
     finally:
         service.terminate()
         echo.terminate()
         service.wait(30)
         echo.wait(30)
-    results["stream_ratio_to_echo_p50"] = (results["stream_1ue"]["p50_us"]
-                                           / results["echo_stream"]["p50_us"])
-    results["unary_ratio_to_echo_p50"] = (results["unary_1ue"]["p50_us"]
-                                          / results["echo_unary"]["p50_us"])
+    for mode, echo_mode in (("stream_1ue", "echo_stream"), ("unary_1ue", "echo_unary")):
+        for q in ("p50", "p99"):
+            results[f"{mode}_ratio_to_echo_{q}"] = (results[mode][f"{q}_us"]
+                                                    / results[echo_mode][f"{q}_us"])
     results["p50_us"] = results["stream_1ue"]["p50_us"]
     results["p99_us"] = results["stream_1ue"]["p99_us"]
     return results
@@ -212,16 +333,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="timed requests per 1-UE mode")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
+                        help="servers on CPU 1, client on CPU 0 (default: on)")
     args = parser.parse_args()
-    results = run(args.n)
+    if args.pin and len(os.sched_getaffinity(0)) < 2:
+        parser.error("--pin needs two CPUs")
+    results = run(args.n, args.pin)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     for name, value in results.items():
         if isinstance(value, dict):
-            print(f"{name:16s} p50 {value['p50_us']:8.0f} us   p99 {value['p99_us']:8.0f} us")
+            print(f"{name:24s} p50 {value['p50_us']:8.0f} us   p99 {value['p99_us']:8.0f} us")
+        elif isinstance(value, str):
+            print(f"{name:32s} {value}")
         else:
-            print(f"{name:28s} {value:10.2f}")
+            print(f"{name:32s} {value:10.2f}")
     return 0
 
 
