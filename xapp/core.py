@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -65,6 +66,7 @@ class DecisionCore:
         self.max_batch_size = max_batch_size
         self.fallback_backoff = fallback_backoff
         self._policy: Policy | None = None
+        self._listeners: list[Callable[[Policy | None], None]] = []
         self.not_ready_reason = "no model loaded"
         self._last_error_log = 0.0
         self._fallback_no_model = metrics.fallbacks.labels("no_model")
@@ -89,6 +91,16 @@ class DecisionCore:
             ).set(1)
         self.metrics.model_loaded.set(policy is not None)
         self.metrics.model_swaps.labels(action).inc()
+        for listener in self._listeners:
+            listener(policy)
+
+    def add_listener(self, listener: Callable[[Policy | None], None]) -> None:
+        """Call ``listener`` with the new policy (``None``: fallback only) after every swap.
+
+        It runs on the thread that swapped (a REST worker thread for operator
+        actions) and must not block.
+        """
+        self._listeners.append(listener)
 
     def check_request(self, schema_version: int, num_reports: int) -> None:
         """Refuse a request before its reports are converted.

@@ -7,6 +7,7 @@ one-stream-per-cell needs. Also serves ``grpc.health.v1`` and server reflection.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from time import perf_counter
 from typing import Any, Final
@@ -152,22 +153,40 @@ class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
 
 
 class ModelHealthServicer(health_aio.HealthServicer):
-    """``grpc.health.v1`` with the LinkAdaptation status computed live.
+    """``grpc.health.v1`` with the LinkAdaptation status following the serving model.
 
     The server ("") is SERVING while alive; the LinkAdaptation service only while
     a validated model is loaded (the same rule as ``/ric/v1/health/ready``).
+    ``Check`` reads the live state; ``Watch`` streams are told of every change:
+    each swap of the core's policy (activate, rollback, fallback only) schedules
+    a status update on the server's event loop, from whatever thread swapped.
     """
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self._service = service
+        self._loop = loop
+        self._updates: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
+        service.core.add_listener(self._on_policy_change)
+
+    def _status(self) -> Any:
+        return (health_pb2.HealthCheckResponse.SERVING if self._service.ready
+                else health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    def _on_policy_change(self, policy: Any) -> None:
+        self._loop.call_soon_threadsafe(self._schedule_update)
+
+    def _schedule_update(self) -> None:
+        # The status is read when the update runs, so updates arriving out of
+        # order still end on the current state.
+        task = self._loop.create_task(self.set(SERVICE_NAME, self._status()))
+        self._updates.add(task)
+        task.add_done_callback(self._updates.discard)
 
     async def Check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         """Report the live status of the server or the LinkAdaptation service."""
         if request.service == SERVICE_NAME:
-            status = (health_pb2.HealthCheckResponse.SERVING if self._service.ready
-                      else health_pb2.HealthCheckResponse.NOT_SERVING)
-            return health_pb2.HealthCheckResponse(status=status)
+            return health_pb2.HealthCheckResponse(status=self._status())
         return await super().Check(request, context)
 
 
@@ -178,9 +197,10 @@ async def start_grpc_server(service: Service, host: str, port: int) -> tuple[grp
         ("grpc.so_reuseport", 0),
     ])
     pb_grpc.add_LinkAdaptationServicer_to_server(LinkAdaptationServicer(service), server)
-    health = ModelHealthServicer(service)
+    health = ModelHealthServicer(service, asyncio.get_running_loop())
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
+    await health.set(SERVICE_NAME, health._status())
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME),

@@ -6,8 +6,10 @@ Layout under the store directory (a volume in Kubernetes)::
     models/<model_id>/<version>/model.onnx
     models/<model_id>/<version>/meta.json {"sha256", "size_bytes", "uploaded", "card"}
 
-``KEY`` is ``model_id@version``. ``history`` holds the previously active models,
-most recent last; rollback pops it. Every file is written to a temporary name,
+``KEY`` is ``model_id@version``, or ``default`` for the embedded default model
+(configured, not stored: it has no directory). ``history`` holds the previously
+active models, most recent last; rollback pops it, so it can return to the
+default after a stored model was activated. Every file is written to a temporary name,
 fsynced and renamed, and a model directory appears with one rename, so a crash
 leaves either the old or the new state, never a half-written one. The SHA-256 of
 each model is checked again when it is loaded.
@@ -39,6 +41,8 @@ from xapp.policy import Policy
 
 log = logging.getLogger(__name__)
 
+DEFAULT_KEY: Final = "default"
+"""Activation key of the embedded default model."""
 _STATE_FORMAT: Final = 1
 _MODEL_FILE: Final = "model.onnx"
 _META_FILE: Final = "meta.json"
@@ -103,6 +107,8 @@ class Registry:
         on_activate: called with the new policy (or ``None``) after each change of
             the active model, and the action (``"activate"``, ``"rollback"``): the
             decision core's ``set_policy``.
+        default_model: the embedded default model's file, activated as
+            :data:`DEFAULT_KEY`; ``None`` if there is none.
 
     """
 
@@ -111,10 +117,12 @@ class Registry:
         root: Path,
         limits: Limits,
         on_activate: Callable[[Policy | None, str], None],
+        default_model: Path | None = None,
     ) -> None:
         self.root = root
         self.limits = limits
         self._on_activate = on_activate
+        self._default_model = default_model
         self._lock = threading.Lock()
         (root / "models").mkdir(parents=True, exist_ok=True)
         self._active: str | None = None
@@ -125,8 +133,18 @@ class Registry:
 
     @property
     def active_key(self) -> str | None:
-        """Key of the active stored model, or ``None``."""
+        """Key of the active model (:data:`DEFAULT_KEY` for the default), or ``None``."""
         return self._active
+
+    def serving_default(self) -> None:
+        """Record that the default serves (at start-up, nothing active in the store).
+
+        Not persisted: a fresh store stays untouched until an operator acts. The
+        next activation puts the default in the history, so rollback returns to it.
+        """
+        with self._lock:
+            if self._active is None:
+                self._active = DEFAULT_KEY
 
     @property
     def history(self) -> list[str]:
@@ -192,9 +210,16 @@ class Registry:
             return stored, True
 
     def activate(self, key: str) -> Policy:
-        """Load, check and make ``key`` the active model; the previous goes to history."""
+        """Load, check and make ``key`` the active model; the previous goes to history.
+
+        Unlike a restart or a rollback, an activation re-runs the latency check:
+        an operator is at hand to read the refusal, and the serving model keeps
+        serving meanwhile. A restart must not leave a cell on fallback decisions
+        because the node was busy while it booted, and a rollback is the way
+        back from a bad model, so neither is refused for a noisy measurement.
+        """
         with self._lock:
-            policy = self.load(key)
+            policy = self.load(key, check_latency=True)
             if self._active is not None and self._active != key:
                 self._history.append(self._active)
             self._active = key
@@ -245,19 +270,32 @@ class Registry:
             shutil.rmtree(self._dir(key))
         log.info("deleted model %s", key)
 
-    def load(self, key: str) -> Policy:
+    def load(self, key: str, check_latency: bool = False) -> Policy:
         """Read ``key`` from disk, verify its checksum and re-run the admission checks.
 
-        The latency check is skipped: it was passed at upload, and a restart on a
-        busy node should not refuse a model that served yesterday.
+        Every check runs again (ONNX checker, model card, signature, ORT load, the
+        probe batch with finite outputs) but the size limit, which the model passed
+        at upload, and the latency budget unless ``check_latency``: see
+        :meth:`activate`.
         """
+        budget = self.limits.latency_budget_us if check_latency else None
+        if key == DEFAULT_KEY:
+            return self._load_default(budget)
         stored = self.get(key)
         data = (self._dir(key) / _MODEL_FILE).read_bytes()
         digest = hashlib.sha256(data).hexdigest()
         if digest != stored.sha256:
             raise ModelRejected(f"{key}: checksum mismatch on disk ({digest} != {stored.sha256})")
         return check_model(data, Limits(max_bytes=max(self.limits.max_bytes, len(data)),
-                                        latency_budget_us=None))
+                                        latency_budget_us=budget))
+
+    def _load_default(self, latency_budget_us: float | None) -> Policy:
+        path = self._default_model
+        if path is None or not path.is_file():
+            raise ModelNotFound("no embedded default model is configured")
+        data = path.read_bytes()
+        return check_model(data, Limits(max_bytes=max(len(data), 1),
+                                        latency_budget_us=latency_budget_us), origin="embedded")
 
     def load_active(self) -> Policy | None:
         """Load the active model recorded in the store (at start-up), or ``None``."""

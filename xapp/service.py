@@ -12,9 +12,9 @@ import logging
 from xapp.core import DecisionCore
 from xapp.errors import AdminDisabled, ServiceError, Unauthenticated
 from xapp.metrics import Metrics
-from xapp.model_check import Limits, check_model
+from xapp.model_check import Limits
 from xapp.policy import Policy
-from xapp.registry import Registry
+from xapp.registry import DEFAULT_KEY, Registry
 from xapp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class Service:
             settings.model_store,
             Limits(settings.max_model_bytes, settings.latency_budget_us),
             self.core.set_policy,
+            settings.default_model,
         )
         self._token = settings.token()
         self.core.set_policy(self._initial_policy(), "startup")
@@ -60,13 +61,12 @@ class Service:
             log.warning("%s; serving fallback decisions", self.core.not_ready_reason)
             return None
         try:
-            data = path.read_bytes()
-            policy = check_model(data, Limits(max_bytes=max(len(data), 1), latency_budget_us=None),
-                                 origin="embedded")
+            policy = self.registry.load(DEFAULT_KEY)
         except (ServiceError, OSError) as exc:
             self.core.not_ready_reason = f"default model {path} is not valid: {exc}"
             log.error("%s; serving fallback decisions", self.core.not_ready_reason)
             return None
+        self.registry.serving_default()
         log.info("serving the default model %s (%s)", policy.card.key, path)
         return policy
 

@@ -127,3 +127,23 @@ def test_decisions_token_rule(start_service) -> None:
         ok = stub.Decide(request(1), timeout=10, metadata=(("authorization", f"Bearer {TOKEN}"),))
         assert len(ok.decisions) == 1
     assert AUTH["Authorization"].endswith(TOKEN)
+
+
+def test_health_watch_follows_activate_and_rollback(start_service, tmp_path) -> None:
+    default = tmp_path / "default.onnx"
+    default.write_bytes(mlp_bytes("embedded", "1"))
+    running = start_service(default_model=default)
+    registry = running.service.registry
+    registry.upload(mlp_bytes("m", "1"))
+    with grpc.insecure_channel(running.grpc) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=20)
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        running.service.core.set_policy(None, "test")  # fallback only
+        assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        registry.activate("m@1")
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        assert registry.rollback().origin == "embedded"
+        running.service.core.set_policy(None, "test")
+        assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        watch.cancel()

@@ -7,7 +7,7 @@ from conftest import BAD, mlp_bytes
 
 from xapp.errors import ModelConflict, ModelNotFound, ModelRejected, ModelTooLarge
 from xapp.model_check import Limits
-from xapp.registry import Registry
+from xapp.registry import DEFAULT_KEY, Registry
 
 
 def make(root: Path) -> tuple[Registry, list]:
@@ -68,3 +68,43 @@ def test_tampered_model_file_is_refused_on_load(tmp_path: Path) -> None:
     with pytest.raises(ModelRejected, match="checksum mismatch"):
         registry.activate("m@1")
     assert registry.active_key is None
+
+
+def test_rollback_returns_to_the_embedded_default(tmp_path: Path) -> None:
+    default = tmp_path / "default.onnx"
+    default.write_bytes(mlp_bytes("embedded", "1"))
+    swaps: list = []
+    registry = Registry(tmp_path / "store", Limits(latency_budget_us=5000.0),
+                        lambda policy, action: swaps.append((policy.card.key, action)), default)
+    assert registry.load(DEFAULT_KEY).origin == "embedded"
+    registry.serving_default()  # what the service does when it starts on the default
+    registry.upload(mlp_bytes("m", "1"))
+    registry.activate("m@1")
+    assert registry.history == [DEFAULT_KEY]
+    policy = registry.rollback()
+    assert (policy.card.key, policy.origin) == ("embedded@1", "embedded")
+    assert registry.active_key == DEFAULT_KEY and registry.history == []
+    assert swaps == [("m@1", "activate"), ("embedded@1", "rollback")]
+    again = Registry(tmp_path / "store", Limits(), lambda *_: None, default)  # restart
+    assert again.active_key == DEFAULT_KEY
+    assert again.load_active().origin == "embedded"  # type: ignore[union-attr]
+    with pytest.raises(ModelNotFound):
+        again.delete(DEFAULT_KEY)
+    without = Registry(tmp_path / "store", Limits(), lambda *_: None, None)
+    with pytest.raises(ModelNotFound, match="no embedded default"):
+        without.load_active()
+
+
+def test_activate_rechecks_latency_but_restart_and_rollback_do_not(tmp_path: Path) -> None:
+    registry, _ = make(tmp_path)
+    for v in ("1", "2"):
+        registry.upload(mlp_bytes("m", v, seed=int(v)))
+    registry.activate("m@1")
+    strict = Registry(tmp_path, Limits(latency_budget_us=1e-6), lambda *_: None)
+    with pytest.raises(ModelRejected, match="too slow"):
+        strict.activate("m@2")
+    assert strict.active_key == "m@1"  # refused: nothing changed
+    assert strict.load_active().card.key == "m@1"  # type: ignore[union-attr]
+    registry.activate("m@2")
+    strict = Registry(tmp_path, Limits(latency_budget_us=1e-6), lambda *_: None)
+    assert strict.rollback().card.key == "m@1"
