@@ -28,7 +28,7 @@ import math
 import multiprocessing
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -231,7 +231,8 @@ def run_scenarios(cfg: EvaluationConfig,
 
     Args:
         cfg: the evaluation.
-        done: called with the scenario name and its wall time (s) as each finishes.
+        done: called with the scenario name and the wall time (s) it took, as each
+            finishes (in parallel: the time since the start of the pool).
 
     """
     results: dict[str, Any] = {}
@@ -247,12 +248,12 @@ def run_scenarios(cfg: EvaluationConfig,
     workers = min(cfg.workers, len(cfg.scenarios))
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {name: pool.submit(evaluate_scenario, name, cfg) for name in cfg.scenarios}
-        for name, future in futures.items():
-            results[name] = future.result()
+        futures = {pool.submit(evaluate_scenario, name, cfg): name for name in cfg.scenarios}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
             if done is not None:
-                done(name, time.perf_counter() - start)
-    return results
+                done(futures[future], time.perf_counter() - start)
+    return {name: results[name] for name in cfg.scenarios}
 
 
 # --- summary ----------------------------------------------------------------------
