@@ -27,6 +27,7 @@ from xapp.errors import InvalidRequest, ServiceError, status_of
 from xapp.features import ReportError
 from xapp.proto_reports import batch_from_protos
 from xapp.service import Service
+from xapp.single_ue import decide_one
 
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["LinkAdaptation"].full_name
 _MODEL: Final = pb.DECISION_SOURCE_MODEL
@@ -60,6 +61,19 @@ def build_columns_response(request: Any, decisions: Decisions) -> Any:
     return _Response(cell_id=request.cell_id, slot=request.slot, columns=columns)
 
 
+def _one_response(
+    request: Any, ue_id: int, mcs: int, table: Any, model_id: str, version: str
+) -> Any:
+    """Encode the model's decision for a one-UE request."""
+    if request.columnar_response:
+        columns = pb.DecisionColumns(mcs=bytes((mcs,)), source=bytes((_MODEL,)),
+                                     model_id=model_id, model_version=version)
+        return _Response(cell_id=request.cell_id, slot=request.slot, columns=columns)
+    decision = _Decision(ue_id=ue_id, mcs=mcs, mcs_table=table, source=_MODEL,
+                         model_id=model_id, model_version=version)
+    return _Response(cell_id=request.cell_id, slot=request.slot, decisions=(decision,))
+
+
 class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
     """``Decide`` and ``StreamDecisions`` over :class:`~xapp.core.DecisionCore`.
 
@@ -88,8 +102,13 @@ class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
                 core.check_request(request.schema_version, request.columns.num_ues)
                 ue_ids, batch = decode_columns(request.columns)
             else:
-                core.check_request(request.schema_version, len(request.reports))
-                ue_ids, batch = batch_from_protos(request.reports)
+                reports = request.reports
+                core.check_request(request.schema_version, len(reports))
+                if len(reports) == 1:
+                    one = decide_one(core, reports[0])
+                    if one is not None:
+                        return _one_response(request, *one), 1
+                ue_ids, batch = batch_from_protos(reports)
         except ReportError as exc:
             raise InvalidRequest.from_report_error(exc) from None
         decisions = core.decide(batch)

@@ -1,0 +1,130 @@
+"""The one-UE scalar path must agree with the column path bit for bit, or step aside."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import mlp_bytes, report
+from google.protobuf import json_format
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from xapp import features
+from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
+from xapp.core import DecisionCore
+from xapp.metrics import Metrics
+from xapp.model_check import Limits, check_model
+from xapp.proto_reports import batch_from_protos
+from xapp.single_ue import decide_one, observe_one
+
+_BAD: list[tuple[str, Any]] = [
+    ("mcs_table", 3), ("wideband_cqi", 16), ("cqi_age_slots", 1_000_001), ("rank_indicator", 0),
+    ("rank_indicator", 9), ("tb_initial_errors", 31), ("last_mcs", 29), ("ss_sinr_db", "NaN"),
+    ("ss_sinr_db", "Infinity"), ("ss_rsrp_dbm", "-Infinity"), ("allocated_prbs", 0),
+    ("allocated_prbs", 276), ("num_tx_antennas", 65), ("numerology", 5),
+    ("csi_period_slots", 7), ("csi_period_slots", 0), ("tb_initial_total", 1_000_001),
+]
+
+
+@st.composite
+def reports(draw: Any) -> pb.UeReport:
+    """Reports at the edges of every range, sometimes with one field absent or broken."""
+    def pick(*values: Any) -> Any:
+        return draw(st.sampled_from(values))
+
+    table = pick(1, 2)
+    top = 28 if table == 1 else 27
+    harq = [{"ack": draw(st.booleans()), "mcs": pick(0, 1, 13, top),
+             "age_slots": pick(0, 1, 7, 999, 1_000_000), "initial": draw(st.booleans())}
+            for _ in range(draw(st.integers(0, 8)))]
+    total = pick(0, 1, 30, 1_000_000)
+    record = report(
+        ue_id=draw(st.integers(0, 2**64 - 1)),
+        mcs_table=table,
+        wideband_cqi=pick(0, 1, 9, 15),
+        cqi_age_slots=pick(0, 1, 5, 999, 1_000_000),
+        rank_indicator=pick(1, 2, 8),
+        tb_initial_total=total,
+        tb_initial_errors=min(total, pick(0, 1, 3, 30)),
+        last_mcs=pick(0, 1, 13, top),
+        ss_sinr_db=pick(0.0, -5.25, 12.5, 33.0, -1e-3),
+        ss_rsrp_dbm=pick(0.0, -85.0, -140.5),
+        buffer_bytes=pick(0, 1, 120_000, 2**63, 2**64 - 1),
+        allocated_prbs=pick(1, 52, 275),
+        num_tx_antennas=pick(1, 4, 64),
+        numerology=pick(0, 1, 4),
+        csi_period_slots=pick(4, 5, 20, 320),
+        harq=harq,
+    )
+    for name in ("last_mcs", "ss_sinr_db", "ss_rsrp_dbm"):
+        if draw(st.booleans()):
+            del record[name]
+    mishap = draw(st.integers(0, 9))
+    if mishap == 0:  # a required field absent
+        del record[pick("wideband_cqi", "numerology", "buffer_bytes", "mcs_table",
+                        "tb_initial_errors")]
+    elif mishap == 1 and harq:  # a HARQ entry incomplete, or one entry too many
+        entry = harq[draw(st.integers(0, len(harq) - 1))]
+        del entry[pick("ack", "mcs", "age_slots", "initial")]
+        if len(harq) == 8 and draw(st.booleans()):
+            harq.append(dict(harq[0]))
+    elif mishap == 2:
+        if table == 2 and draw(st.booleans()):  # MCS 28 exists in the 64QAM table only
+            if harq and draw(st.booleans()):
+                harq[-1]["mcs"] = 28
+            else:
+                record["last_mcs"] = 28
+        else:
+            name, value = pick(*_BAD)
+            record[name] = value
+    return json_format.ParseDict(record, pb.UeReport())
+
+
+@pytest.fixture(scope="module")
+def core() -> DecisionCore:
+    core = DecisionCore(Metrics())
+    core.set_policy(check_model(mlp_bytes(hidden=(32, 32, 32), seed=3),
+                                Limits(latency_budget_us=None)))
+    return core
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.data_too_large])
+@given(reports())
+def test_scalar_path_agrees_with_the_column_path(core: DecisionCore, message: pb.UeReport) -> None:
+    try:
+        ue_ids, batch = batch_from_protos([message])
+    except features.ReportError:
+        event("invalid report")
+        assert observe_one(message) is None  # the column path names the error
+        assert decide_one(core, message) is None
+        return
+    event("valid report")
+    observed = observe_one(message)
+    assert observed is not None, "a valid report left to the column path"
+    observation, table, ue_id = observed
+    assert observation.tobytes() == features.observe(batch).tobytes()
+    assert (table, ue_id) == (int(batch.mcs_table[0]), int(ue_ids[0]))
+    general = core.decide(batch)
+    assert decide_one(core, message) == (ue_id, int(general.mcs[0]), table, general.model_id,
+                                         general.model_version)
+
+
+def test_steps_aside_without_a_model_or_with_non_finite_q_values(core: DecisionCore) -> None:
+    message = json_format.ParseDict(report(), pb.UeReport())
+    assert decide_one(DecisionCore(Metrics()), message) is None
+    nan_core = DecisionCore(Metrics())
+    policy = check_model(mlp_bytes(), Limits(latency_budget_us=None))
+    object.__setattr__(policy, "_single_row", None)
+    object.__setattr__(policy, "session", _NanSession())
+    nan_core.set_policy(policy)
+    assert decide_one(nan_core, message) is None
+    assert not nan_core.decide(batch_from_protos([message])[1]).from_model.any()
+    assert nan_core.metrics.decisions.model == 0
+
+
+class _NanSession:
+    def run(self, names, feeds):
+        return [np.full((feeds["observation"].shape[0], 29), np.nan, np.float32)]
