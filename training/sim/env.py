@@ -83,7 +83,8 @@ class _Episodes:
         outcome = sim.step(np.asarray(actions, dtype=np.int64).reshape(self.n))
         reward = outcome.delivered_bits / scale
         info = {"new_tx": outcome.new, "transmitted": outcome.transmitted,
-                "decoded": outcome.decoded, "mcs": outcome.mcs}
+                "decoded": outcome.decoded, "mcs": outcome.mcs,
+                "delivered_bits": outcome.delivered_bits}
         return observe(sim.reports), reward, sim.slot >= self.episode_slots, info
 
 

@@ -1,0 +1,147 @@
+"""Teacher training on real (local) Ray: smoke runs, determinism, resume, export, bad input."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from linkadapt.cli import main
+from training import teacher
+from training.dqn import DqnConfig, DqnLearner, td_targets, valid_actions
+from training.export import read_card
+from training.networks import teacher_network
+from training.replay import Batch, ReplayBuffer, Transitions
+from xapp.features import FEATURE_NAMES, NUM_FEATURES
+
+
+def test_teacher_network_has_seven_hidden_layers_and_about_105k_parameters() -> None:
+    net = teacher_network()
+    linear = [m for m in net.mlp if isinstance(m, torch.nn.Linear)]
+    assert len(linear) == 8  # 7 hidden + output
+    assert net.parameter_count() == 108_445
+
+
+def test_double_dqn_targets_use_online_argmax_and_mask_table_2() -> None:
+    online, target = teacher_network(), teacher_network()
+    obs = torch.zeros(2, NUM_FEATURES)
+    obs[1, FEATURE_NAMES.index("table_qam256")] = 1.0
+    mask = valid_actions(obs)
+    assert mask[0].all() and not mask[1, 28] and mask[1, :28].all()
+    batch = Batch(obs, torch.tensor([0, 1]), torch.tensor([0.5, -0.1]), obs)
+    y = td_targets(online, target, batch, gamma=0.5)
+    with torch.no_grad():
+        best = online(obs).masked_fill(~mask, float("-inf")).argmax(1)
+        expected = batch.rewards + 0.5 * target(obs).gather(1, best[:, None])[:, 0]
+    torch.testing.assert_close(y, expected)
+
+
+def test_learner_fits_a_bandit_and_refreshes_its_target() -> None:
+    torch.manual_seed(0)
+    learner = DqnLearner(teacher_network(), DqnConfig(gamma=0.0, batch_size=64,
+                                                      target_update_interval=10,
+                                                      learning_rate=1e-3))
+    rng = np.random.default_rng(0)
+    replay = ReplayBuffer(1000)
+    obs = rng.normal(size=(1000, NUM_FEATURES)).astype(np.float32)
+    actions = rng.integers(0, 29, 1000)
+    rewards = (actions == 7).astype(np.float32)  # only MCS 7 pays
+    replay.add(Transitions(obs, actions, rewards, obs))
+    losses = [learner.update(replay.sample(rng, 64)) for _ in range(300)]
+    assert np.mean(losses[-20:]) < np.mean(losses[:20]) / 3
+    assert learner.updates == 300
+    with torch.no_grad():
+        q = learner.online(torch.from_numpy(obs[:50])).numpy()
+    assert (q.argmax(1) == 7).mean() > 0.9
+    for a, b in zip(learner.online.state_dict().values(),
+                    learner.target.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)  # refreshed at update 300
+
+
+def test_replay_ring_keeps_the_newest() -> None:
+    replay = ReplayBuffer(5)
+    for start in (0, 3, 6):
+        a = np.arange(start, start + 3)
+        obs = np.repeat(a[:, None], NUM_FEATURES, axis=1).astype(np.float32)
+        replay.add(Transitions(obs, a, a.astype(np.float32), obs))
+    assert len(replay) == 5
+    seen = set(replay.sample(np.random.default_rng(0), 200).actions.tolist())
+    assert seen == {4, 5, 6, 7, 8}
+
+
+@pytest.mark.slow  # several Ray runs; CI runs it
+def test_smoke_run_with_two_ray_actors_exports_a_teacher(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    assert main(["train-teacher", "--profile", "smoke", "--actors", "2", "--out", str(out),
+                 "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["simulations"] == pytest.approx(4.0)
+    assert (out / "checkpoint.pt").is_file()
+    config = json.loads((out / "config.json").read_text())
+    assert config["actors"] == 2 and config["profile"] == "smoke"
+    assert any((out / "tensorboard").iterdir())
+    card = read_card(out / "teacher.onnx")
+    assert card["kind"] == "teacher" and card["parameter_count"] == 108_445
+    assert card["training"]["config"]["actors"] == 2
+
+
+def _weights_after(tmp: Path, seed: int) -> list[torch.Tensor]:
+    cfg = teacher.profile("smoke", simulations=2, seed=seed)
+    result = teacher.train(cfg, tmp)
+    return [v.clone() for v in result.net.state_dict().values()]
+
+
+@pytest.mark.slow  # several Ray runs; CI runs it
+def test_one_actor_runs_are_deterministic_given_the_seed(tmp_path: Path) -> None:
+    a = _weights_after(tmp_path / "a", 3)
+    b = _weights_after(tmp_path / "b", 3)
+    c = _weights_after(tmp_path / "c", 4)
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+    assert any(not torch.equal(x, z) for x, z in zip(a, c, strict=True))
+
+
+@pytest.mark.slow  # several Ray runs; CI runs it
+def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = teacher.train(teacher.profile("smoke", simulations=2), out)
+    updates_before = first.history[-1]["train/updates"]
+    state = teacher.load_checkpoint(out / "checkpoint.pt")
+    cfg = teacher.TeacherConfig.from_dict(state["config"])
+    cfg = teacher.TeacherConfig.from_dict({**cfg.to_dict(), "simulations": 3})
+    second = teacher.train(cfg, out, resume=out / "checkpoint.pt")
+    assert second.progress.resumes == 1
+    assert second.progress.simulations == pytest.approx(3.0)
+    assert second.history[-1]["train/updates"] > updates_before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--resume", "/nonexistent/checkpoint.pt"], "does not exist"),
+        (["--scenario", "atlantis"], "unknown scenario 'atlantis'"),
+        (["--ray-address", "127.0.0.1:1"], "cannot reach the Ray cluster at 127.0.0.1:1"),
+        (["--ray-address", "nonsense"], "HOST:PORT"),
+        (["--actors", "0"], "--actors must be at least 1"),
+    ],
+)
+def test_bad_input_fails_fast_with_a_clear_message(
+        args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    started = time.monotonic()
+    code = main(["train-teacher", "--profile", "smoke", "--out", str(tmp_path / "x"),
+                 "--no-progress", *args])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert time.monotonic() - started < 30
+
+
+def test_corrupt_checkpoint_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "checkpoint.pt"
+    bad.write_bytes(b"\x00garbage")
+    assert main(["train-teacher", "--resume", str(bad), "--no-progress"]) == 2
+    assert "cannot read checkpoint" in capsys.readouterr().err

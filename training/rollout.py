@@ -1,0 +1,138 @@
+"""Rollout workers: vectorized simulations driven by the current Q-network.
+
+A worker owns one :class:`~training.sim.env.LinkAdaptationVectorEnv` (``ues``
+rows, each episode a fresh domain-randomized configuration), acts epsilon-greedily
+with the weights the learner last broadcast, and returns the decision transitions
+(slots in which the UE started a new transport block, so the action mattered).
+The same class runs in-process or as a Ray actor.
+
+Learning reward of a decision: the bits its transport block delivered at the
+first transmission over the TBS of the table's top MCS (the environment's
+reward for that slot), or ``-nack_penalty`` if the first transmission failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from training.networks import QNetwork
+from training.replay import Transitions
+from training.sim.env import LinkAdaptationVectorEnv
+from xapp.features import FEATURE_NAMES
+from xapp.nr_tables import MAX_MCS, NUM_ACTIONS
+
+_TABLE_FEATURE = FEATURE_NAMES.index("table_qam256")
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    """What each rollout worker simulates."""
+
+    scenario: str = "random"
+    """Scenario name, or ``random`` for domain randomization."""
+    ues: int = 1024
+    """UE rows per simulation (one vectorized simulator)."""
+    episode_slots: int = 400
+    """Slots per simulation before a fresh configuration is drawn."""
+    nack_penalty: float = 0.08
+    """Learning reward of a failed initial transmission (keeps BLER near the usual targets)."""
+
+
+class RolloutStats(NamedTuple):
+    """Aggregates of one rollout chunk, for logs and progress bars."""
+
+    slots: int
+    ue_slots: int
+    decisions: int
+    nacks: int
+    reward_sum: float
+    throughput_mbps: float  # mean over UEs of delivered bits per second
+    simulations_done: int
+
+
+class RolloutResult(NamedTuple):
+    """What a worker returns for one chunk."""
+
+    transitions: Transitions
+    stats: RolloutStats
+
+
+def max_mcs_of(observations: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
+    """Highest valid MCS per observation (from its MCS-table feature)."""
+    table_row = (observations[:, _TABLE_FEATURE] > 0.5).astype(np.int64)
+    return np.asarray(MAX_MCS[table_row])
+
+
+class RolloutWorker:
+    """One vectorized simulation acting with broadcast weights."""
+
+    def __init__(self, config: RolloutConfig, hidden: tuple[int, ...], seed: int) -> None:
+        torch.set_num_threads(1)
+        self.config = config
+        self.env = LinkAdaptationVectorEnv(num_envs=config.ues, scenario=config.scenario,
+                                           episode_slots=config.episode_slots)
+        self.obs, _ = self.env.reset(seed=seed)
+        self.net = QNetwork(hidden)
+        self.net.requires_grad_(False)
+        self.rng = np.random.default_rng([seed, 0x5EED])
+        self._columns = np.arange(NUM_ACTIONS)
+
+    def random_observations(self, slots: int) -> npt.NDArray[np.float32]:
+        """Observations under uniformly random MCS choices (for input normalization)."""
+        seen = [self.obs]
+        for _ in range(slots):
+            self.obs, *_ = self.env.step(self._random_actions(self.obs))
+            seen.append(self.obs)
+        return np.concatenate(seen)
+
+    def _random_actions(self, obs: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
+        return self.rng.integers(0, max_mcs_of(obs) + 1)
+
+    def act(self, obs: npt.NDArray[np.float32], epsilon: float) -> npt.NDArray[np.int64]:
+        """Epsilon-greedy MCS over the valid actions of each row."""
+        with torch.no_grad():
+            q = self.net(torch.from_numpy(obs)).numpy()
+        top = max_mcs_of(obs)
+        greedy = np.argmax(np.where(self._columns <= top[:, None], q, -np.inf), axis=1)
+        explore = self.rng.random(obs.shape[0]) < epsilon
+        return np.where(explore, self.rng.integers(0, top + 1), greedy)
+
+    def rollout(self, weights: dict[str, npt.NDArray[np.float32]], slots: int,
+                epsilon: float) -> RolloutResult:
+        """Simulate ``slots`` slots with ``weights``; return the decision transitions."""
+        self.net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+        chunks: list[tuple[npt.NDArray, ...]] = []
+        nacks = 0
+        reward_sum = 0.0
+        bits = np.zeros(self.config.ues)
+        seconds = np.zeros(self.config.ues)
+        simulations = 0
+        for _ in range(slots):
+            obs = self.obs
+            slot_s = self.env.simulator.cfg.slot_s()
+            actions = self.act(obs, epsilon)
+            next_obs, reward, _, truncated, info = self.env.step(actions)
+            new = info["new_tx"]
+            decoded = info["decoded"][new]
+            learn = np.where(decoded, reward[new], -self.config.nack_penalty).astype(np.float32)
+            final = info.get("final_obs", next_obs)
+            chunks.append((obs[new], actions[new], learn, final[new]))
+            nacks += int((~decoded).sum())
+            reward_sum += float(learn.sum())
+            bits += info["delivered_bits"]
+            seconds += slot_s
+            if truncated[0]:
+                simulations += 1
+            self.obs = next_obs
+        transitions = Transitions(*(np.concatenate(parts) for parts in zip(*chunks, strict=True)))
+        stats = RolloutStats(
+            slots=slots, ue_slots=slots * self.config.ues, decisions=len(transitions),
+            nacks=nacks, reward_sum=reward_sum,
+            throughput_mbps=float((bits / seconds).mean() / 1e6),
+            simulations_done=simulations)
+        return RolloutResult(transitions, stats)

@@ -1,0 +1,326 @@
+"""Teacher training: double DQN fed by Ray rollout actors over domain-randomized simulations.
+
+Phases (each logged under its own TensorBoard prefix):
+
+1. ``setup``: connect to Ray (in-process by default, ``ray_address`` to join a
+   cluster), start ``actors`` :class:`~training.rollout.RolloutWorker` actors and
+   measure the input normalization on observations under random MCS choices.
+2. ``train``: every actor keeps one rollout chunk in flight; as each chunk
+   arrives the learner stores its decision transitions, takes
+   ``replay_ratio * transitions / batch_size`` gradient steps, and the actor
+   gets the new weights with its next chunk (Ape-X-style asynchronous
+   learner/actor split). With one actor the order of events is fixed, so a run
+   is deterministic given its seed.
+3. ``export``: the final network to ONNX with its model card.
+
+A *simulation* is one episode of one actor's vectorized simulator: ``ues``
+rows with freshly drawn configurations for ``episode_slots`` slots. Profiles
+(``smoke``, ``quick``, ``paper``) fix how many and how big.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from training.dqn import DqnConfig, DqnLearner
+from training.networks import TEACHER_HIDDEN, QNetwork
+from training.replay import ReplayBuffer
+from training.rollout import RolloutConfig, RolloutResult, RolloutWorker
+from training.sim import config as sim_config
+
+
+class TrainingError(RuntimeError):
+    """A run cannot start or continue; the message says why."""
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """Everything that defines a teacher run (saved as ``config.json`` beside it)."""
+
+    profile: str = "quick"
+    """Name of the profile the values came from."""
+    simulations: int = 240
+    """Simulations to learn from, over all actors."""
+    actors: int = 2
+    """Ray rollout actors."""
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    """What each actor simulates."""
+    dqn: DqnConfig = field(default_factory=DqnConfig)
+    """Learner hyperparameters."""
+    hidden: tuple[int, ...] = TEACHER_HIDDEN
+    """Hidden layer widths of the Q-network."""
+    chunk_slots: int = 50
+    """Slots an actor simulates per chunk it streams to the learner."""
+    replay_capacity: int = 2_000_000
+    """Transitions kept for replay."""
+    learning_starts: int = 50_000
+    """Transitions collected before the first gradient step."""
+    replay_ratio: float = 0.75
+    """Transitions sampled for learning per transition collected."""
+    epsilon_start: float = 1.0
+    """Exploration rate at the start."""
+    epsilon_end: float = 0.03
+    """Exploration rate after the decay."""
+    epsilon_decay_fraction: float = 0.3
+    """Share of the simulations over which exploration decays linearly."""
+    normalization_slots: int = 30
+    """Slots of random play per actor used to measure the input statistics."""
+    checkpoint_every: int = 50
+    """Chunks between checkpoints."""
+    seed: int = 0
+    """Seed of everything random in the run."""
+
+    def __post_init__(self) -> None:
+        if self.simulations < 1 or self.actors < 1:
+            raise ValueError("simulations and actors must be >= 1")
+        if self.rollout.episode_slots % self.chunk_slots:
+            raise ValueError("episode_slots must be a multiple of chunk_slots")
+        sim_config.config_source(self.rollout.scenario)  # unknown scenario -> ValueError
+
+    def epsilon(self, simulations_done: float) -> float:
+        """Linear decay from ``epsilon_start`` to ``epsilon_end``."""
+        progress = simulations_done / max(self.simulations * self.epsilon_decay_fraction, 1e-9)
+        return float(max(self.epsilon_end,
+                         self.epsilon_start + (self.epsilon_end - self.epsilon_start) * progress))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> TeacherConfig:
+        """Inverse of :meth:`to_dict`."""
+        data = dict(data)
+        data["rollout"] = RolloutConfig(**data["rollout"])
+        data["dqn"] = DqnConfig(**data["dqn"])
+        data["hidden"] = tuple(data["hidden"])
+        return TeacherConfig(**data)
+
+
+PROFILES: dict[str, TeacherConfig] = {
+    # tests: a couple of small simulations, well under two minutes
+    "smoke": TeacherConfig(
+        profile="smoke", simulations=4, actors=1,
+        rollout=RolloutConfig(ues=128, episode_slots=100),
+        dqn=DqnConfig(batch_size=256, target_update_interval=50),
+        chunk_slots=50, replay_capacity=200_000, learning_starts=2_000, replay_ratio=0.5,
+        normalization_slots=10, checkpoint_every=2),
+    # a useful teacher on a 2-core machine in well under 30 minutes
+    "quick": TeacherConfig(profile="quick"),
+    # the paper's scale: 5000 simulations over 16 actors (a Ray cluster)
+    "paper": TeacherConfig(
+        profile="paper", simulations=5000, actors=16,
+        rollout=RolloutConfig(ues=1024, episode_slots=1000),
+        replay_capacity=10_000_000, learning_starts=500_000, replay_ratio=1.0),
+}
+
+
+def profile(name: str, **overrides: Any) -> TeacherConfig:
+    """Return the named profile with fields (``actors``, ``seed``, ``scenario``...) overridden."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    base = PROFILES[name]
+    scenario = overrides.pop("scenario", None)
+    if scenario is not None:
+        overrides["rollout"] = dataclasses.replace(base.rollout, scenario=scenario)
+    return dataclasses.replace(base, **overrides)
+
+
+# -- Ray -------------------------------------------------------------------------------------
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise TrainingError(f"Ray address must be HOST:PORT, got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise TrainingError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+
+
+def start_ray(address: str | None, actors: int) -> None:
+    """Join the cluster at ``address`` or start Ray in-process with ``actors`` CPUs."""
+    import ray
+
+    if address:
+        _check_reachable(address)
+    if ray.is_initialized():
+        available = ray.cluster_resources().get("CPU", 0)
+        if available < actors:
+            raise TrainingError(f"{actors} actors need {actors} CPUs; the running Ray "
+                                f"instance has {available:g}")
+        return
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=max(actors, os.cpu_count() or 1), include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+
+
+def _remote_workers(cfg: TeacherConfig, run_seed: int) -> list[Any]:
+    import ray
+
+    remote = ray.remote(num_cpus=1)(RolloutWorker)
+    return [remote.remote(cfg.rollout, cfg.hidden, run_seed * 1000 + i)
+            for i in range(cfg.actors)]
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    """Counters of a run (checkpointed)."""
+
+    simulations: float = 0.0
+    chunks: int = 0
+    transitions: int = 0
+    ue_slots: int = 0
+    resumes: int = 0
+    seconds: float = 0.0
+
+
+def _weights(net: QNetwork) -> dict[str, npt.NDArray[np.float32]]:
+    return {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
+
+
+def _save_checkpoint(path: Path, learner: DqnLearner, cfg: TeacherConfig, progress: Progress,
+                     rng: np.random.Generator) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"learner": learner.state_dict(), "config": cfg.to_dict(),
+                "progress": dataclasses.asdict(progress),
+                "rng": rng.bit_generator.state}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint; TrainingError with the reason if it is missing or unreadable."""
+    if not path.is_file():
+        raise TrainingError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        data = torch.load(path, weights_only=False)
+    except Exception as exc:  # torch raises several types for corrupt files
+        raise TrainingError(f"cannot read checkpoint {str(path)!r}: {exc}") from None
+    if not isinstance(data, dict) or not {"learner", "config", "progress"} <= data.keys():
+        raise TrainingError(f"{str(path)!r} is not a linkadapt teacher checkpoint")
+    return data
+
+
+@dataclass
+class TrainResult:
+    """The trained network and what the run measured."""
+
+    net: QNetwork
+    config: TeacherConfig
+    progress: Progress
+    history: list[dict[str, float]]
+
+
+def train(cfg: TeacherConfig, run_dir: Path, ray_address: str | None = None,
+          resume: Path | None = None,
+          on_chunk: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
+    """Train a teacher; writes config.json, checkpoint.pt and TensorBoard logs to ``run_dir``.
+
+    Args:
+        cfg: the run's configuration; when resuming, normally the checkpoint's (possibly
+            with more simulations, to extend a run).
+        run_dir: where the run's files go.
+        ray_address: HOST:PORT of an existing Ray cluster; None starts Ray in-process.
+        resume: a checkpoint to continue from.
+        on_chunk: called after every chunk with the latest metrics (progress bars).
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    state = load_checkpoint(resume) if resume is not None else None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    progress = Progress()
+    net = QNetwork(cfg.hidden)
+    learner = DqnLearner(net, cfg.dqn)
+    if state is not None:
+        learner.load_state_dict(state["learner"])
+        progress = Progress(**state["progress"])
+        progress.resumes += 1
+        rng.bit_generator.state = state["rng"]
+
+    start_ray(ray_address, cfg.actors)
+    import ray
+
+    workers = _remote_workers(cfg, cfg.seed + 7919 * progress.resumes)
+    if state is None:
+        samples = ray.get([w.random_observations.remote(cfg.normalization_slots)
+                           for w in workers])
+        net.set_normalization(np.concatenate(samples))
+        learner.target.load_state_dict(net.state_dict())
+
+    replay = ReplayBuffer(cfg.replay_capacity)
+    writer = SummaryWriter(str(run_dir / "tensorboard"))
+    history: list[dict[str, float]] = []
+    weights = ray.put(_weights(net))
+    eps = cfg.epsilon(progress.simulations)
+    pending = {w.rollout.remote(weights, cfg.chunk_slots, eps): w for w in workers}
+    sims_per_chunk = cfg.chunk_slots / cfg.rollout.episode_slots
+    started = time.monotonic() - progress.seconds
+    loss = float("nan")
+    try:
+        while progress.simulations < cfg.simulations - 1e-9:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            worker = pending.pop(ready[0])
+            result: RolloutResult = ray.get(ready[0])
+            replay.add(result.transitions)
+            progress.chunks += 1
+            progress.transitions += len(result.transitions)
+            progress.ue_slots += result.stats.ue_slots
+            progress.simulations += sims_per_chunk
+            if len(replay) >= min(cfg.learning_starts, cfg.replay_capacity):
+                steps = round(cfg.replay_ratio * len(result.transitions) / cfg.dqn.batch_size)
+                for _ in range(steps):
+                    loss = learner.update(replay.sample(rng, cfg.dqn.batch_size))
+            eps = cfg.epsilon(progress.simulations)
+            weights = ray.put(_weights(net))
+            if progress.simulations < cfg.simulations - 1e-9:
+                pending[worker.rollout.remote(weights, cfg.chunk_slots, eps)] = worker
+            progress.seconds = time.monotonic() - started
+            metrics = _metrics(result, loss, eps, progress, learner.updates)
+            history.append(metrics)
+            for key, value in metrics.items():
+                writer.add_scalar(key, value, progress.chunks)
+            if on_chunk is not None:
+                on_chunk(metrics)
+            if progress.chunks % cfg.checkpoint_every == 0:
+                _save_checkpoint(run_dir / "checkpoint.pt", learner, cfg, progress, rng)
+    finally:
+        for w in workers:  # also drops any chunk still in flight
+            ray.kill(w)
+        writer.close()
+    _save_checkpoint(run_dir / "checkpoint.pt", learner, cfg, progress, rng)
+    return TrainResult(net, cfg, progress, history)
+
+
+def _metrics(result: RolloutResult, loss: float, eps: float, progress: Progress,
+             updates: int) -> dict[str, float]:
+    s = result.stats
+    return {
+        "rollout/reward": s.reward_sum / max(s.decisions, 1),
+        "rollout/bler": s.nacks / max(s.decisions, 1),
+        "rollout/throughput_mbps": s.throughput_mbps,
+        "train/loss": loss,
+        "train/epsilon": eps,
+        "train/updates": float(updates),
+        "train/simulations": progress.simulations,
+        "speed/ue_slots_per_s": progress.ue_slots / max(progress.seconds, 1e-9),
+    }
