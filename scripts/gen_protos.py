@@ -30,9 +30,8 @@ def generate(out: Path) -> list[Path]:
         raise SystemExit(
             f"grpcio-tools {GRPCIO_TOOLS_VERSION} required (pinned), {installed} installed"
         )
-    from grpc_tools import protoc  # imported late: only the generator needs it
-
     import grpc_tools
+    from grpc_tools import protoc  # imported late: only the generator needs it
 
     include = Path(grpc_tools.__file__).parent / "_proto"
     out.mkdir(parents=True, exist_ok=True)
