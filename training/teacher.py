@@ -36,7 +36,7 @@ import torch
 
 from training.dqn import DqnConfig, DqnLearner
 from training.networks import TEACHER_HIDDEN, QNetwork
-from training.replay import ReplayBuffer
+from training.replay import Batch, ReplayBuffer
 from training.rollout import RolloutConfig, RolloutResult, RolloutWorker
 from training.sim import config as sim_config
 
@@ -230,7 +230,8 @@ class TrainResult:
 
 def train(cfg: TeacherConfig, run_dir: Path, ray_address: str | None = None,
           resume: Path | None = None,
-          on_chunk: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
+          on_chunk: Callable[[dict[str, float]], None] | None = None,
+          on_update: Callable[[DqnLearner, Batch], None] | None = None) -> TrainResult:
     """Train a teacher; writes config.json, checkpoint.pt and TensorBoard logs to ``run_dir``.
 
     Args:
@@ -240,6 +241,8 @@ def train(cfg: TeacherConfig, run_dir: Path, ray_address: str | None = None,
         ray_address: HOST:PORT of an existing Ray cluster; None starts Ray in-process.
         resume: a checkpoint to continue from.
         on_chunk: called after every chunk with the latest metrics (progress bars).
+        on_update: called after every gradient step with the learner and the minibatch it
+            learned from (real-time distillation trains a student there).
     """
     from torch.utils.tensorboard import SummaryWriter
 
@@ -289,7 +292,10 @@ def train(cfg: TeacherConfig, run_dir: Path, ray_address: str | None = None,
             if len(replay) >= min(cfg.learning_starts, cfg.replay_capacity):
                 steps = round(cfg.replay_ratio * len(result.transitions) / cfg.dqn.batch_size)
                 for _ in range(steps):
-                    loss = learner.update(replay.sample(rng, cfg.dqn.batch_size))
+                    batch = replay.sample(rng, cfg.dqn.batch_size)
+                    loss = learner.update(batch)
+                    if on_update is not None:
+                        on_update(learner, batch)
             eps = cfg.epsilon(progress.simulations)
             weights = ray.put(_weights(net))
             if progress.simulations < cfg.simulations - 1e-9:
