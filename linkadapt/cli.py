@@ -22,6 +22,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "evaluate": ("training.evaluate_command", "compare policies on the benchmark scenarios"),
     "serve": ("xapp.commands.serve", "run the xApp: gRPC + REST MCS decisions"),
     "models": ("xapp.commands.models", "manage the models of a running xApp over REST"),
+    "emulate": ("training.sim.emulate_command", "gNB emulator against a running xApp: KPIs, SLOs"),
 }
 
 
