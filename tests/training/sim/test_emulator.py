@@ -1,0 +1,468 @@
+"""``linkadapt emulate`` against the real service (gRPC + REST on loopback ports).
+
+The models are test fixtures: small MLPs with random weights built with
+onnx.helper, not trained artifacts. Each one picks different MCS for different
+reports, which is all the closed-loop tests need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from linkadapt.cli import main
+from training.sim.emulator import (
+    LOCAL_FALLBACK,
+    EmulationResult,
+    EmulatorOptions,
+    run_emulation,
+)
+from xapp import features, nr_tables
+from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
+from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
+from xapp.model_card import write_model_card
+
+TOKEN = "emulator-test-token"
+# KPIs both `simulate --json` and `emulate --json` print, computed the same way.
+SHARED_KPIS = ("throughput_mbps", "bler", "spectral_efficiency", "reward", "residual_bler",
+               "retransmission_share", "mean_mcs", "mcs_histogram", "ues", "slots")
+
+
+def mlp_bytes(model_id: str, version: str = "1", seed: int = 0) -> bytes:
+    """An ONNX MLP (43 -> 32 -> 32 -> 29) with random weights and a model card."""
+    rng = np.random.default_rng(seed)
+    widths = (features.NUM_FEATURES, 32, 32, nr_tables.NUM_ACTIONS)
+    nodes, inits, x = [], [], "observation"
+    for i, (a, b) in enumerate(itertools.pairwise(widths)):
+        last = i == len(widths) - 2
+        weights = (rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32)
+        inits += [numpy_helper.from_array(weights, f"w{i}"),
+                  numpy_helper.from_array(np.zeros(b, np.float32), f"b{i}")]
+        nodes.append(helper.make_node("MatMul", [x, f"w{i}"], [f"m{i}"]))
+        out = "q_values" if last else f"a{i}"
+        nodes.append(helper.make_node("Add", [f"m{i}", f"b{i}"], [out if last else f"z{i}"]))
+        if not last:
+            nodes.append(helper.make_node("Relu", [f"z{i}"], [out]))
+        x = out
+    graph = helper.make_graph(
+        nodes, "mlp",
+        [helper.make_tensor_value_info("observation", TensorProto.FLOAT,
+                                       ["batch", features.NUM_FEATURES])],
+        [helper.make_tensor_value_info("q_values", TensorProto.FLOAT,
+                                       ["batch", nr_tables.NUM_ACTIONS])],
+        inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    write_model_card(model, {
+        "model_id": model_id, "version": version, "kind": "test",
+        "feature_schema_version": features.FEATURE_SCHEMA_VERSION,
+        "num_features": features.NUM_FEATURES, "num_actions": nr_tables.NUM_ACTIONS,
+        "action_map": "mcs_index", "created": "2025-01-01T00:00:00+00:00",
+        "parameter_count": sum(int(np.prod(t.dims)) for t in inits)})
+    return model.SerializeToString()
+
+
+class Service:
+    """The real xApp (gRPC + uvicorn) on loopback ports, in a background thread."""
+
+    def __init__(self, store: Path, grpc_port: int = 0) -> None:
+        from xapp.runner import serve
+        from xapp.settings import Settings
+
+        settings = Settings(host="127.0.0.1", grpc_port=grpc_port, http_port=0,
+                            model_store=store, default_model=None, latency_budget_us=5000.0,
+                            admin_token=TOKEN, log_level="warning", shutdown_grace_s=0.5)
+        self._started = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+
+        def on_started(service: Any, bound: Any) -> None:
+            self.bound = bound
+            self._started.set()
+
+        async def run() -> None:
+            self._stop = asyncio.Event()
+            await serve(settings, self._stop, on_started, handle_signals=False)
+
+        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(run(),),
+                                        daemon=True)
+        self._thread.start()
+        assert self._started.wait(30), "service did not start"
+        self.grpc_port = self.bound.grpc_port
+        self.grpc = f"127.0.0.1:{self.bound.grpc_port}"
+        self.http = f"http://127.0.0.1:{self.bound.http_port}"
+
+    def upload(self, data: bytes, activate: bool = False) -> None:
+        response = httpx.post(f"{self.http}/v1/models", content=data,
+                              params={"activate": str(activate).lower()},
+                              headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        assert response.status_code in (200, 201), response.text
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            assert self._stop is not None
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(30)
+            assert not self._thread.is_alive()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("models")
+    out = {}
+    for name, seed in (("a", 1), ("b", 2)):
+        out[name] = folder / f"{name}.onnx"
+        out[name].write_bytes(mlp_bytes(name, "1", seed))
+    return out
+
+
+@pytest.fixture
+def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    started: list[Service] = []
+
+    def start(grpc_port: int = 0) -> Service:
+        service = Service(tmp_path / "store", grpc_port)
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture(scope="module")
+def serving_a(tmp_path_factory: pytest.TempPathFactory,
+              models: dict[str, Path]) -> Iterator[Service]:
+    """One service for the module, serving model a (tests must not swap models on it)."""
+    service = Service(tmp_path_factory.mktemp("store"))
+    service.upload(models["a"].read_bytes(), activate=True)
+    yield service
+    service.stop()
+
+
+def emulate_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    status = main(["emulate", *args, "--json"])
+    out = capsys.readouterr().out
+    return status, json.loads(out) if out.strip() else {}
+
+
+def simulate_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    assert main(["simulate", *args, "--json", "--no-progress"]) == 0
+    return dict(json.loads(capsys.readouterr().out))
+
+
+# -- serving image ---------------------------------------------------------------------------
+
+_BLOCKED_IMPORTS = """
+import sys
+BLOCKED = ("torch", "gymnasium", "tqdm", "matplotlib")
+for name in BLOCKED:
+    sys.modules[name] = None  # `import name` raises ImportError; find_spec returns None
+
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is not in the serving image")
+        return None
+
+sys.meta_path.insert(0, Blocker())
+for name in BLOCKED:
+    try:
+        __import__(name)
+    except ImportError:
+        pass
+    else:
+        raise SystemExit(f"{name} was not blocked")
+import training.sim.emulator, training.sim.emulate_command
+from linkadapt.cli import main
+try:
+    main(["emulate", "--help"])
+except SystemExit as exc:
+    assert exc.code == 0
+loaded = sorted(n for n in sys.modules if n.split(".")[0] in BLOCKED and sys.modules[n])
+print("LOADED", loaded)
+"""
+
+
+def test_emulator_imports_without_torch_gymnasium_tqdm_matplotlib() -> None:
+    done = subprocess.run([sys.executable, "-c", _BLOCKED_IMPORTS], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).parents[3])
+    assert done.returncode == 0, done.stderr
+    assert "LOADED []" in done.stdout
+    assert "--target" in done.stdout  # the help text of the command
+
+
+# -- train/serve consistency --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("wire", [
+    ["--columnar"], ["--stream"], ["--no-columnar"], ["--stream", "--no-columnar"]],
+    ids=["unary-columns", "stream-columns", "unary-reports", "stream-reports"])
+def test_emulate_equals_simulate_decision_for_decision(
+        serving_a: Service, models: dict[str, Path], capsys: pytest.CaptureFixture[str],
+        wire: list[str]) -> None:
+    common = ["--scenario", "random", "--seed", "5", "--slots", "400"]
+    expected = simulate_json(capsys, *common, "--ues", "6", "--policy", str(models["a"]))
+    status, got = emulate_json(capsys, "--target", serving_a.grpc, *common,
+                               "--cells", "1", "--ues-per-cell", "6", *wire)
+    assert status == 0
+    assert {k: got[k] for k in SHARED_KPIS} == {k: expected[k] for k in SHARED_KPIS}
+    assert got["failed_slots"] == 0 and got["fallback_share"] == 0.0
+    assert got["requests"] > 0 and got["latency_p99_us"] > 0
+
+
+def test_cells_are_simulate_runs_with_consecutive_seeds_and_compare_olla(
+        serving_a: Service, models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["--scenario", "mimo", "--slots", "300"]
+    status, got = emulate_json(capsys, "--target", serving_a.grpc, *common, "--seed", "3",
+                               "--cells", "2", "--ues-per-cell", "3", "--stream",
+                               "--compare", "olla")
+    assert status == 0
+    for cell, seed in ((0, "3"), (1, "4")):
+        expected = simulate_json(capsys, *common, "--seed", seed, "--ues", "3",
+                                 "--policy", str(models["a"]))
+        row = got["per_cell"][cell]
+        assert {k: row[k] for k in SHARED_KPIS} == {k: expected[k] for k in SHARED_KPIS}
+        olla = simulate_json(capsys, *common, "--seed", seed, "--ues", "3", "--policy", "olla")
+        assert olla["throughput_mbps"] > 0
+    assert got["ues"] == 6 and got["slots"] == 300
+    compare = got["compare"]
+    assert compare["policy"] == "olla:0.5"
+    gain = (got["throughput_mbps"] / compare["kpis"]["throughput_mbps"] - 1) * 100
+    assert compare["throughput_gain_pct"] == pytest.approx(gain)
+    # with one cell, the baseline is exactly `simulate --policy olla`
+    status, one = emulate_json(capsys, "--target", serving_a.grpc, *common, "--seed", "3",
+                               "--ues-per-cell", "3", "--compare", "olla")
+    olla = simulate_json(capsys, *common, "--seed", "3", "--ues", "3", "--policy", "olla")
+    assert {k: one["compare"]["kpis"][k] for k in SHARED_KPIS} == {
+        k: olla[k] for k in SHARED_KPIS}
+
+
+def test_table_output(serving_a: Service, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["emulate", "--target", serving_a.grpc, "--slots", "100", "--cells", "2",
+                 "--compare", "olla", "--deadline-us", "1000000"]) == 0
+    out = capsys.readouterr().out
+    for text in ("throughput (mean per UE)", "BLER (first transmissions)", "spectral efficiency",
+                 "MCS histogram", "fallback decisions", "decision latency, us",
+                 "missed deadline (1000000 us)", "per cell:", "versus olla:0.5"):
+        assert text in out
+
+
+# -- a few thousand slots, both modes ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+def test_two_thousand_slots_closed_loop(serving_a: Service, stream: bool) -> None:
+    result = run_emulation(EmulatorOptions(target=serving_a.grpc, ues_per_cell=4, slots=2000,
+                                           stream=stream, seed=11))
+    k = result.kpis
+    assert k["slots"] == 2000 and k["failed_slots"] == 0
+    assert k["requests"] > 1500 and k["decisions"] >= k["requests"]
+    assert k["fallback_share"] == 0.0
+    assert 0 < k["latency_p50_us"] <= k["latency_p99_us"] <= k["latency_max_us"]
+    assert k["throughput_mbps"] > 0 and sum(k["mcs_histogram"]) > 0
+    assert [s.model for s in result.segments] == ["a@1"]
+
+
+# -- SLOs ----------------------------------------------------------------------------------------
+
+
+def test_slo_flags_exit_non_zero_when_violated(serving_a: Service,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--target", serving_a.grpc, "--slots", "150"]
+    status, met = emulate_json(capsys, *base, "--slo-p99-us", "10000000", "--max-bler", "1")
+    assert status == 0 and met["slo_violations"] == []
+    status, slow = emulate_json(capsys, *base, "--slo-p99-us", "1")
+    assert status == 1 and "p99 latency" in slow["slo_violations"][0]
+    status, bad = emulate_json(capsys, *base, "--max-bler", "0")
+    assert bad["bler"] > 0 and status == 1 and "BLER" in bad["slo_violations"][0]
+    assert main(["emulate", *base, "--deadline-us", "1", "--max-missed-slots", "0"]) == 1
+    assert "SLO violated" in capsys.readouterr().out
+
+
+def test_bad_options_and_unreachable_service_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cases = [
+        (["--target", f"127.0.0.1:{port}", "--connect-timeout-s", "0.3"], "cannot reach"),
+        (["--scenario", "moon"], "unknown scenario"),
+        (["--cells", "0"], "--cells must be at least 1"),
+        (["--swap-every", "10"], "--swap-models"),
+        (["--max-bler", "2"], "--max-bler"),
+        (["--target", "nowhere"], "HOST:PORT"),
+    ]
+    for args, message in cases:
+        assert main(["emulate", *args]) == 2, args
+        assert message in capsys.readouterr().err
+
+
+# -- robustness ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+def test_emulator_survives_a_service_restart(start_service: Callable[..., Service],
+                                             models: dict[str, Path], stream: bool) -> None:
+    service = start_service()
+    service.upload(models["a"].read_bytes(), activate=True)
+    port = service.grpc_port
+    progress = {"slots": 0}
+    reached = threading.Event()
+    outcome: dict[str, EmulationResult] = {}
+
+    def on_slot(done: int) -> None:
+        progress["slots"] = done
+        if done == 200:
+            reached.set()
+
+    def emulate() -> None:
+        outcome["result"] = run_emulation(EmulatorOptions(
+            target=service.grpc, slots=600, stream=stream, timeout_ms=500), on_slot)
+
+    thread = threading.Thread(target=emulate, daemon=True)
+    thread.start()
+    assert reached.wait(60)
+    service.stop()
+    stopped_at = progress["slots"]
+    time.sleep(0.5)
+    assert progress["slots"] < 600  # the emulator backs off while the service is down
+    start_service(grpc_port=port)  # same store: model a is active again
+    thread.join(120)
+    result = outcome["result"]
+    k = result.kpis
+    assert k["slots"] == 600
+    assert k["failed_slots"] > 0 and k["missed_slots"] >= k["failed_slots"]
+    assert k["local_fallback_decisions"] > 0
+    assert k["failed_slots"] < 600 - stopped_at  # it resumed
+    models_seen = [s.model for s in result.segments]
+    assert models_seen[0] == "a@1" and LOCAL_FALLBACK in models_seen
+    assert models_seen[-1] == "a@1"  # answered by the service again after the restart
+
+
+def _requests_with_garbage() -> list[Any]:
+    good = pb.DecisionRequest(schema_version=features.FEATURE_SCHEMA_VERSION, slot=1)
+    good.columns.num_ues = 0
+    bad_columns = pb.DecisionRequest(schema_version=features.FEATURE_SCHEMA_VERSION, slot=2)
+    bad_columns.columns.num_ues = 3
+    bad_columns.columns.ue_id = b"\x01\x02"
+    return [bad_columns, pb.DecisionRequest(schema_version=99, slot=3),
+            pb.DecisionRequest(schema_version=features.FEATURE_SCHEMA_VERSION, slot=4,
+                               reports=[pb.UeReport(ue_id=1)])]
+
+
+def test_service_survives_disconnects_and_garbage(serving_a: Service) -> None:
+    host, port = "127.0.0.1", serving_a.grpc_port
+    # 1. raw garbage on the TCP port, and a valid HTTP/2 preface followed by garbage frames
+    for payload in (b"\x00\xff garbage " * 200,
+                    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x04\x99\x00\x00\x00\x00\x01"
+                    + bytes(range(256)) * 4):
+        with socket.create_connection((host, port), timeout=5) as sock:
+            sock.sendall(payload)
+            sock.settimeout(1)
+            try:
+                sock.recv(1024)
+            except OSError:
+                pass
+    # 2. bytes that are not a DecisionRequest, on both RPCs
+    with grpc.insecure_channel(serving_a.grpc) as channel:
+        raw = channel.unary_unary("/linkadapt.v1.LinkAdaptation/Decide",
+                                  request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError):
+            raw(b"\xff\xff\xff\xff garbage", timeout=5)
+        raw_stream = channel.stream_stream("/linkadapt.v1.LinkAdaptation/StreamDecisions",
+                                           request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError):
+            list(raw_stream(iter([b"\xff\xff\xff\xff garbage"]), timeout=5))
+        # 3. malformed requests: INVALID_ARGUMENT on unary, error replies on a stream
+        stub = pb_grpc.LinkAdaptationStub(channel)
+        for request in _requests_with_garbage():
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Decide(request, timeout=5)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        replies = list(stub.StreamDecisions(iter(_requests_with_garbage()), timeout=5))
+        assert [r.HasField("error") for r in replies] == [True, True, True]
+        # 4. a client that writes and disconnects mid-stream without reading
+        call = stub.StreamDecisions(iter(_requests_with_garbage() * 50), timeout=5)
+        next(call)
+        call.cancel()
+    # 5. an emulator process killed mid-stream
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "linkadapt", "emulate", "--target", serving_a.grpc, "--stream",
+         "--slots", "100000", "--ues-per-cell", "8"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[3])
+    try:
+        time.sleep(4)
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait(30)
+    # the service still answers, in both modes
+    for stream in (False, True):
+        result = run_emulation(EmulatorOptions(target=serving_a.grpc, slots=100, stream=stream))
+        assert result.kpis["failed_slots"] == 0 and result.kpis["fallback_share"] == 0.0
+
+
+# -- hot swap --------------------------------------------------------------------------------------
+
+
+def test_hot_swap_drill_has_no_failed_slots(start_service: Callable[..., Service],
+                                            models: dict[str, Path],
+                                            capsys: pytest.CaptureFixture[str],
+                                            tmp_path: Path) -> None:
+    service = start_service()
+    service.upload(models["a"].read_bytes(), activate=True)
+    service.upload(models["b"].read_bytes())
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    status, got = emulate_json(
+        capsys, "--target", service.grpc, "--slots", "900", "--ues-per-cell", "4", "--stream",
+        "--swap-every", "300", "--swap-models", "b:1,a:1", "--admin-url", service.http,
+        "--token-file", str(token_file))
+    assert status == 0, got.get("slo_violations")
+    assert got["failed_slots"] == 0 and got["fallback_share"] == 0.0
+    assert [s["ok"] for s in got["swaps"]] == [True, True]
+    segments = got["segments"]
+    assert [s["model"] for s in segments] == ["a@1", "b@1", "a@1"]
+    assert segments[0]["first_slot"] == 0 and segments[-1]["end_slot"] == 900
+    assert sum(s["slots"] for s in segments) == 900
+    # the models choose differently: the KPIs change with the swap
+    assert segments[0]["mean_mcs"] != segments[1]["mean_mcs"]
+    assert segments[0]["throughput_mbps"] != segments[1]["throughput_mbps"]
+    # a drill whose activation fails exits non-zero
+    status, bad = emulate_json(
+        capsys, "--target", service.grpc, "--slots", "60", "--swap-every", "30",
+        "--swap-models", "missing:9", "--admin-url", service.http, "--token", TOKEN)
+    assert status == 1 and not bad["swaps"][0]["ok"]
+
+
+# -- load mode -------------------------------------------------------------------------------------
+
+
+def test_load_ramp_reports_the_largest_load_within_budget(
+        serving_a: Service, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["emulate", "--target", serving_a.grpc, "--load", "cells", "--load-max", "2",
+                   "--slots", "40", "--ues-per-cell", "2", "--deadline-us", "10000000",
+                   "--stream", "--json"])
+    got = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert [s["cells"] for s in got["steps"]] == [1, 2]
+    assert got["best"]["cells"] == 2 and got["mode"] == "stream"
+    status = main(["emulate", "--target", serving_a.grpc, "--load", "ues", "--slots", "20",
+                   "--deadline-us", "1"])
+    assert status == 1
+    assert "no load level kept p99 within the budget" in capsys.readouterr().out
