@@ -19,6 +19,7 @@ from linkadapt import __version__
 COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "simulate": ("training.sim.commands", "closed-loop link simulation of one policy, KPI table"),
     "train-teacher": ("training.teacher_command", "train the DQN teacher with Ray rollout actors"),
+    "distill": ("training.distill_command", "distill teachers into small students (ONNX, INT8)"),
     "evaluate": ("training.evaluate_command", "compare policies on the benchmark scenarios"),
     "serve": ("xapp.commands.serve", "run the xApp: gRPC + REST MCS decisions"),
     "models": ("xapp.commands.models", "manage the models of a running xApp over REST"),

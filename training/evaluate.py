@@ -62,7 +62,8 @@ class ModelSpec:
     path: str
     """Path of the ONNX file."""
     metadata: dict[str, Any] = field(default_factory=dict)
-    """``model_id``, ``version``, ``kind``, ``parameter_count``, ``size_kbit`` when known."""
+    """``model_id``, ``version``, ``kind``, ``parameter_count``, ``size_kbit`` when known;
+    ``inference_us``: median batch-1 ONNX Runtime time on one thread."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,29 @@ def model_spec(path: str | Path) -> ModelSpec:
                         parameter_count=card.parameter_count,
                         size_kbit=card.extra.get("size_kbit", card.parameter_count * 32 / 1000))
     _probe(data, path)
+    metadata["inference_us"] = inference_p50_us(data)
     return ModelSpec(name=name, path=str(path), metadata=metadata)
+
+
+def inference_p50_us(data: bytes, batch: int = 1, runs: int = 300) -> float:
+    """Median ONNX Runtime ``run`` time (us) of the model at ``batch``, one intra-op thread."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    obs = {INPUT_NAME: np.zeros((batch, features.NUM_FEATURES), dtype=np.float32)}
+    for _ in range(20):
+        session.run([OUTPUT_NAME], obs)
+    times = np.empty(runs)
+    for i in range(runs):
+        start = time.perf_counter()
+        session.run([OUTPUT_NAME], obs)
+        times[i] = time.perf_counter() - start
+    return round(float(np.median(times)) * 1e6, 1)
 
 
 def _probe(data: bytes, path: Path) -> None:
@@ -301,6 +324,7 @@ def summarize(scenarios: Mapping[str, Mapping[str, Mapping[str, Any]]],
                     thp, ref["throughput_mbps"]),
                 "bler": row["bler"],
                 "reference_bler": None if ref is None else ref["bler"],
+                "bler_change_pct": None if ref is None else gain_pct(row["bler"], ref["bler"]),
                 "olla_bler": None if olla is None else olla["bler"],
                 "gap_closed": None if olla is None or genie is None else _gap_closed(
                     thp, olla["throughput_mbps"], genie["throughput_mbps"]),

@@ -144,9 +144,10 @@ def _label(name: str, row: Mapping[str, Any]) -> str:
 def _scenario_table(rows: Mapping[str, Mapping[str, Any]], reference: str) -> list[str]:
     with_meta = any(r.get("metadata", {}).get("parameter_count") is not None
                     for r in rows.values())
-    head = ["policy", "throughput Mbit/s", f"vs {reference} %", "BLER %", "reward", "mean MCS"]
+    head = ["policy", "throughput Mbit/s", f"vs {reference} %", "BLER %", "reward", "mean MCS",
+            f"BLER vs {reference} %"]
     if with_meta:
-        head += ["parameters", "size kbit"]
+        head += ["parameters", "size kbit", "inference us"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     ref = rows.get(reference)
     for name, row in rows.items():
@@ -156,9 +157,12 @@ def _scenario_table(rows: Mapping[str, Mapping[str, Any]], reference: str) -> li
                  "(reference)" if name == reference else _num(gain, ".1f", signed=True),
                  _num(100 * row["bler"], ".2f"), _num(row["reward"], ".4f"),
                  _num(row["mean_mcs"], ".2f")]
+        bler_change = None if ref is None else evaluate.gain_pct(row["bler"], ref["bler"])
+        cells.append("(reference)" if name == reference else _num(bler_change, ".1f", signed=True))
         if with_meta:
             meta = row.get("metadata", {})
-            cells += [_num(meta.get("parameter_count"), ","), _num(meta.get("size_kbit"), ".1f")]
+            cells += [_num(meta.get("parameter_count"), ","), _num(meta.get("size_kbit"), ".1f"),
+                      _num(meta.get("inference_us"), ".1f")]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 

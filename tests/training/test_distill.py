@@ -1,0 +1,255 @@
+"""Policy distillation: losses, dataset checks, teacher loading, students, export, INT8."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from linkadapt.cli import main
+from training.distill import dataset as ds
+from training.distill.losses import kl_loss, mse_loss, nll_loss
+from training.distill.student import StudentConfig, agreement_and_regret, train_student
+from training.distill.teachers import TeacherError, load_teacher
+from training.dqn import valid_actions
+from training.export import export_onnx, read_card
+from training.networks import QNetwork, student_network
+from xapp.features import FEATURE_NAMES, NUM_FEATURES
+from xapp.nr_tables import NUM_ACTIONS
+
+_TABLE = FEATURE_NAMES.index("table_qam256")
+
+
+def _observations(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(size=(n, NUM_FEATURES)).astype(np.float32)
+    obs[:, _TABLE] = rng.integers(0, 2, n)
+    return obs
+
+
+def _teacher_file(tmp_path: Path, hidden: tuple[int, ...] = (48, 48)) -> tuple[Path, QNetwork]:
+    torch.manual_seed(1)
+    net = QNetwork(hidden)
+    net.set_normalization(_observations(2000, seed=3))
+    path = export_onnx(net, tmp_path / "teacher.onnx",
+                       {"model_id": "teacher-random", "version": "test", "kind": "teacher"},
+                       latency_budget_us=None)
+    return path, net
+
+
+def _dataset(tmp_path: Path, teacher_path: Path, net: QNetwork, n: int = 6000) -> Path:
+    obs = _observations(n, seed=5)
+    with torch.no_grad():
+        q = net(torch.from_numpy(obs)).numpy()
+    out = tmp_path / "dataset"
+    ds.write_dataset(out, ds.TeacherSamples(obs, q), teacher_id="teacher-random:test",
+                     teacher_sha256=load_teacher(teacher_path).sha256, shard_samples=2500)
+    return out
+
+
+# --- losses -----------------------------------------------------------------------
+
+
+def test_kl_is_zero_when_the_student_matches_the_sharpened_teacher() -> None:
+    teacher = torch.randn(8, NUM_ACTIONS)
+    mask = torch.ones(8, NUM_ACTIONS, dtype=torch.bool)
+    assert kl_loss(teacher / 0.5, teacher, mask, tau=0.5).item() == pytest.approx(0.0, abs=1e-5)
+    assert kl_loss(torch.zeros(8, NUM_ACTIONS), teacher, mask, tau=0.5).item() > 0.01
+
+
+def test_invalid_actions_do_not_leak_into_the_losses() -> None:
+    obs = torch.zeros(4, NUM_FEATURES)
+    obs[:, _TABLE] = 1.0  # 256QAM table: no MCS 28
+    mask = valid_actions(obs)
+    student, teacher = torch.randn(4, NUM_ACTIONS), torch.randn(4, NUM_ACTIONS)
+    loud = teacher.clone()
+    loud[:, 28] = 1e6  # an untrained Q-value on the invalid action
+    louder_student = student.clone()
+    louder_student[:, 28] = -1e6
+    for loss in (kl_loss, nll_loss, mse_loss):
+        base = loss(student, teacher, mask, 0.01)
+        assert torch.isfinite(base)
+        torch.testing.assert_close(loss(student, loud, mask, 0.01), base)
+        torch.testing.assert_close(loss(louder_student, teacher, mask, 0.01), base)
+
+
+def test_nll_is_cross_entropy_on_the_teachers_greedy_action() -> None:
+    teacher = torch.zeros(2, NUM_ACTIONS)
+    teacher[0, 3], teacher[1, 17] = 1.0, 1.0
+    mask = torch.ones(2, NUM_ACTIONS, dtype=torch.bool)
+    student = torch.randn(2, NUM_ACTIONS)
+    expected = torch.nn.functional.cross_entropy(student, torch.tensor([3, 17]))
+    torch.testing.assert_close(nll_loss(student, teacher, mask), expected)
+
+
+def test_kl_with_a_sharp_teacher_has_finite_gradients() -> None:
+    student = torch.randn(16, NUM_ACTIONS, requires_grad=True)
+    teacher = 100 * torch.randn(16, NUM_ACTIONS)
+    mask = torch.ones(16, NUM_ACTIONS, dtype=torch.bool)
+    mask[::2, 28] = False
+    kl_loss(student, teacher, mask, tau=0.01).backward()
+    assert student.grad is not None and torch.isfinite(student.grad).all()
+    with pytest.raises(ValueError, match="tau"):
+        kl_loss(student, teacher, mask, tau=0.0)
+
+
+# --- students ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("size", "parameters"), [("4x64", 17_181), ("4x32", 5_533),
+                                                  ("3x32", 4_477)])
+def test_student_sizes_are_well_below_one_mbit_and_30x_smaller_than_the_teacher(
+        size: str, parameters: int) -> None:
+    net = student_network(size)
+    assert net.parameter_count() == parameters
+    assert net.size_kbit() < 1000
+    assert 108_445 / parameters >= 6  # 3x32: 24x by parameters; the bar is set on 3x32 below
+    if size == "3x32":
+        assert 108_445 * 32 / (parameters * 8) >= 30  # INT8 3x32 vs float teacher: 97x
+
+
+def test_a_tiny_distillation_learns_the_teachers_choices(tmp_path: Path) -> None:
+    teacher_path, net = _teacher_file(tmp_path, hidden=(16,))
+    data = ds.load_dataset(_dataset(tmp_path, teacher_path, net, n=8000))
+    untrained = student_network("3x32")
+    untrained.obs_mean.copy_(net.obs_mean)
+    untrained.obs_std.copy_(net.obs_std)
+    before, _ = agreement_and_regret(untrained, data.obs, data.q)
+    result = train_student(data, StudentConfig(size="3x32", epochs=8, batch_size=256),
+                           teacher=net, log_dir=tmp_path / "tb")
+    assert result.agreement > max(0.45, before + 0.3)  # 29-way choice of a random teacher
+    assert result.regret >= 0.0
+    torch.testing.assert_close(result.net.obs_mean, net.obs_mean)  # teacher's normalization
+    assert len(result.history) == 8 and list((tmp_path / "tb").iterdir())
+
+
+# --- datasets ---------------------------------------------------------------------
+
+
+def test_dataset_round_trip_in_shards(tmp_path: Path) -> None:
+    teacher_path, net = _teacher_file(tmp_path)
+    directory = _dataset(tmp_path, teacher_path, net, n=6000)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert [s["samples"] for s in manifest["shards"]] == [2500, 2500, 1000]
+    assert manifest["feature_schema_version"] == 1 and manifest["samples"] == 6000
+    data = ds.load_dataset(directory)
+    assert data.obs.shape == (6000, NUM_FEATURES) and data.q.shape == (6000, NUM_ACTIONS)
+    both = ds.load_datasets([directory, directory])
+    assert len(both) == 12_000 and not np.array_equal(both.obs[:6000], data.obs)
+
+
+def test_dataset_of_another_feature_schema_is_refused(tmp_path: Path) -> None:
+    teacher_path, net = _teacher_file(tmp_path)
+    directory = _dataset(tmp_path, teacher_path, net, n=100)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["feature_schema_version"] = 0
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ds.DatasetError, match="feature schema version 0"):
+        ds.load_dataset(directory)
+
+
+def test_corrupt_and_missing_shards_are_refused(tmp_path: Path) -> None:
+    teacher_path, net = _teacher_file(tmp_path)
+    directory = _dataset(tmp_path, teacher_path, net, n=3000)
+    shard = directory / "shard-00001.npz"
+    raw = bytearray(shard.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    shard.write_bytes(bytes(raw))
+    with pytest.raises(ds.DatasetError, match=r"shard-00001\.npz.* corrupt"):
+        ds.load_dataset(directory)
+    shard.unlink()
+    with pytest.raises(ds.DatasetError, match="missing"):
+        ds.load_dataset(directory)
+    with pytest.raises(ds.DatasetError, match="not a distillation dataset"):
+        ds.load_dataset(tmp_path)
+
+
+def test_shard_with_the_wrong_shape_is_refused(tmp_path: Path) -> None:
+    directory = tmp_path / "bad"
+    ds.write_dataset(directory, ds.TeacherSamples(_observations(10), np.zeros((10, 29),
+                                                                              np.float32)),
+                     teacher_id="t", teacher_sha256="0")
+    manifest = json.loads((directory / "manifest.json").read_text())
+    entry = ds.write_shard(directory / "shard-00000.npz", _observations(10),
+                           np.zeros((10, 28), np.float32))
+    manifest["shards"] = [entry]
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ds.DatasetError, match=r"q must be float32 \(10, 29\)"):
+        ds.load_dataset(directory)
+
+
+# --- teachers ---------------------------------------------------------------------
+
+
+def test_teacher_onnx_is_rebuilt_exactly(tmp_path: Path) -> None:
+    path, net = _teacher_file(tmp_path)
+    teacher = load_teacher(path)
+    assert teacher.teacher_id == "teacher-random:test" and teacher.scenario == "random"
+    obs = torch.from_numpy(_observations(50))
+    with torch.no_grad():
+        torch.testing.assert_close(teacher.net(obs), net(obs))
+
+
+def test_teacher_with_the_wrong_output_size_is_refused(tmp_path: Path) -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(NUM_FEATURES, 28))
+    path = tmp_path / "wrong.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, (torch.zeros(1, NUM_FEATURES),), str(path),
+                          input_names=["observation"], output_names=["q_values"],
+                          dynamic_axes={"observation": {0: "b"}, "q_values": {0: "b"}},
+                          dynamo=False)
+    with pytest.raises(TeacherError, match="29 Q-values"):
+        load_teacher(path)
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(TeacherError, match="not an ONNX model"):
+        load_teacher(tmp_path / "junk.onnx")
+    assert main(["distill", "--teacher", str(path), "--out", str(tmp_path / "o")]) == 2
+
+
+# --- the command: export with card, INT8 ------------------------------------------
+
+
+def test_distill_command_exports_students_with_cards_and_int8(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    teacher_path, net = _teacher_file(tmp_path, hidden=(16,))
+    directory = _dataset(tmp_path, teacher_path, net, n=4000)
+    out = tmp_path / "out"
+    assert main(["distill", "--teacher", str(teacher_path), "--dataset", str(directory),
+                 "--profile", "smoke", "--epochs", "2", "--student", "3x32", "--out", str(out),
+                 "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["samples"] == 4000
+    card = read_card(out / "student-3x32.onnx")
+    assert card["kind"] == "student" and card["parameter_count"] == 4477
+    training = card["training"]
+    assert training["mode"] == "single" and training["loss"] == "kl"
+    assert training["tau"] == 0.01 and training["dataset_samples"] == 4000
+    assert training["teacher_id"] == "teacher-random:test"
+    assert training["command"].startswith("linkadapt distill --mode single --teacher ")
+    assert "validation_agreement" in card["evaluation"]
+    assert json.loads((out / "student-3x32.card.json").read_text()) == card
+    int8 = read_card(out / "student-3x32-int8.onnx")
+    assert int8["size_kbit"] == pytest.approx(card["size_kbit"] / 4)
+    fid = summary["students"][0]["int8_fidelity"]
+    assert fid["agreement_with_float"] > 0.9
+    assert fid["int8_bytes"] < fid["float_bytes"]
+
+
+def test_distill_refuses_a_dataset_of_another_teacher(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    teacher_path, net = _teacher_file(tmp_path)
+    directory = _dataset(tmp_path, teacher_path, net, n=100)
+    other = tmp_path / "other"
+    other.mkdir()
+    other_path, _ = _teacher_file(other, hidden=(8,))
+    assert main(["distill", "--teacher", str(other_path), "--dataset", str(directory),
+                 "--profile", "smoke", "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert "was collected with teacher" in capsys.readouterr().err
+    assert main(["distill", "--student", "5x5", "--teacher", str(teacher_path)]) == 2
+    assert main(["distill", "--mode", "multi", "--teacher", str(teacher_path),
+                 "--out", str(tmp_path / "o")]) == 2

@@ -1,0 +1,10 @@
+"""Policy distillation: compress DQN teachers into small students (Rusu et al. 2016).
+
+Phases, each in its own module: :mod:`~training.distill.teachers` (load a teacher
+ONNX back into a network), :mod:`~training.distill.dataset` (run the teacher over
+domain-randomized simulations on Ray actors, store states with its Q-values in
+checked shards), :mod:`~training.distill.losses` (KL, NLL, MSE),
+:mod:`~training.distill.student` (fit a student to a dataset),
+:mod:`~training.distill.realtime` (teacher and student trained in one run),
+:mod:`~training.distill.quantize` (INT8 variant and its fidelity).
+"""

@@ -1,0 +1,341 @@
+"""Distillation datasets: states visited by a teacher, with its Q-values, in checked shards.
+
+Collection runs the teacher on the same Ray actors as teacher training
+(:class:`~training.rollout.RolloutWorker`, here with the teacher's weights and a
+small exploration rate so that states just off the greedy path are covered too)
+over domain-randomized simulations (or the teacher's own scenario). Only
+decision states (a new transport block starts) are kept: the others never reach
+the policy.
+
+On disk, a dataset is a directory::
+
+    manifest.json       {"format", "format_version", "feature_schema_version",
+                         "num_features", "num_actions", "teacher_id", "teacher_sha256",
+                         "scenario", "samples", "shards": [{"file", "samples", "sha256"}], ...}
+    shard-00000.npz     obs (n, 43) float32 raw features, q (n, 29) float32 teacher Q-values
+
+:func:`load_dataset` checks everything (format, feature schema, shapes, checksums,
+finite values) and raises :class:`DatasetError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from training.distill.teachers import Teacher
+from training.rollout import RolloutConfig, RolloutWorker
+from xapp import features, nr_tables
+
+FORMAT: Final = "linkadapt-distillation-dataset"
+FORMAT_VERSION: Final = 1
+MANIFEST: Final = "manifest.json"
+
+
+class DatasetError(ValueError):
+    """A dataset cannot be used; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """How a distillation dataset is collected."""
+
+    samples: int = 2_000_000
+    """Decision states to store."""
+    actors: int = 2
+    """Ray actors running the teacher."""
+    ues: int = 1024
+    """UE rows per simulation."""
+    episode_slots: int = 400
+    """Slots per simulation before a fresh configuration is drawn."""
+    chunk_slots: int = 50
+    """Slots an actor simulates per chunk it returns."""
+    epsilon: float = 0.05
+    """Share of random (valid) MCS choices, for coverage of states off the greedy path."""
+    shard_samples: int = 500_000
+    """Samples per shard file."""
+    seed: int = 0
+    """Seed of the simulations."""
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.actors < 1 or self.shard_samples < 1:
+            raise ValueError("samples, actors and shard_samples must be >= 1")
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1], got {self.epsilon}")
+
+
+class TeacherSamples(NamedTuple):
+    """States and the teacher's Q-values on them."""
+
+    obs: npt.NDArray[np.float32]  # (n, 43) raw features
+    q: npt.NDArray[np.float32]  # (n, 29) teacher Q-values
+
+
+class TeacherWorker(RolloutWorker):
+    """A rollout worker that returns the teacher's Q-values of the states it decided on."""
+
+    def samples(self, weights: dict[str, npt.NDArray[np.float32]], slots: int,
+                epsilon: float) -> TeacherSamples:
+        """Simulate ``slots`` slots acting with the teacher; its Q-values at every decision."""
+        result = self.rollout(weights, slots, epsilon)
+        obs = result.transitions.obs
+        with torch.no_grad():
+            q = self.net(torch.from_numpy(obs)).numpy()
+        return TeacherSamples(obs.astype(np.float32), q.astype(np.float32))
+
+
+def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "custom",
+            scenario: str | None = None,
+            on_chunk: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Run ``teacher`` on Ray actors and write a dataset of ``cfg.samples`` states to ``out``.
+
+    Args:
+        teacher: the loaded teacher.
+        out: dataset directory (created; an existing manifest is replaced).
+        cfg: collection settings.
+        profile: profile name recorded in the manifest.
+        scenario: scenario to simulate; default: the one the teacher was trained on.
+        on_chunk: called with the number of samples collected so far (progress bars).
+
+    Returns:
+        The manifest written.
+
+    """
+    import ray
+
+    from training.teacher import start_ray
+
+    scenario = scenario or teacher.scenario
+    start_ray(None, cfg.actors)
+    rollout = RolloutConfig(scenario=scenario, ues=cfg.ues, episode_slots=cfg.episode_slots)
+    remote = ray.remote(num_cpus=1)(TeacherWorker)
+    workers: list[Any] = [remote.remote(rollout, teacher.net.hidden, cfg.seed * 1000 + i)
+               for i in range(cfg.actors)]
+    weights = ray.put({k: v.numpy().copy() for k, v in teacher.net.state_dict().items()})
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    writer = _ShardWriter(out, cfg.shard_samples)
+    collected = 0
+    try:
+        pending = {w.samples.remote(weights, cfg.chunk_slots, cfg.epsilon): w for w in workers}
+        while collected < cfg.samples:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            worker = pending.pop(ready[0])
+            chunk: TeacherSamples = ray.get(ready[0])
+            take = min(len(chunk.obs), cfg.samples - collected)
+            writer.add(chunk.obs[:take], chunk.q[:take])
+            collected += take
+            if collected < cfg.samples:
+                pending[worker.samples.remote(weights, cfg.chunk_slots, cfg.epsilon)] = worker
+            if on_chunk is not None:
+                on_chunk(collected)
+    finally:
+        for w in workers:
+            ray.kill(w)
+    shards = writer.close()
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "feature_schema_version": features.FEATURE_SCHEMA_VERSION,
+        "num_features": features.NUM_FEATURES, "num_actions": nr_tables.NUM_ACTIONS,
+        "teacher_id": teacher.teacher_id, "teacher_sha256": teacher.sha256,
+        "teacher_path": teacher.path, "scenario": scenario, "profile": profile,
+        "samples": collected, "collect": asdict(cfg),
+        "seconds": round(time.monotonic() - started, 1),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "shards": shards,
+    }
+    _write_json(out / MANIFEST, manifest)
+    return manifest
+
+
+class _ShardWriter:
+    """Buffers samples and writes ``shard-NNNNN.npz`` files of ``size`` samples."""
+
+    def __init__(self, out: Path, size: int) -> None:
+        self.out, self.size = out, size
+        self.obs: list[npt.NDArray[np.float32]] = []
+        self.q: list[npt.NDArray[np.float32]] = []
+        self.buffered = 0
+        self.shards: list[dict[str, Any]] = []
+
+    def add(self, obs: npt.NDArray[np.float32], q: npt.NDArray[np.float32]) -> None:
+        self.obs.append(obs)
+        self.q.append(q)
+        self.buffered += len(obs)
+        while self.buffered >= self.size:
+            self._flush(self.size)
+
+    def _flush(self, n: int) -> None:
+        obs, q = np.concatenate(self.obs), np.concatenate(self.q)
+        name = f"shard-{len(self.shards):05d}.npz"
+        self.shards.append(write_shard(self.out / name, obs[:n], q[:n]))
+        self.obs, self.q = [obs[n:]], [q[n:]]
+        self.buffered = len(obs) - n
+
+    def close(self) -> list[dict[str, Any]]:
+        if self.buffered:
+            self._flush(self.buffered)
+        return self.shards
+
+
+def write_shard(path: Path, obs: npt.NDArray[np.float32],
+                q: npt.NDArray[np.float32]) -> dict[str, Any]:
+    """Write one shard atomically; return its manifest entry ``{file, samples, sha256}``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, obs=np.ascontiguousarray(obs, np.float32),
+                 q=np.ascontiguousarray(q, np.float32))
+    os.replace(tmp, path)
+    return {"file": path.name, "samples": len(obs), "sha256": _sha256(path)}
+
+
+def write_dataset(out: Path, samples: TeacherSamples, *, teacher_id: str,
+                  teacher_sha256: str, scenario: str = "random",
+                  shard_samples: int = 500_000) -> dict[str, Any]:
+    """Write in-memory samples as a dataset (tests, conversions); return the manifest."""
+    out.mkdir(parents=True, exist_ok=True)
+    writer = _ShardWriter(out, shard_samples)
+    writer.add(samples.obs, samples.q)
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "feature_schema_version": features.FEATURE_SCHEMA_VERSION,
+        "num_features": features.NUM_FEATURES, "num_actions": nr_tables.NUM_ACTIONS,
+        "teacher_id": teacher_id, "teacher_sha256": teacher_sha256, "scenario": scenario,
+        "samples": len(samples.obs),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "shards": writer.close(),
+    }
+    _write_json(out / MANIFEST, manifest)
+    return manifest
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- loading ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A loaded, checked dataset (or several aggregated)."""
+
+    obs: npt.NDArray[np.float32]
+    """``(n, 43)`` raw features."""
+    q: npt.NDArray[np.float32]
+    """``(n, 29)`` teacher Q-values."""
+    manifests: tuple[dict[str, Any], ...]
+    """Manifest of each source dataset."""
+
+    def __len__(self) -> int:
+        return int(self.obs.shape[0])
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """Read and check a dataset's manifest; :class:`DatasetError` with the reason."""
+    path = Path(directory) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DatasetError(f"{str(directory)!r} is not a distillation dataset "
+                           f"(no {MANIFEST})") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{str(path)!r}: unreadable manifest: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise DatasetError(f"{str(path)!r}: not a {FORMAT} manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise DatasetError(f"{str(path)!r}: format_version {manifest.get('format_version')!r}"
+                           f" is not supported (this code reads {FORMAT_VERSION})")
+    schema = manifest.get("feature_schema_version")
+    if schema != features.FEATURE_SCHEMA_VERSION:
+        raise DatasetError(f"{str(path)!r}: collected with feature schema version {schema!r}, "
+                           f"this code uses version {features.FEATURE_SCHEMA_VERSION}; "
+                           "collect the dataset again")
+    for key, expected in (("num_features", features.NUM_FEATURES),
+                          ("num_actions", nr_tables.NUM_ACTIONS)):
+        if manifest.get(key) != expected:
+            raise DatasetError(f"{str(path)!r}: {key} is {manifest.get(key)!r}, "
+                               f"needs {expected}")
+    if not isinstance(manifest.get("shards"), list) or not manifest["shards"]:
+        raise DatasetError(f"{str(path)!r}: no shards listed")
+    return manifest
+
+
+def load_dataset(directory: str | Path) -> Dataset:
+    """Load every shard of the dataset at ``directory``, checking each one."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    obs_parts, q_parts = [], []
+    for entry in manifest["shards"]:
+        obs, q = _load_shard(directory, entry)
+        obs_parts.append(obs)
+        q_parts.append(q)
+    obs, q = np.concatenate(obs_parts), np.concatenate(q_parts)
+    if len(obs) != manifest.get("samples"):
+        raise DatasetError(f"{str(directory)!r}: shards hold {len(obs)} samples, the manifest "
+                           f"says {manifest.get('samples')!r}")
+    return Dataset(obs, q, (manifest,))
+
+
+def _load_shard(directory: Path, entry: Any) -> tuple[npt.NDArray[np.float32],
+                                                      npt.NDArray[np.float32]]:
+    if not isinstance(entry, dict) or not {"file", "samples", "sha256"} <= entry.keys():
+        raise DatasetError(f"{str(directory)!r}: malformed shard entry {entry!r}")
+    path = directory / str(entry["file"])
+    if path.parent != directory:
+        raise DatasetError(f"{str(directory)!r}: shard {entry['file']!r} is outside the dataset")
+    if not path.is_file():
+        raise DatasetError(f"shard {str(path)!r} is missing")
+    if _sha256(path) != entry["sha256"]:
+        raise DatasetError(f"shard {str(path)!r} is corrupt: its SHA-256 does not match the "
+                           "manifest")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            obs, q = np.asarray(data["obs"]), np.asarray(data["q"])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"shard {str(path)!r} is corrupt: {exc}") from None
+    n = entry["samples"]
+    if obs.shape != (n, features.NUM_FEATURES) or obs.dtype != np.float32:
+        raise DatasetError(f"shard {str(path)!r}: obs must be float32 ({n}, "
+                           f"{features.NUM_FEATURES}), is {obs.dtype} {obs.shape}")
+    if q.shape != (n, nr_tables.NUM_ACTIONS) or q.dtype != np.float32:
+        raise DatasetError(f"shard {str(path)!r}: q must be float32 ({n}, "
+                           f"{nr_tables.NUM_ACTIONS}), is {q.dtype} {q.shape}")
+    if not (np.isfinite(obs).all() and np.isfinite(q).all()):
+        raise DatasetError(f"shard {str(path)!r}: non-finite values")
+    return obs, q
+
+
+def load_datasets(directories: Sequence[str | Path], seed: int = 0) -> Dataset:
+    """Load several datasets, aggregate and shuffle them (multi-policy distillation)."""
+    if not directories:
+        raise DatasetError("no dataset given")
+    parts = [load_dataset(d) for d in directories]
+    if len(parts) == 1:
+        return parts[0]
+    obs = np.concatenate([p.obs for p in parts])
+    q = np.concatenate([p.q for p in parts])
+    order = np.random.default_rng(seed).permutation(len(obs))
+    return Dataset(obs[order], q[order], tuple(m for p in parts for m in p.manifests))

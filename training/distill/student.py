@@ -1,0 +1,184 @@
+"""Fit a student network to a distillation dataset.
+
+Adam over shuffled minibatches for a number of epochs, with a cosine learning-rate
+decay; a held-out share of the dataset measures after every epoch how often the
+student picks the teacher's MCS (*agreement*) and how much teacher Q-value its
+choices give away (*regret*, in reward units). TensorBoard scalars under
+``distill/`` and ``validation/``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from training.distill.dataset import Dataset
+from training.distill.losses import loss_function
+from training.dqn import valid_actions
+from training.networks import QNetwork, student_network
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """How a student is trained."""
+
+    size: str = "3x32"
+    """Student size: ``4x64``, ``4x32`` or ``3x32`` hidden units."""
+    loss: str = "kl"
+    """Distillation loss: ``kl``, ``nll`` or ``mse``."""
+    tau: float = 0.01
+    """Teacher softmax temperature of the KL loss (small: sharp teacher)."""
+    epochs: int = 30
+    """Passes over the training split."""
+    batch_size: int = 1024
+    """Samples per gradient step."""
+    learning_rate: float = 3e-3
+    """Adam step size at the start (cosine decay to 2% of it)."""
+    validation_fraction: float = 0.05
+    """Share of the dataset held out for agreement and regret."""
+    seed: int = 0
+    """Seed of the initialization and the shuffling."""
+
+    def __post_init__(self) -> None:
+        student_network(self.size)  # unknown size -> ValueError
+        loss_function(self.loss)  # unknown loss -> ValueError
+        if not (self.tau > 0 and math.isfinite(self.tau)):
+            raise ValueError(f"--tau must be a positive number, got {self.tau}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError("validation_fraction must be in (0, 1)")
+
+
+@dataclass
+class StudentResult:
+    """A trained student and its validation figures."""
+
+    net: QNetwork
+    config: StudentConfig
+    agreement: float
+    """Share of held-out states where the student picks the teacher's MCS."""
+    regret: float
+    """Mean teacher Q-value lost by the student's choices on held-out states."""
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready figures."""
+        return {"size": self.config.size, "parameters": self.net.parameter_count(),
+                "size_kbit": self.net.size_kbit(), "agreement": self.agreement,
+                "regret": self.regret, "seconds": round(self.seconds, 1),
+                "config": asdict(self.config)}
+
+
+def agreement_and_regret(net: QNetwork, obs: npt.NDArray[np.float32],
+                         teacher_q: npt.NDArray[np.float32],
+                         batch: int = 65536) -> tuple[float, float]:
+    """Action agreement with the teacher and the teacher-Q regret of ``net`` on ``obs``."""
+    agree, regret = 0.0, 0.0
+    with torch.no_grad():
+        for start in range(0, len(obs), batch):
+            o = torch.from_numpy(obs[start:start + batch])
+            q_t = torch.from_numpy(teacher_q[start:start + batch])
+            mask = valid_actions(o)
+            a_s = net(o).masked_fill(~mask, -math.inf).argmax(1)
+            best = q_t.masked_fill(~mask, -math.inf)
+            a_t = best.argmax(1)
+            agree += float((a_s == a_t).sum())
+            regret += float((best.max(1).values - q_t.gather(1, a_s[:, None])[:, 0]).sum())
+    n = max(len(obs), 1)
+    return agree / n, regret / n
+
+
+def new_student(size: str, teacher: QNetwork | None, data: Dataset) -> QNetwork:
+    """A fresh student taking the teacher's input normalization (or the data's, without one)."""
+    net = student_network(size)
+    if teacher is not None:
+        net.obs_mean.copy_(teacher.obs_mean)
+        net.obs_std.copy_(teacher.obs_std)
+    else:
+        net.set_normalization(data.obs[: 200_000])
+    return net
+
+
+def train_student(data: Dataset, cfg: StudentConfig, teacher: QNetwork | None = None,
+                  log_dir: Path | None = None,
+                  on_epoch: Callable[[dict[str, float]], None] | None = None) -> StudentResult:
+    """Train a ``cfg.size`` student on ``data``.
+
+    Args:
+        data: states with teacher Q-values (already shuffled or not: split at random here).
+        cfg: training settings.
+        teacher: the teacher network whose normalization the student copies (single
+            teacher); ``None`` measures it on the data (several teachers).
+        log_dir: TensorBoard directory (``None``: no logs).
+        on_epoch: called after every epoch with its metrics (progress bars).
+
+    """
+    started = time.monotonic()
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    order = rng.permutation(len(data))
+    n_val = max(1, round(cfg.validation_fraction * len(data)))
+    val, train = order[:n_val], order[n_val:]
+    if len(train) == 0:
+        raise ValueError("dataset too small: nothing left to train on after the validation split")
+    obs = torch.from_numpy(data.obs)
+    q_t = torch.from_numpy(data.q)
+    mask = valid_actions(obs)
+    val_obs, val_q = data.obs[val], data.q[val]
+    net = new_student(cfg.size, teacher, data)
+    loss_fn = loss_function(cfg.loss)
+    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(step / total, 1))))
+    writer = None
+    if log_dir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(log_dir))
+    history: list[dict[str, float]] = []
+    step = 0
+    try:
+        for epoch in range(cfg.epochs):
+            net.train()
+            perm = torch.from_numpy(train[rng.permutation(len(train))])
+            running = 0.0
+            for start in range(0, len(perm), cfg.batch_size):
+                idx = perm[start:start + cfg.batch_size]
+                loss = loss_fn(net(obs[idx]), q_t[idx], mask[idx], cfg.tau)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                step += 1
+                running += float(loss.detach())
+            net.eval()
+            agreement, regret = agreement_and_regret(net, val_obs, val_q)
+            metrics = {"epoch": float(epoch + 1), "distill/loss": running / steps_per_epoch,
+                       "distill/learning_rate": float(schedule.get_last_lr()[0]),
+                       "validation/agreement": agreement, "validation/regret": regret}
+            history.append(metrics)
+            if writer is not None:
+                for key, value in metrics.items():
+                    writer.add_scalar(key, value, epoch + 1)
+            if on_epoch is not None:
+                on_epoch(metrics)
+    finally:
+        if writer is not None:
+            writer.close()
+    net.eval()
+    last = history[-1]
+    return StudentResult(net=net, config=cfg, agreement=last["validation/agreement"],
+                         regret=last["validation/regret"],
+                         seconds=time.monotonic() - started, history=history)

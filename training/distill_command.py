@@ -1,0 +1,382 @@
+"""``linkadapt distill``: teachers -> small students, exported to ONNX (float and INT8).
+
+Modes:
+
+* ``single``: one (scenario-agnostic) teacher, its dataset, one student per ``--student``;
+* ``multi``: several scenario teachers, each run in its own scenario, their datasets
+  aggregated and shuffled into one generalist student;
+* ``realtime``: a teacher trained with DQN and a student distilled from its latest
+  Q-values in the same run (no ``--teacher``; ``--profile`` sizes the teacher run);
+* ``scratch``: the control: the student network trained from scratch with DQN.
+
+Writes to ``--out``: ``dataset*/`` (shards + manifest), ``student-SIZE.onnx`` and
+``student-SIZE.card.json``, ``student-SIZE-int8.onnx`` (+ card), ``tensorboard/``
+and ``summary.json``; prints one JSON line with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from training.distill import dataset as ds
+from training.distill.profiles import DistillProfile, distill_profile
+from training.distill.student import StudentConfig, StudentResult
+from training.distill.teachers import Teacher, TeacherError, load_teacher
+from training.networks import STUDENT_HIDDEN, QNetwork
+
+MODES = ("single", "multi", "realtime", "scratch")
+_EXAMPLES = """examples:
+  linkadapt distill --teacher runs/teacher-quick/teacher.onnx --profile quick \\
+      --student 4x64,4x32,3x32 --out runs/distill-quick
+  linkadapt distill --teacher t.onnx --dataset runs/distill-quick/dataset --sweep-tau 0.01,0.1,1
+  linkadapt distill --mode multi --teacher mimo.onnx --teacher cell-edge.onnx --profile quick
+  linkadapt distill --mode realtime --profile quick --out runs/realtime-quick
+  linkadapt distill --mode scratch --profile quick --out runs/scratch-quick
+"""
+
+
+class CommandError(ValueError):
+    """Bad options or inputs; printed as ``linkadapt distill: error: ...``."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``distill``."""
+    parser.epilog = _EXAMPLES
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--teacher", action="append", default=[], metavar="PATH.onnx",
+                        help="teacher ONNX (repeatable for --mode multi)")
+    parser.add_argument("--mode", default="single", choices=MODES,
+                        help="single, multi, realtime or scratch (default: single)")
+    parser.add_argument("--student", default="3x32", metavar="SIZE[,SIZE...]",
+                        help=f"student sizes, of {', '.join(STUDENT_HIDDEN)} (default: 3x32)")
+    parser.add_argument("--loss", default="kl", choices=("kl", "nll", "mse"),
+                        help="distillation loss (default: kl)")
+    parser.add_argument("--tau", type=float, default=0.01,
+                        help="teacher temperature of the KL loss (default: 0.01)")
+    parser.add_argument("--sweep-tau", default=None, metavar="TAU,TAU,...",
+                        help="train one student per temperature instead of --tau")
+    parser.add_argument("--profile", default="quick", choices=("smoke", "quick", "paper"),
+                        help="dataset size and epochs; the teacher run for realtime/scratch")
+    parser.add_argument("--dataset", action="append", default=[], type=Path, metavar="DIR",
+                        help="use collected datasets instead of collecting (repeatable)")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="override the profile's samples per teacher")
+    parser.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+    parser.add_argument("--learning-rate", type=float, default=3e-3,
+                        help="Adam step size (default: 3e-3)")
+    parser.add_argument("--actors", type=int, default=None, help="Ray actors")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--no-int8", action="store_true", help="skip the INT8 variants")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output directory (default: runs/distill-MODE-PROFILE)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _fail(message: str) -> int:
+    print(f"linkadapt distill: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _sizes(text: str) -> list[str]:
+    sizes = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in sizes if s not in STUDENT_HIDDEN]
+    if not sizes or unknown:
+        raise CommandError(f"--student: unknown size {', '.join(unknown) or text!r}; choose "
+                           f"of {', '.join(STUDENT_HIDDEN)}")
+    return sizes
+
+
+def _taus(args: argparse.Namespace) -> list[float]:
+    if args.sweep_tau is None:
+        return [args.tau]
+    try:
+        taus = [float(t) for t in args.sweep_tau.split(",") if t.strip()]
+    except ValueError:
+        raise CommandError(f"--sweep-tau must be comma-separated numbers, got "
+                           f"{args.sweep_tau!r}") from None
+    if not taus or any(not (t > 0) for t in taus):
+        raise CommandError("--sweep-tau: temperatures must be positive")
+    return taus
+
+
+def _profile(args: argparse.Namespace) -> DistillProfile:
+    import dataclasses
+
+    prof = distill_profile(args.profile)
+    collect = prof.collect
+    if args.samples is not None:
+        if args.samples < 1:
+            raise CommandError(f"--samples must be at least 1, got {args.samples}")
+        collect = dataclasses.replace(collect, samples=args.samples)
+    if args.actors is not None:
+        if args.actors < 1:
+            raise CommandError(f"--actors must be at least 1, got {args.actors}")
+        collect = dataclasses.replace(collect, actors=args.actors)
+    collect = dataclasses.replace(collect, seed=args.seed)
+    epochs = prof.epochs if args.epochs is None else args.epochs
+    if epochs < 1:
+        raise CommandError(f"--epochs must be at least 1, got {epochs}")
+    return dataclasses.replace(prof, collect=collect, epochs=epochs)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The canonical ``linkadapt distill`` command that reproduces this run."""
+    parts = ["linkadapt", "distill", "--mode", args.mode]
+    for t in args.teacher:
+        parts += ["--teacher", str(t)]
+    for d in args.dataset:
+        parts += ["--dataset", str(d)]
+    parts += ["--profile", args.profile, "--student", args.student, "--loss", args.loss]
+    parts += ["--sweep-tau", args.sweep_tau] if args.sweep_tau else ["--tau", f"{args.tau:g}"]
+    for name in ("samples", "epochs", "actors"):
+        if getattr(args, name) is not None:
+            parts += [f"--{name}", str(getattr(args, name))]
+    if args.learning_rate != 3e-3:
+        parts += ["--learning-rate", f"{args.learning_rate:g}"]
+    parts += ["--seed", str(args.seed), "--out", str(args.out)]
+    return shlex.join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``linkadapt distill``."""
+    args.out = args.out or Path("runs") / f"distill-{args.mode}-{args.profile}"
+    try:
+        sizes, taus, prof = _sizes(args.student), _taus(args), _profile(args)
+        if args.mode in ("realtime", "scratch"):
+            summary = _run_training_modes(args, sizes, taus, prof)
+        else:
+            summary = _run_distillation(args, sizes, taus, prof)
+    except (CommandError, TeacherError, ds.DatasetError, ValueError) as exc:
+        return _fail(str(exc))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary))
+    return 0
+
+
+# --- single / multi ---------------------------------------------------------------
+
+
+def _teachers(args: argparse.Namespace) -> list[Teacher]:
+    if not args.teacher:
+        raise CommandError(f"--mode {args.mode} needs --teacher PATH.onnx")
+    if args.mode == "single" and len(args.teacher) != 1:
+        raise CommandError("--mode single takes one --teacher; use --mode multi for several")
+    if args.mode == "multi" and len(args.teacher) < 2:
+        raise CommandError("--mode multi needs at least two --teacher")
+    return [load_teacher(p) for p in args.teacher]
+
+
+def _datasets(args: argparse.Namespace, teachers: list[Teacher],
+              prof: DistillProfile) -> ds.Dataset:
+    if args.dataset:
+        if len(args.dataset) != len(teachers):
+            raise CommandError(f"give one --dataset per --teacher ({len(teachers)}), "
+                               f"got {len(args.dataset)}")
+        for directory, teacher in zip(args.dataset, teachers, strict=True):
+            manifest = ds.read_manifest(directory)
+            if manifest.get("teacher_sha256") != teacher.sha256:
+                raise CommandError(f"dataset {str(directory)!r} was collected with teacher "
+                                   f"{manifest.get('teacher_id')!r}, not with "
+                                   f"{teacher.path!r} (SHA-256 differs)")
+        return ds.load_datasets(args.dataset, seed=args.seed)
+    dirs = []
+    for i, teacher in enumerate(teachers):
+        directory = args.out / ("dataset" if len(teachers) == 1 else f"dataset-{i}-"
+                                f"{teacher.scenario}")
+        bar = _bar(args, prof.collect.samples, "samples", f"collect {teacher.scenario}")
+        last = 0
+
+        def on_chunk(n: int, bar: Any = bar) -> None:
+            nonlocal last
+            if bar is not None:
+                bar.update(n - last)
+            last = n
+
+        try:
+            manifest = ds.collect(teacher, directory, prof.collect, profile=prof.name,
+                                  on_chunk=on_chunk)
+        finally:
+            if bar is not None:
+                bar.close()
+        print(f"distill: dataset {directory}: {manifest['samples']} states of "
+              f"{manifest['scenario']} in {manifest['seconds']} s", file=sys.stderr)
+        dirs.append(directory)
+        args.dataset_dirs = dirs
+    return ds.load_datasets(dirs, seed=args.seed)
+
+
+def _run_distillation(args: argparse.Namespace, sizes: list[str], taus: list[float],
+                      prof: DistillProfile) -> dict[str, Any]:
+    from training.distill.student import train_student
+
+    teachers = _teachers(args)
+    data = _datasets(args, teachers, prof)
+    print(f"distill: {len(data)} states from {', '.join(t.teacher_id for t in teachers)}",
+          file=sys.stderr)
+    single_teacher = teachers[0].net if args.mode == "single" else None
+    students = []
+    for size in sizes:
+        for tau in taus:
+            cfg = StudentConfig(size=size, loss=args.loss, tau=tau, epochs=prof.epochs,
+                                batch_size=prof.batch_size, learning_rate=args.learning_rate,
+                                seed=args.seed)
+            stem = f"student-{size}" + (f"-tau{tau:g}" if len(taus) > 1 else "")
+            bar = _bar(args, prof.epochs, "epoch", stem)
+
+            def on_epoch(m: dict[str, float], bar: Any = bar) -> None:
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{m['distill/loss']:.4f}",
+                                    agree=f"{m['validation/agreement']:.4f}")
+
+            try:
+                result = train_student(data, cfg, single_teacher,
+                                       log_dir=args.out / "tensorboard" / stem, on_epoch=on_epoch)
+            finally:
+                if bar is not None:
+                    bar.close()
+            card = _student_card(args, result, teachers, data, prof)
+            students.append(_export_student(args, stem, result.net, card, data))
+    return {"mode": args.mode, "samples": len(data), "out": str(args.out),
+            "teachers": [t.teacher_id for t in teachers], "students": students}
+
+
+def _student_card(args: argparse.Namespace, result: StudentResult, teachers: list[Teacher],
+                  data: ds.Dataset, prof: DistillProfile) -> dict[str, Any]:
+    cfg = result.config
+    tau = f"-tau{cfg.tau:g}" if cfg.loss == "kl" else ""
+    return {
+        "model_id": f"student-{cfg.size}",
+        "version": f"{args.mode}-{cfg.loss}{tau}-{prof.name}-s{cfg.seed}",
+        "kind": "student",
+        "training": {
+            "mode": args.mode, "loss": cfg.loss, "tau": cfg.tau,
+            "teacher_id": ",".join(t.teacher_id for t in teachers),
+            "teacher_sha256": [t.sha256 for t in teachers],
+            "teacher_parameters": [t.net.parameter_count() for t in teachers],
+            "dataset_samples": len(data),
+            "datasets": [{k: m.get(k) for k in ("teacher_id", "scenario", "samples", "profile")}
+                         for m in data.manifests],
+            "student": result.summary(),
+            "command": command_line(args),
+        },
+        "evaluation": {"validation_agreement": result.agreement,
+                       "validation_regret": result.regret},
+    }
+
+
+def _export_student(args: argparse.Namespace, stem: str, net: QNetwork,
+                    card: dict[str, Any], data: ds.Dataset | None) -> dict[str, Any]:
+    from training.export import export_onnx, read_card
+
+    path = export_onnx(net, args.out / f"{stem}.onnx", card)
+    write_card_json(path)
+    entry: dict[str, Any] = {"onnx": str(path), "parameters": net.parameter_count(),
+                             "size_kbit": net.size_kbit(),
+                             "evaluation": read_card(path).get("evaluation")}
+    print(f"distill: {stem}: {net.parameter_count():,} parameters, {net.size_kbit():.1f} kbit "
+          f"float32 -> {path}", file=sys.stderr)
+    if not args.no_int8:
+        from training.distill.quantize import fidelity, quantize_int8
+
+        int8 = quantize_int8(path, args.out / f"{stem}-int8.onnx")
+        if data is not None:
+            sample = min(len(data), 200_000)
+            entry["int8_fidelity"] = fidelity(path, int8, data.obs[-sample:], data.q[-sample:])
+        write_card_json(int8)
+        entry["int8_onnx"] = str(int8)
+        print(f"distill: {stem}-int8: {net.parameter_count() * 8 / 1000:.1f} kbit -> {int8}"
+              + (f", MCS agreement with float {entry['int8_fidelity']['agreement_with_float']:.4f}"
+                 if "int8_fidelity" in entry else ""), file=sys.stderr)
+    return entry
+
+
+def write_card_json(onnx_path: Path) -> Path:
+    """Mirror the model card of ``onnx_path`` to ``NAME.card.json`` beside it."""
+    from training.export import read_card
+
+    out = onnx_path.with_suffix(".card.json")
+    out.write_text(json.dumps(read_card(onnx_path), indent=2, sort_keys=True) + "\n")
+    return out
+
+
+# --- realtime / scratch -----------------------------------------------------------
+
+
+def _run_training_modes(args: argparse.Namespace, sizes: list[str], taus: list[float],
+                        prof: DistillProfile) -> dict[str, Any]:
+    from training import teacher as teacher_training
+    from training.teacher_command import teacher_card
+
+    if args.teacher or args.dataset:
+        raise CommandError(f"--mode {args.mode} trains its own teacher network; "
+                           "drop --teacher/--dataset")
+    if len(sizes) != 1 or len(taus) != 1:
+        raise CommandError(f"--mode {args.mode} trains one student: give one --student, --tau")
+    overrides: dict[str, Any] = {"seed": args.seed}
+    if args.actors is not None:
+        overrides["actors"] = args.actors
+    size = sizes[0]
+    bar = _bar(args, teacher_training.profile(args.profile).simulations, "sim", args.mode)
+    done = 0.0
+
+    def on_chunk(m: dict[str, float]) -> None:
+        nonlocal done
+        if bar is not None:
+            bar.update(m["train/simulations"] - done)
+            bar.set_postfix(thp=f"{m['rollout/throughput_mbps']:.1f}Mb/s",
+                            bler=f"{m['rollout/bler']:.3f}")
+        done = m["train/simulations"]
+
+    try:
+        if args.mode == "scratch":
+            cfg = teacher_training.profile(args.profile, hidden=STUDENT_HIDDEN[size], **overrides)
+            result = teacher_training.train(cfg, args.out, on_chunk=on_chunk)
+            card = teacher_card(result)
+            card.update(model_id=f"scratch-{size}", kind="scratch")
+            card["training"]["mode"] = "scratch"
+            card["training"]["command"] = command_line(args)
+            entry = _export_student(args, f"scratch-{size}", result.net, card, None)
+            return {"mode": "scratch", "out": str(args.out), "seconds":
+                    round(result.progress.seconds, 1), "students": [entry]}
+        from training.distill.realtime import train_realtime
+        from training.export import export_onnx
+
+        cfg = teacher_training.profile(args.profile, **overrides)
+        scfg = StudentConfig(size=size, loss=args.loss, tau=taus[0],
+                             learning_rate=min(args.learning_rate, 1e-3), seed=args.seed)
+        rt = train_realtime(cfg, scfg, args.out, on_chunk=on_chunk)
+    finally:
+        if bar is not None:
+            bar.close()
+    tcard = teacher_card(rt.teacher)
+    tcard["version"] = f"{tcard['version']}-realtime"
+    teacher_path = export_onnx(rt.teacher.net, args.out / "teacher.onnx", tcard)
+    write_card_json(teacher_path)
+    card = {
+        "model_id": f"student-{size}", "version": f"realtime-{args.loss}-tau{taus[0]:g}-"
+        f"{args.profile}-s{args.seed}", "kind": "student",
+        "training": {"mode": "realtime", "loss": args.loss, "tau": taus[0],
+                     "teacher_id": f"{tcard['model_id']}:{tcard['version']}",
+                     "student_updates": rt.student_updates,
+                     "dataset_samples": rt.teacher.progress.transitions,
+                     "seconds": round(rt.seconds, 1), "command": command_line(args)},
+    }
+    entry = _export_student(args, f"student-{size}", rt.student, card, None)
+    return {"mode": "realtime", "out": str(args.out), "teacher_onnx": str(teacher_path),
+            "seconds": round(rt.seconds, 1), "student_updates": rt.student_updates,
+            "students": [entry]}
+
+
+def _bar(args: argparse.Namespace, total: float, unit: str, desc: str) -> Any:
+    if args.no_progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True)
