@@ -2,8 +2,8 @@
 
 Exit status: 0 when the run met its SLOs, 1 when one was violated (``--slo-p99-us``,
 ``--max-bler``, ``--max-missed-slots``; a hot-swap drill with a failed slot or a
-failed activation), 2 on bad options or when the service cannot be reached at
-the start. This is what a ``helm test`` hook runs.
+failed activation) or the run gave up (no answer for ``--give-up-s``), 2 on bad
+options or when the service cannot be reached at the start. This is what a ``helm test`` hook runs.
 """
 
 from __future__ import annotations
@@ -76,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "local fallback applies (default: 1000)")
     parser.add_argument("--connect-timeout-s", type=float, default=10.0,
                         help="wait this long for the service at the start (default: 10)")
+    parser.add_argument("--give-up-s", type=float, default=30.0,
+                        help="stop the run when a cell got no answer for this long (exit 1; "
+                             "default: 30)")
     parser.add_argument("--compare", metavar="POLICY", default=None,
                         help="also run POLICY (e.g. olla, olla:0.7) in-process on the same "
                              "channels and report the xApp's gain over it")
@@ -137,6 +140,7 @@ def options_from_args(args: argparse.Namespace) -> EmulatorOptions:
         stream=args.stream, columnar=args.columnar, all_ues=args.all_ues,
         deadline_us=args.deadline_us, strict_deadline=args.strict_deadline,
         timeout_ms=args.timeout_ms, connect_timeout_s=args.connect_timeout_s,
+        give_up_s=args.give_up_s,
         token=_token(args), swap_every=args.swap_every,
         swap_models=tuple(m.strip() for m in args.swap_models.split(",") if m.strip()),
         admin_url=args.admin_url, compare=args.compare,
@@ -219,7 +223,7 @@ def format_table(result: EmulationResult) -> str:
 def slo_violations(args: argparse.Namespace, result: EmulationResult) -> list[str]:
     """The SLOs the run violated, as sentences."""
     k = result.kpis
-    out = []
+    out = [result.aborted] if result.aborted else []
     p99 = k["latency_p99_us"]
     if args.slo_p99_us is not None and (p99 is None or p99 > args.slo_p99_us):
         out.append(f"p99 latency {p99} us > {args.slo_p99_us:g} us")

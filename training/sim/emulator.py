@@ -109,6 +109,7 @@ class EmulatorOptions:
     strict_deadline: bool = False
     timeout_ms: float = 1000.0
     connect_timeout_s: float = 10.0
+    give_up_s: float = 30.0
     token: str | None = None
     swap_every: int = 0
     swap_models: tuple[str, ...] = ()
@@ -126,6 +127,8 @@ class EmulatorOptions:
         if self.deadline_us is not None and not (math.isfinite(self.deadline_us)
                                                  and self.deadline_us > 0):
             raise ValueError(f"--deadline-us must be a positive number, got {self.deadline_us}")
+        if not (math.isfinite(self.give_up_s) and self.give_up_s > 0):
+            raise ValueError(f"--give-up-s must be a positive number, got {self.give_up_s}")
         if not (math.isfinite(self.timeout_ms) and self.timeout_ms > 0):
             raise ValueError(f"--timeout-ms must be a positive number, got {self.timeout_ms}")
         if self.speed_kmh is not None and not (math.isfinite(self.speed_kmh)
@@ -353,6 +356,7 @@ class Cell:
         self.reward_sum = 0.0
         self.stats = CellStats()
         self.retry_delay_s = 0.0
+        self.failing_since: float | None = None  # monotonic time of the first failure in a row
         self.slot_model = ""  # model key of the current slot's answer ("" = no request)
         self._pending: tuple[Any, npt.NDArray[np.int64], ReportBatch] | None = None
         self._mcs = np.zeros(self.sim.n, dtype=np.int64)
@@ -389,9 +393,12 @@ class Cell:
             stats.failed += 1
             self._local_fallback(asked, batch)
             self.retry_delay_s = min(max(2 * self.retry_delay_s, BACKOFF_START_S), BACKOFF_MAX_S)
+            if self.failing_since is None:
+                self.failing_since = time.monotonic()
             return
         elapsed = time.perf_counter_ns() - start
         self.retry_delay_s = 0.0
+        self.failing_since = None
         stats.latencies_ns.append(elapsed)
         if elapsed > deadline_ns:
             stats.missed += 1
@@ -539,6 +546,7 @@ class EmulationResult:
     swaps: list[SwapEvent]
     compare: dict[str, Any] | None
     wall_s: float
+    aborted: str = ""  # why the run stopped early ("" if it ran all its slots)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: pooled KPIs and service figures at the top level."""
@@ -549,7 +557,8 @@ class EmulationResult:
             "wire": "columns" if opts.columnar else "reports",
             "cells": opts.cells, "ues_per_cell": opts.ues_per_cell,
             "deadline_us": self.deadline_us, "strict_deadline": opts.strict_deadline,
-            **self.kpis, "wall_s": round(self.wall_s, 3), "per_cell": self.per_cell,
+            **self.kpis, "wall_s": round(self.wall_s, 3), "aborted": self.aborted,
+            "per_cell": self.per_cell,
         }
         if self.segments:
             out["segments"] = [{"model": s.model, "first_slot": s.first_slot,
@@ -630,6 +639,7 @@ async def emulate(opts: EmulatorOptions,
         raise
     swapper = _Swapper(opts) if opts.swap_every else None
     segments: list[Segment] = []
+    aborted = ""
     start = time.perf_counter()
     try:
         for slot in range(opts.slots):
@@ -643,12 +653,21 @@ async def emulate(opts: EmulatorOptions,
                 cell.step()
             if on_slot is not None:
                 on_slot(slot + 1)
+            now = time.monotonic()
+            down = [c for c in cells
+                    if c.failing_since is not None and now - c.failing_since > opts.give_up_s]
+            if down:
+                aborted = (f"gave up after slot {slot + 1}: no answer for cell {down[0].cell_id} "
+                           f"for {opts.give_up_s:g} s")
+                break
     finally:
         if swapper is not None:
             await swapper.close()
         await asyncio.gather(*(c.transport.close() for c in cells))
     wall = time.perf_counter() - start
-    return _result(opts, deadline_us, cells, segments, swapper, wall)
+    result = _result(opts, deadline_us, cells, segments, swapper, wall)
+    result.aborted = aborted
+    return result
 
 
 def _track_segment(segments: list[Segment], cells: Sequence[Cell], slot: int) -> None:
@@ -667,23 +686,25 @@ def _result(opts: EmulatorOptions, deadline_us: float, cells: Sequence[Cell],
     sims = [c.sim for c in cells]
     total_reward = sum(c.reward_sum for c in cells)
     pooled = {**summarize(sims, total_reward), **_service_stats([c.stats for c in cells])}
-    pooled["decisions_per_slot"] = pooled["decisions"] / opts.slots
+    slots_run = max(cells[0].sim.slot, 1)
+    pooled["decisions_per_slot"] = pooled["decisions"] / slots_run
     per_cell = []
     for c in cells:
         row = {"cell_id": c.cell_id, "seed": c.seed, **summarize([c.sim], c.reward_sum),
                **_service_stats([c.stats])}
-        row["decisions_per_slot"] = row["decisions"] / opts.slots
+        row["decisions_per_slot"] = row["decisions"] / slots_run
         per_cell.append(row)
     for i, seg in enumerate(segments):
         end_snapshot = ([c.sim.kpis for c in cells] if i + 1 == len(segments)
                         else segments[i + 1].snapshot)
         end_reward = total_reward if i + 1 == len(segments) else segments[i + 1].reward_start
         if seg.end_slot < 0:
-            seg.end_slot = opts.slots
+            seg.end_slot = slots_run
         views = [_Pooled(_diff_kpis(end, begin), c.cfg, c.sim.n)
                  for end, begin, c in zip(end_snapshot, seg.snapshot, cells, strict=True)]
         seg.kpis = summarize(views, end_reward - seg.reward_start)
-    compare = run_baseline(opts, [c.cfg for c in cells], pooled) if opts.compare else None
+    compare = (run_baseline(replace(opts, slots=slots_run), [c.cfg for c in cells], pooled)
+               if opts.compare else None)
     return EmulationResult(opts, deadline_us, pooled, per_cell, segments,
                            swapper.events if swapper else [], compare, wall)
 

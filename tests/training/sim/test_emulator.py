@@ -354,6 +354,28 @@ def test_emulator_survives_a_service_restart(start_service: Callable[..., Servic
     assert models_seen[-1] == "a@1"  # answered by the service again after the restart
 
 
+def test_emulator_gives_up_when_the_service_stays_down(start_service: Callable[..., Service],
+                                                       models: dict[str, Path]) -> None:
+    service = start_service()
+    service.upload(models["a"].read_bytes(), activate=True)
+    reached = threading.Event()
+    outcome: dict[str, EmulationResult] = {}
+
+    def emulate() -> None:
+        outcome["result"] = run_emulation(
+            EmulatorOptions(target=service.grpc, slots=100000, stream=True, give_up_s=0.5),
+            lambda done: reached.set() if done == 50 else None)
+
+    thread = threading.Thread(target=emulate, daemon=True)
+    thread.start()
+    assert reached.wait(60)
+    service.stop()
+    thread.join(60)
+    result = outcome["result"]
+    assert "gave up" in result.aborted
+    assert 50 <= result.kpis["slots"] < 100000 and result.kpis["failed_slots"] > 0
+
+
 def _requests_with_garbage() -> list[Any]:
     good = pb.DecisionRequest(schema_version=features.FEATURE_SCHEMA_VERSION, slot=1)
     good.columns.num_ues = 0
