@@ -1,0 +1,84 @@
+"""Distillation on real (local) Ray with smoke teachers: collection, multi-policy,
+real-time and from-scratch modes. Slow: CI runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from linkadapt.cli import main
+from training import teacher
+from training.distill import dataset as ds
+from training.distill.teachers import load_teacher
+from training.export import export_onnx, read_card
+from training.teacher_command import teacher_card
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke_teachers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Smoke teachers for domain randomization and two scenarios (one Ray instance)."""
+    root = tmp_path_factory.mktemp("teachers")
+    out = {}
+    for scenario in ("random", "mimo", "cell-edge"):
+        result = teacher.train(teacher.profile("smoke", scenario=scenario), root / scenario)
+        out[scenario] = export_onnx(result.net, root / scenario / "teacher.onnx",
+                                    teacher_card(result), latency_budget_us=None)
+    return out
+
+
+def _summary(capsys: pytest.CaptureFixture) -> dict:
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_single_policy_collects_on_ray_and_distills(smoke_teachers: dict[str, Path],
+                                                    tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "single"
+    assert main(["distill", "--teacher", str(smoke_teachers["random"]), "--profile", "smoke",
+                 "--student", "3x32", "--out", str(out), "--no-progress", "--no-int8"]) == 0
+    summary = _summary(capsys)
+    manifest = ds.read_manifest(out / "dataset")
+    assert manifest["samples"] == summary["samples"] == 6000
+    assert manifest["teacher_sha256"] == load_teacher(smoke_teachers["random"]).sha256
+    assert len(manifest["shards"]) == 2
+    assert read_card(out / "student-3x32.onnx")["training"]["dataset_samples"] == 6000
+
+
+def test_multi_policy_aggregates_scenario_datasets(smoke_teachers: dict[str, Path],
+                                                   tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "multi"
+    assert main(["distill", "--mode", "multi", "--teacher", str(smoke_teachers["mimo"]),
+                 "--teacher", str(smoke_teachers["cell-edge"]), "--profile", "smoke",
+                 "--samples", "3000", "--out", str(out), "--no-progress", "--no-int8"]) == 0
+    assert _summary(capsys)["samples"] == 6000
+    scenarios = {ds.read_manifest(d)["scenario"] for d in out.glob("dataset-*")}
+    assert scenarios == {"mimo", "cell-edge"}
+    training = read_card(out / "student-3x32.onnx")["training"]
+    assert training["mode"] == "multi" and len(training["teacher_sha256"]) == 2
+
+
+def test_realtime_run_yields_teacher_and_student(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "rt"
+    assert main(["distill", "--mode", "realtime", "--profile", "smoke", "--out", str(out),
+                 "--no-progress", "--no-int8"]) == 0
+    summary = _summary(capsys)
+    assert summary["student_updates"] > 0 and summary["seconds"] > 0
+    assert read_card(out / "teacher.onnx")["kind"] == "teacher"
+    card = read_card(out / "student-3x32.onnx")
+    assert card["training"]["mode"] == "realtime" and card["parameter_count"] == 4477
+
+
+def test_scratch_control_is_the_3x32_network_trained_with_dqn(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "scratch"
+    assert main(["distill", "--mode", "scratch", "--profile", "smoke", "--out", str(out),
+                 "--no-progress", "--no-int8"]) == 0
+    card = read_card(out / "scratch-3x32.onnx")
+    assert card["kind"] == "scratch" and card["parameter_count"] == 4477
+    assert card["training"]["config"]["hidden"] == [32, 32, 32]
