@@ -206,7 +206,7 @@ def format_table(result: EmulationResult) -> str:
             f"{b['spectral_efficiency']:9.3f} bit/s/Hz"
             + ("" if se_gain is None else f"  ({se_gain:+.1f} %)"),
         ]
-    if result.segments:
+    if len(result.segments) > 1 or opts.swap_every:
         lines.append("  by answering model:   slots    thp Mbit/s   BLER %   mean MCS")
         for seg in result.segments:
             s = seg.kpis
