@@ -1,0 +1,136 @@
+{{/*
+Name of the chart, truncated to the 63 characters of a DNS label.
+*/}}
+{{- define "linkadapt.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Resource name prefix: the release name, suffixed with the chart name unless it already
+holds it. 58 characters at most, so "<fullname>-grpc" and "<fullname>-http" fit a label.
+*/}}
+{{- define "linkadapt.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 58 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 58 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 58 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "linkadapt.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Labels every resource carries.
+*/}}
+{{- define "linkadapt.labels" -}}
+helm.sh/chart: {{ include "linkadapt.chart" . }}
+{{ include "linkadapt.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: near-rt-ric
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Labels selecting the xApp pods (never change them: Deployment selectors are immutable).
+*/}}
+{{- define "linkadapt.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "linkadapt.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: xapp
+{{- end -}}
+
+{{/*
+The image reference: registry/repository, then @digest or :tag (default appVersion).
+*/}}
+{{- define "linkadapt.image" -}}
+{{- $repository := .Values.image.repository -}}
+{{- if .Values.image.registry -}}
+{{- $repository = printf "%s/%s" .Values.image.registry .Values.image.repository -}}
+{{- end -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" $repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag | toString) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "linkadapt.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "linkadapt.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The secret holding the admin token, and whether the chart creates it.
+*/}}
+{{- define "linkadapt.secretName" -}}
+{{- default (printf "%s-admin" (include "linkadapt.fullname" .)) .Values.auth.existingSecret -}}
+{{- end -}}
+
+{{- define "linkadapt.createSecret" -}}
+{{- if and .Values.auth.enabled (not .Values.auth.existingSecret) -}}true{{- end -}}
+{{- end -}}
+
+{{- define "linkadapt.claimName" -}}
+{{- default (printf "%s-model-store" (include "linkadapt.fullname" .)) .Values.persistence.existingClaim -}}
+{{- end -}}
+
+{{/*
+Where the config file and the admin token are mounted in the container.
+*/}}
+{{- define "linkadapt.configDir" -}}/etc/linkadapt/config{{- end -}}
+{{- define "linkadapt.secretDir" -}}/etc/linkadapt/secret{{- end -}}
+
+{{/*
+The O-RAN SC style config file the service reads (its "controls" section; field names
+of xapp/settings.py). Ports and paths follow the chart so probes and services agree.
+*/}}
+{{- define "linkadapt.configFile" -}}
+{{- $controls := dict
+  "host" "0.0.0.0"
+  "grpc_port" .Values.containerPorts.grpc
+  "http_port" .Values.containerPorts.http
+  "model_store" .Values.persistence.mountPath
+  "log_level" .Values.config.logLevel
+  "max_batch_size" .Values.config.maxBatchSize
+  "max_request_bytes" .Values.config.maxRequestBytes
+  "max_model_bytes" .Values.config.maxModelBytes
+  "latency_budget_us" .Values.config.latencyBudgetUs
+  "fallback_backoff" .Values.config.fallbackBackoff
+  "decisions_require_token" .Values.config.decisionsRequireToken
+  "shutdown_grace_s" .Values.config.shutdownGraceSeconds
+-}}
+{{- if .Values.auth.enabled -}}
+{{- $_ := set $controls "admin_token_file" (printf "%s/%s" (include "linkadapt.secretDir" .) .Values.auth.existingSecretKey) -}}
+{{- end -}}
+{{- $controls = merge $controls (deepCopy .Values.config.extraControls) -}}
+{{- $file := dict "name" (include "linkadapt.name" .) "version" .Chart.AppVersion "controls" $controls -}}
+{{- toPrettyJson $file -}}
+{{- end -}}
+
+{{/*
+Fail early on value combinations the service would refuse at start-up.
+*/}}
+{{- define "linkadapt.validateValues" -}}
+{{- if and .Values.config.decisionsRequireToken (not .Values.auth.enabled) -}}
+{{- fail "config.decisionsRequireToken needs auth.enabled (the token is the admin token)" -}}
+{{- end -}}
+{{- if eq (int .Values.containerPorts.grpc) (int .Values.containerPorts.http) -}}
+{{- fail "containerPorts.grpc and containerPorts.http must differ" -}}
+{{- end -}}
+{{- if ge (int .Values.config.shutdownGraceSeconds) (int .Values.terminationGracePeriodSeconds) -}}
+{{- fail "config.shutdownGraceSeconds must stay below terminationGracePeriodSeconds" -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,334 @@
+"""The Helm chart, linted and rendered by Helm's own library, validated against Kubernetes."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import re
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+from chart_support import (
+    CASES,
+    CHART,
+    FULLNAME,
+    KUBE_VERSION,
+    Manifests,
+    chart,
+    kind_of,
+    parse_manifests,
+    render,
+    render_raw,
+)
+
+from xapp.settings import load_settings
+
+# Custom resources have no schema in the Kubernetes OpenAPI documents: their kinds are
+# skipped by kubernetes-validate on purpose (the Prometheus Operator validates them).
+CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_lint_is_clean_for_every_case(name: str) -> None:
+    values = CASES[name]
+    report = helm.lint(CHART, values, strict=True, kube_version=f"v{KUBE_VERSION}")
+    assert report["errors"] == []
+    # Severity 1 is informational (e.g. "icon is recommended"); warnings fail strict lint.
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_manifest_validates_against_kubernetes(name: str) -> None:
+    values = CASES[name]
+    objects = render(values)
+    validated = 0
+    for obj in objects:
+        if (obj["apiVersion"], obj["kind"]) in CRD_KINDS:
+            continue
+        manifest = {k: v for k, v in obj.items() if k != "__template__"}
+        kubernetes_validate.validate(manifest, KUBE_VERSION, strict=True)
+        validated += 1
+    assert validated >= 6
+
+
+@pytest.mark.parametrize(("name", "kinds"), [
+    ("defaults", {"Deployment", "Service", "ConfigMap", "Secret", "PersistentVolumeClaim",
+                  "PodDisruptionBudget", "ServiceAccount", "Pod"}),
+    ("existing-secret", {"Deployment", "Service", "ConfigMap", "PersistentVolumeClaim",
+                         "PodDisruptionBudget", "ServiceAccount", "Pod"}),
+    ("scaled-and-fenced", {"Deployment", "Service", "ConfigMap", "Secret", "PersistentVolumeClaim",
+                           "PodDisruptionBudget", "ServiceAccount", "Pod",
+                           "HorizontalPodAutoscaler", "ServiceMonitor", "NetworkPolicy"}),
+    ("no-persistence", {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget",
+                        "ServiceAccount", "Pod"}),
+])
+def test_each_case_renders_its_resources(name: str, kinds: set[str]) -> None:
+    objects = render(CASES[name])
+    assert {o["kind"] for o in objects} == kinds
+    services = sorted(o["metadata"]["name"] for o in objects if o["kind"] == "Service")
+    assert services == [f"{FULLNAME}-grpc", f"{FULLNAME}-http"]
+
+
+def _xapp_pod(objects: Manifests) -> dict[str, Any]:
+    pod: dict[str, Any] = kind_of(objects, "Deployment")["spec"]["template"]
+    return pod
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_pods_meet_the_restricted_security_standard(name: str) -> None:
+    values = CASES[name]
+    objects = render(values)
+    for pod_spec in (_xapp_pod(objects)["spec"], kind_of(objects, "Pod")["spec"]):
+        assert pod_spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod_spec["automountServiceAccountToken"] is False
+        (container,) = pod_spec["containers"]
+        context = container["securityContext"]
+        assert context["runAsNonRoot"] is True and context["runAsUser"] != 0
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert container["resources"]["limits"] and container["resources"]["requests"]
+        mounts = {m["mountPath"] for m in container["volumeMounts"]}
+        assert "/tmp" in mounts  # the only scratch space on a read-only root filesystem
+
+
+def test_probes_use_grpc_health_and_the_oran_health_endpoints() -> None:
+    (container,) = _xapp_pod(render())["spec"]["containers"]
+    assert container["startupProbe"]["grpc"] == {"port": 50051}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/ric/v1/health/alive",
+                                                     "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ric/v1/health/ready",
+                                                      "port": "http"}
+    assert container["livenessProbe"]["periodSeconds"] == 10
+
+
+def test_probe_timings_are_overridable_and_fallback_only_serving_can_be_ready() -> None:
+    objects = render({"readinessProbe": {"requireModel": False, "periodSeconds": 3},
+                      "startupProbe": {"enabled": False}})
+    (container,) = _xapp_pod(objects)["spec"]["containers"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ric/v1/health/alive"
+    assert container["readinessProbe"]["periodSeconds"] == 3
+    assert "requireModel" not in container["readinessProbe"]
+    assert "startupProbe" not in container
+
+
+def _checksums(objects: Manifests) -> dict[str, str]:
+    annotations = _xapp_pod(objects)["metadata"]["annotations"]
+    return {k: v for k, v in annotations.items() if k.startswith("checksum/")}
+
+
+def test_config_and_token_changes_roll_the_pods() -> None:
+    base = _checksums(render({"auth": {"adminToken": "one"}}))
+    assert set(base) == {"checksum/config", "checksum/secret"}
+    assert all(re.fullmatch("[0-9a-f]{64}", v) for v in base.values())
+    assert _checksums(render({"auth": {"adminToken": "one"}})) == base  # deterministic
+    new_config = _checksums(render({"auth": {"adminToken": "one"},
+                                     "config": {"logLevel": "debug"}}))
+    assert new_config["checksum/config"] != base["checksum/config"]
+    assert new_config["checksum/secret"] == base["checksum/secret"]
+    new_token = _checksums(render({"auth": {"adminToken": "two"}}))
+    assert new_token["checksum/secret"] != base["checksum/secret"]
+    assert new_token["checksum/config"] == base["checksum/config"]
+
+
+def test_existing_secret_is_mounted_and_none_is_created() -> None:
+    objects = render(CASES["existing-secret"])
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    assert set(_checksums(objects)) == {"checksum/config"}
+    volumes = {v["name"]: v for v in _xapp_pod(objects)["spec"]["volumes"]}
+    assert volumes["admin-token"]["secret"]["secretName"] == "ric-admin"
+    assert volumes["admin-token"]["secret"]["items"] == [{"key": "token", "path": "token"}]
+    controls = _controls(objects)
+    assert controls["admin_token_file"] == "/etc/linkadapt/secret/token"
+
+
+def test_generated_token_is_random_and_given_token_is_kept() -> None:
+    def token(values: dict[str, Any]) -> str:
+        data: dict[str, str] = kind_of(render(values), "Secret")["data"]
+        return data["admin-token"]
+    assert token({}) != token({})
+    assert token({"auth": {"adminToken": "s3cret"}}) == "czNjcmV0"  # base64 of s3cret
+
+
+def _controls(objects: Manifests) -> dict[str, Any]:
+    config = kind_of(objects, "ConfigMap", FULLNAME)["data"]["config-file.json"]
+    controls: dict[str, Any] = json.loads(config)["controls"]
+    return controls
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_config_file_is_one_the_service_accepts(name: str, tmp_path: Any) -> None:
+    values = CASES[name]
+    objects = render(values)
+    config = tmp_path / "config-file.json"
+    config.write_text(kind_of(objects, "ConfigMap", FULLNAME)["data"]["config-file.json"])
+    settings = load_settings(environ={}, config_file=config)  # the service's own loader
+    (container,) = _xapp_pod(objects)["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert (settings.grpc_port, settings.http_port) == (ports["grpc"], ports["http"])
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert str(settings.model_store) == mounts["model-store"]
+    assert {"name": "LINKADAPT_CONFIG",
+            "value": f"{mounts['config']}/config-file.json"} in container["env"]
+    if (values.get("auth") or {}).get("enabled", True):
+        assert str(settings.admin_token_file).startswith(mounts["admin-token"] + "/")
+    else:
+        assert settings.admin_token_file is None and "admin-token" not in mounts
+
+
+def test_values_reach_the_config_file() -> None:
+    controls = _controls(render({"config": {
+        "maxBatchSize": 1024, "latencyBudgetUs": 80.5, "extraControls": {"grpc_port": 1},
+    }, "containerPorts": {"grpc": 50052}}))
+    assert controls["max_batch_size"] == 1024
+    assert controls["latency_budget_us"] == 80.5
+    assert controls["grpc_port"] == 50052  # extraControls never override what the chart wires
+
+
+def test_persistence_off_uses_an_empty_dir() -> None:
+    volumes = {v["name"]: v for v in _xapp_pod(render(CASES["no-persistence"]))["spec"]["volumes"]}
+    assert volumes["model-store"] == {"name": "model-store", "emptyDir": {}}
+    volumes = {v["name"]: v for v in _xapp_pod(render())["spec"]["volumes"]}
+    claim = volumes["model-store"]["persistentVolumeClaim"]["claimName"]
+    assert claim == f"{FULLNAME}-model-store"
+
+
+def test_hpa_pdb_servicemonitor_and_networkpolicy() -> None:
+    objects = render(CASES["scaled-and-fenced"])
+    assert "replicas" not in kind_of(objects, "Deployment")["spec"]  # the HPA owns it
+    hpa = kind_of(objects, "HorizontalPodAutoscaler")["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 4)
+    assert [m["resource"]["name"] for m in hpa["metrics"]] == ["cpu", "memory"]
+    assert kind_of(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    monitor = kind_of(objects, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["spec"]["endpoints"][0]["port"] == "http"
+    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    policy = kind_of(objects, "NetworkPolicy")["spec"]
+    sources = policy["ingress"][0]["from"]
+    assert {"podSelector": {"matchLabels": {f"{FULLNAME}-client": "true"}}} in sources
+    assert {"namespaceSelector": {"matchLabels": {"ric": "e2"}}} in sources
+    test_pod = kind_of(objects, "Pod")
+    assert test_pod["metadata"]["labels"][f"{FULLNAME}-client"] == "true"
+    assert kind_of(objects, "PersistentVolumeClaim")["spec"]["storageClassName"] == ""
+
+
+def test_default_pdb_allows_one_disruption() -> None:
+    assert kind_of(render(), "PodDisruptionBudget")["spec"] == {
+        "maxUnavailable": 1,
+        "selector": kind_of(render(), "Deployment")["spec"]["selector"],
+    }
+
+
+def test_image_reference() -> None:
+    def image(values: dict[str, Any]) -> str:
+        (container,) = _xapp_pod(render(values))["spec"]["containers"]
+        return str(container["image"])
+    assert image({}) == "docker.io/linkadapt/linkadapt-xapp:0.1.0"  # appVersion
+    assert image({"image": {"registry": "", "tag": "1.2.3"}}) == "linkadapt/linkadapt-xapp:1.2.3"
+    digest = CASES["no-persistence"]["image"]["digest"]
+    assert image(CASES["no-persistence"]).endswith(f"@{digest}")
+
+
+def test_helm_test_hook_runs_the_emulator_with_slos() -> None:
+    pod = kind_of(render(), "Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    (container,) = pod["spec"]["containers"]
+    (xapp,) = _xapp_pod(render())["spec"]["containers"]
+    assert container["image"] == xapp["image"]  # the emulator ships in the serving image
+    args = container["args"]
+    assert args[0] == "emulate"
+    assert args[args.index("--target") + 1] == f"{FULLNAME}-grpc:50051"
+    assert float(args[args.index("--slo-p99-us") + 1]) > 0
+    assert 0 < float(args[args.index("--max-bler") + 1]) < 1
+    assert all(isinstance(a, str) for a in args)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("training.sim.emulate_command") is None,
+                    reason="the emulator command is not in this tree yet")
+def test_helm_test_arguments_parse_with_the_real_emulator() -> None:
+    from training.sim import emulate_command
+
+    parser = argparse.ArgumentParser(prog="linkadapt emulate", exit_on_error=False)
+    emulate_command.add_arguments(parser)
+    (container,) = kind_of(render(), "Pod")["spec"]["containers"]
+    parsed = parser.parse_args(container["args"][1:])
+    assert parsed.target == f"{FULLNAME}-grpc:50051"
+    assert parsed.slots == 300 and parsed.stream is True
+
+
+def test_emulator_hook_can_be_disabled() -> None:
+    assert not [o for o in render({"tests": {"emulator": {"enabled": False}}})
+                if o["kind"] == "Pod"]
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"replicaCount": -1}, "replicaCount"),
+    ({"replicaCount": "two"}, "replicaCount"),
+    ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
+    ({"config": {"logLevel": "verbose"}}, "logLevel"),
+    ({"tests": {"emulator": {"maxBler": 1.5}}}, "maxBler"),
+    ({"replicas": 2}, "replicas"),  # a typo is refused, not ignored
+])
+def test_schema_rejects_bad_values_in_a_real_render(
+    values: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(helm.HelmError, match=message):
+        render_raw(values)
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"config": {"decisionsRequireToken": True}, "auth": {"enabled": False}},
+     "decisionsRequireToken needs auth.enabled"),
+    ({"containerPorts": {"grpc": 8080}}, "must differ"),
+    ({"config": {"shutdownGraceSeconds": 30}}, "below terminationGracePeriodSeconds"),
+])
+def test_combinations_the_service_would_refuse_fail_the_render(
+    values: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(helm.HelmError, match=message):
+        render_raw(values)
+
+
+def test_notes_render() -> None:
+    notes = render_raw()["linkadapt/templates/NOTES.txt"]
+    assert f"{FULLNAME}-grpc.ricxapp.svc:50051" in notes
+    assert "readinessProbe.requireModel=false" in notes
+    scaled = render_raw({"replicaCount": 3})["linkadapt/templates/NOTES.txt"]
+    assert "ReadWriteOnce" in scaled
+
+
+def _leaf_paths(values: Any, prefix: str = "") -> set[str]:
+    if isinstance(values, dict) and values:
+        return set().union(*(_leaf_paths(v, f"{prefix}{k}.") for k, v in values.items()))
+    return {prefix.rstrip(".")}
+
+
+def test_every_value_is_documented_where_it_is_defined() -> None:
+    text = (CHART / "values.yaml").read_text()
+    documented = set(re.findall(r"^\s*## @param (\S+) \S", text, flags=re.MULTILINE))
+    leaves = _leaf_paths(chart().values)
+    undocumented = {p for p in leaves
+                    if not any(p == d or p.startswith(f"{d}.") for d in documented)}
+    assert undocumented == set()
+    unknown = {d for d in documented
+               if not any(p == d or p.startswith(f"{d}.") for p in leaves)}
+    assert unknown == set()
+
+
+def test_default_values_pass_the_schema() -> None:
+    chart().validate_schema(chart().values)
+    schema = chart().schema
+    assert schema is not None and schema["additionalProperties"] is False
+    assert set(schema["properties"]) - {"global"} == set(chart().values)
+
+
+def test_templates_hold_one_resource_each() -> None:
+    rendered = render_raw(CASES["scaled-and-fenced"])
+    for name, text in rendered.items():
+        if name.endswith(".yaml"):
+            assert len([d for d in parse_manifests({name: text})]) <= 1, name
