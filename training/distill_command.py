@@ -75,6 +75,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="output directory (default: runs/distill-MODE-PROFILE)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--attach-evaluation", type=Path, default=None, metavar="EVAL.json",
+                        help="instead of distilling: store this 'linkadapt evaluate' result "
+                             "(evaluation.json) in the cards of the --model files")
+    parser.add_argument("--model", action="append", type=Path, default=[], metavar="PATH.onnx",
+                        help="model whose card gets --attach-evaluation (repeatable)")
+    parser.add_argument("--regenerate", action="append", default=[], metavar="COMMAND",
+                        help="with --attach-evaluation: a command that regenerates the model, "
+                             "recorded in its card (repeatable, in order)")
 
 
 def _fail(message: str) -> int:
@@ -144,6 +152,8 @@ def command_line(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``linkadapt distill``."""
+    if args.attach_evaluation is not None:
+        return _attach(args)
     args.out = args.out or Path("runs") / f"distill-{args.mode}-{args.profile}"
     try:
         sizes, taus, prof = _sizes(args.student), _taus(args), _profile(args)
@@ -156,6 +166,21 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary))
+    return 0
+
+
+def _attach(args: argparse.Namespace) -> int:
+    from training.distill.card import CardError, attach_evaluation
+
+    if not args.model:
+        return _fail("--attach-evaluation needs --model PATH.onnx")
+    for model in args.model:
+        try:
+            card = attach_evaluation(model, args.attach_evaluation, commands=args.regenerate)
+        except (CardError, ValueError, OSError) as exc:
+            return _fail(f"{model}: {exc}")
+        write_card_json(model)
+        print(json.dumps({"model": str(model), "evaluation": card["evaluation"]}))
     return 0
 
 

@@ -253,3 +253,27 @@ def test_distill_refuses_a_dataset_of_another_teacher(tmp_path: Path,
     assert main(["distill", "--student", "5x5", "--teacher", str(teacher_path)]) == 2
     assert main(["distill", "--mode", "multi", "--teacher", str(teacher_path),
                  "--out", str(tmp_path / "o")]) == 2
+
+
+def test_evaluation_figures_go_into_the_card(tmp_path: Path) -> None:
+    teacher_path, _ = _teacher_file(tmp_path)
+    name = "teacher-random:test"
+    row = {"throughput_mbps": 100.0, "bler": 0.10, "reward": 0.5}
+    result = {"config": {"ues": 8, "slots": 10, "seed": 0},
+              "summary": {"reference": "ref"},
+              "scenarios": {"mimo": {name: row, "ref": {**row, "throughput_mbps": 101.0,
+                                                        "bler": 0.1}}}}
+    evaluation = tmp_path / "evaluation.json"
+    evaluation.write_text(json.dumps(result))
+    assert main(["distill", "--attach-evaluation", str(evaluation), "--model", str(teacher_path),
+                 "--regenerate", "linkadapt distill ..."]) == 0
+    card = read_card(teacher_path)
+    mimo = card["evaluation"]["scenarios"]["mimo"]
+    assert mimo["throughput_change_pct"] == pytest.approx(100 * (100 / 101 - 1))
+    assert mimo["bler_change_pct"] == pytest.approx(0.0)
+    assert card["training"]["regenerate"] == ["linkadapt distill ..."]
+    assert json.loads(teacher_path.with_suffix(".card.json").read_text()) == card
+    result["scenarios"]["mimo"].pop(name)
+    evaluation.write_text(json.dumps(result))
+    assert main(["distill", "--attach-evaluation", str(evaluation), "--model",
+                 str(teacher_path)]) == 2
