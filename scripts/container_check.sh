@@ -7,9 +7,12 @@
 # local Python 3.11 base image from Debian packages unless it exists already
 # (localhost/debian-python:bookworm); build the Dockerfile against it; run the
 # container with --read-only and --network=host on free loopback ports; wait for
-# /ric/v1/health/alive; then drive it with `linkadapt emulate` from the same image
-# when the image has the emulator (a real decision request over REST plus the gRPC
-# health check otherwise); print the size the Dockerfile adds on top of its base.
+# /ric/v1/health/alive; run the image's HEALTHCHECK; check the admin API with the
+# token; then drive it with `linkadapt emulate` from the same image when the image has
+# the emulator (a real decision request over REST plus the gRPC health check
+# otherwise); print the size the Dockerfile adds on top of its base. With the
+# project's virtualenv the container is given the Helm chart's own config file and
+# token secret, and the emulator runs with the helm test hook's arguments.
 #
 # Idempotent: the base image is cached, the build reuses podman's layer cache, and
 # every container this script starts is removed by its id on exit.
@@ -19,7 +22,11 @@
 #                                        and cannot be installed
 #   CONTAINER_CHECK_GRPC_PORT / _HTTP_PORT  ports (default: free ones, picked here)
 #   CONTAINER_CHECK_IMAGE   image tag to build (default localhost/linkadapt-xapp:check)
-#   CONTAINER_CHECK_SCENARIO, CONTAINER_CHECK_SLOTS  emulator scenario / slots
+#   CONTAINER_CHECK_SCENARIO, CONTAINER_CHECK_SLOTS  emulator scenario / slots (built-in
+#                           arguments only; with the chart, the helm test hook's are used)
+#   CONTAINER_CHECK_SLO_P99_US  p99 latency SLO of the emulator run (default 50000: shared
+#                           CI cores, not a RIC node)
+#   CONTAINER_CHECK_PYTHON  interpreter with helm-python-sdk (default .venv/bin/python)
 #   CONTAINERS_CONF         podman settings; a sandbox-friendly file is written if unset
 set -euo pipefail
 
@@ -32,6 +39,7 @@ grpc_port=${CONTAINER_CHECK_GRPC_PORT:-}
 http_port=${CONTAINER_CHECK_HTTP_PORT:-}
 scenario=${CONTAINER_CHECK_SCENARIO:-mimo}
 slots=${CONTAINER_CHECK_SLOTS:-300}
+slo_p99_us=${CONTAINER_CHECK_SLO_P99_US:-50000}
 ca_bundle=/etc/ssl/certs/ca-certificates.crt
 
 usage() { sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -126,6 +134,39 @@ build_image() {
 
 image_bytes_of() { podman image inspect --format '{{.Size}}' "$1"; }
 
+# --- the chart's view of the pod ------------------------------------------------
+render_chart() {
+    # With the project's virtualenv (helm-python-sdk), the container gets the config
+    # file and admin token exactly as the chart mounts them, and the emulator runs with
+    # the helm test hook's own arguments. Without it, built-in settings and arguments.
+    local python=${CONTAINER_CHECK_PYTHON:-.venv/bin/python}
+    chart_dir=$(mktemp -d --tmpdir linkadapt-chart.XXXXXX)
+    cleanup_dirs+=("$chart_dir")
+    [[ -x $python ]] && "$python" -c "import helm_python" 2> /dev/null || return 1
+    "$python" - "$chart_dir" <<'PY' || return 1
+import json, pathlib, sys
+import helm_python as helm
+import yaml
+
+out = pathlib.Path(sys.argv[1])
+token = "container-check-token"
+with helm.Chart.load("deploy/helm/linkadapt") as chart:
+    rendered = chart.render({"auth": {"adminToken": token}}, name="check", namespace="ricxapp")
+objects = [d for name, text in rendered.items() if name.endswith(".yaml")
+           for d in yaml.safe_load_all(text) if d]
+config = next(o for o in objects if o["kind"] == "ConfigMap")["data"]["config-file.json"]
+hook = next(o for o in objects if o["kind"] == "Pod")["spec"]["containers"][0]["args"]
+controls = json.loads(config)["controls"]
+for name, content in (("config/config-file.json", config),
+                      ("secret/" + pathlib.Path(controls["admin_token_file"]).name, token),
+                      ("hook-args", "\n".join(hook)), ("token", token),
+                      ("model-store", controls["model_store"])):
+    (out / name).parent.mkdir(parents=True, exist_ok=True)
+    (out / name).write_text(content)
+PY
+    chmod -R a+rX "$chart_dir"
+}
+
 # --- running ------------------------------------------------------------------
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -167,11 +208,28 @@ run_in_image() {  # a second, short-lived container from the same image (like th
 }
 
 drive_with_emulator() {
-    log "driving it with the emulator: $slots slots, scenario $scenario"
-    run_in_image linkadapt emulate --target "127.0.0.1:$grpc_port" --cells 2 --ues-per-cell 8 \
-        --scenario "$scenario" --slots "$slots" --seed 1 --stream \
-        || fail "linkadapt emulate against the container"
-    driver="emulator ($slots slots)"
+    local args=() arg previous=
+    if [[ $chart_rendered == 1 ]]; then
+        # The helm test hook's arguments; only the target (the service is on loopback
+        # here) and the latency SLO (two shared, busy cores here, not a RIC node) change.
+        while IFS= read -r arg || [[ -n $arg ]]; do
+            case $previous in
+                --target) arg=127.0.0.1:$grpc_port ;;
+                --slo-p99-us) arg=$slo_p99_us ;;
+            esac
+            args+=("$arg")
+            previous=$arg
+        done < "$chart_dir/hook-args"
+        source="the helm test hook's arguments"
+    else
+        args=(emulate --target "127.0.0.1:$grpc_port" --cells 2 --ues-per-cell 8
+              --scenario "$scenario" --slots "$slots" --seed 1 --stream
+              --slo-p99-us "$slo_p99_us" --max-bler 0.5)
+        source="built-in arguments"
+    fi
+    log "driving it with the emulator ($source): linkadapt ${args[*]}"
+    run_in_image linkadapt "${args[@]}" || fail "linkadapt emulate against the container"
+    driver="emulator ($source)"
 }
 
 drive_with_requests() {
@@ -237,9 +295,21 @@ build_image
 grpc_port=${grpc_port:-$(free_port)}
 http_port=${http_port:-$(free_port)}
 [[ $grpc_port != "$http_port" ]] || fail "gRPC and HTTP ports must differ"
+mounts=(--tmpfs /var/lib/linkadapt/model-store:rw,U)
+chart_rendered=0
+if render_chart; then
+    chart_rendered=1
+    # As the chart mounts them: config file, admin token secret, model store volume.
+    mounts=(-v "$chart_dir/config:/etc/linkadapt/config:ro"
+            -v "$chart_dir/secret:/etc/linkadapt/secret:ro"
+            --tmpfs "$(cat "$chart_dir/model-store"):rw,U"
+            -e LINKADAPT_CONFIG=/etc/linkadapt/config/config-file.json)
+    log "config file and admin token: rendered from the chart"
+else
+    log "no helm-python-sdk: the image's defaults, no admin token"
+fi
 log "running it: --read-only, --network=host, gRPC 127.0.0.1:$grpc_port, HTTP 127.0.0.1:$http_port"
-cid=$(podman run -d --network=host --read-only \
-    --tmpfs /var/lib/linkadapt/model-store:rw,U \
+cid=$(podman run -d --network=host --read-only "${mounts[@]}" \
     -e LINKADAPT_HOST=127.0.0.1 -e "LINKADAPT_GRPC_PORT=$grpc_port" \
     -e "LINKADAPT_HTTP_PORT=$http_port" "$image" 2> >(grep -v "systemd connection" >&2))
 wait_alive
@@ -257,6 +327,23 @@ case $ready in
     *) fail "unexpected readiness answer: $ready" ;;
 esac
 log "uid $user; serving $model: $ready"
+
+if [[ $chart_rendered == 1 ]]; then
+    token=$(cat "$chart_dir/token")
+    python3 - "$http_port" "$token" <<'PY' || fail "admin API with the chart's token"
+import sys, urllib.error, urllib.request
+url = f"http://127.0.0.1:{sys.argv[1]}/v1/models"
+def status(headers):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+assert status({"Authorization": f"Bearer {sys.argv[2]}"}) == 200
+assert status({}) == 401, status({})
+PY
+    log "admin API: 200 with the secret's token, 401 without"
+fi
 
 if podman exec "$cid" python3 -c "import training.sim.emulate_command" > /dev/null 2>&1; then
     drive_with_emulator

@@ -261,6 +261,22 @@ def test_helm_test_arguments_parse_with_the_real_emulator() -> None:
     assert parsed.slots == 300 and parsed.stream is True
 
 
+def test_helm_test_sends_the_token_when_decisions_require_it() -> None:
+    objects = render({"config": {"decisionsRequireToken": True},
+                      "auth": {"existingSecret": "ric-admin"}})
+    kubernetes_validate.validate(
+        {k: v for k, v in kind_of(objects, "Pod").items() if k != "__template__"},
+        KUBE_VERSION, strict=True)
+    spec = kind_of(objects, "Pod")["spec"]
+    (container,) = spec["containers"]
+    token_file = container["args"][container["args"].index("--token-file") + 1]
+    assert token_file == "/etc/linkadapt/secret/admin-token"
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["admin-token"]["secret"]["secretName"] == "ric-admin"
+    (plain,) = kind_of(render(), "Pod")["spec"]["containers"]
+    assert "--token-file" not in plain["args"]
+
+
 def test_emulator_hook_can_be_disabled() -> None:
     assert not [o for o in render({"tests": {"emulator": {"enabled": False}}})
                 if o["kind"] == "Pod"]
