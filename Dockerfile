@@ -37,8 +37,10 @@ print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependenc
 # The project itself: xapp (the service), linkadapt (the CLI) and training, whose
 # numpy-only simulator drives `linkadapt emulate` (the helm test hook). Whatever is
 # in xapp/models ships as package data. --no-deps: the layer above has them all.
-# Nothing at runtime installs packages, so pip, setuptools and numpy's test suites
-# go; bytecode is compiled now because the root filesystem is read-only at runtime.
+# Nothing at runtime installs packages, so pip and setuptools go, and so do parts no
+# serving path imports: test suites and data (numpy, onnx) and ONNX Runtime's
+# transformer and quantization tooling (~30 MB). Bytecode is compiled now because
+# the root filesystem is read-only at runtime.
 COPY README.md ./
 COPY linkadapt/ linkadapt/
 COPY xapp/ xapp/
@@ -46,8 +48,11 @@ COPY training/ training/
 RUN [ -n "$PIP_CERT" ] || unset PIP_CERT; \
     /opt/venv/bin/pip install --no-deps . \
     && /opt/venv/bin/pip uninstall --yes pip \
-    && rm -rf /opt/venv/lib/python3.11/site-packages/setuptools* \
-    && find /opt/venv -depth -type d -name tests -path '*/numpy/*' -exec rm -rf {} + \
+    && cd /opt/venv/lib/python3.11/site-packages \
+    && rm -rf setuptools* pkg_resources _distutils_hack distutils-precedence.pth \
+       onnx/backend/test onnxruntime/transformers onnxruntime/quantization \
+    && find numpy -depth -type d -name tests -exec rm -rf {} + \
+    && cd /src \
     && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib/python3.11/site-packages \
        > /dev/null
 

@@ -40,6 +40,7 @@ http_port=${CONTAINER_CHECK_HTTP_PORT:-}
 scenario=${CONTAINER_CHECK_SCENARIO:-mimo}
 slots=${CONTAINER_CHECK_SLOTS:-300}
 slo_p99_us=${CONTAINER_CHECK_SLO_P99_US:-50000}
+python=${CONTAINER_CHECK_PYTHON:-.venv/bin/python}
 ca_bundle=/etc/ssl/certs/ca-certificates.crt
 
 usage() { sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -139,7 +140,6 @@ render_chart() {
     # With the project's virtualenv (helm-python-sdk), the container gets the config
     # file and admin token exactly as the chart mounts them, and the emulator runs with
     # the helm test hook's own arguments. Without it, built-in settings and arguments.
-    local python=${CONTAINER_CHECK_PYTHON:-.venv/bin/python}
     chart_dir=$(mktemp -d --tmpdir linkadapt-chart.XXXXXX)
     cleanup_dirs+=("$chart_dir")
     [[ -x $python ]] && "$python" -c "import helm_python" 2> /dev/null || return 1
@@ -343,6 +343,30 @@ assert status({"Authorization": f"Bearer {sys.argv[2]}"}) == 200
 assert status({}) == 401, status({})
 PY
     log "admin API: 200 with the secret's token, 401 without"
+fi
+
+# Without an embedded default model the service answers with the fallback rule and is
+# not ready. Upload and activate a small test model through the admin API (the
+# image's ONNX checks and ONNX Runtime do the work), and readiness must follow.
+if [[ $ready == 503* && $chart_rendered == 1 ]]; then
+    if "$python" - "$chart_dir/model.onnx" <<'PY' 2> /dev/null
+import sys
+sys.path.insert(0, "tests/xapp")
+from conftest import mlp_bytes  # the service tests' valid 2x32 MLP with a model card
+with open(sys.argv[1], "wb") as f:
+    f.write(mlp_bytes("container-check", "1"))
+PY
+    then
+        LINKADAPT_ADMIN_TOKEN=$(cat "$chart_dir/token") "$python" -m linkadapt.cli models \
+            --url "http://127.0.0.1:$http_port" upload "$chart_dir/model.onnx" --activate \
+            > /dev/null || fail "upload and activation of a test model"
+        ready=$(http_get "http://127.0.0.1:$http_port/ric/v1/health/ready")
+        [[ $ready == 200* ]] || fail "not ready after a model was activated: $ready"
+        model="$model; then a test model uploaded and activated over REST (ready)"
+        log "test model uploaded and activated: $ready"
+    else
+        log "no test model generator (tests/xapp): serving stays fallback-only"
+    fi
 fi
 
 if podman exec "$cid" python3 -c "import training.sim.emulate_command" > /dev/null 2>&1; then
