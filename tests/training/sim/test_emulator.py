@@ -376,6 +376,42 @@ def test_emulator_gives_up_when_the_service_stays_down(start_service: Callable[.
     assert 50 <= result.kpis["slots"] < 100000 and result.kpis["failed_slots"] > 0
 
 
+class _Silent(pb_grpc.LinkAdaptationServicer):
+    """A service that accepts requests and never answers."""
+
+    async def Decide(self, request: Any, context: Any) -> Any:
+        await asyncio.sleep(30)
+
+    async def StreamDecisions(self, requests: Any, context: Any) -> Any:
+        async for _ in requests:
+            await asyncio.sleep(30)
+        yield pb.DecisionResponse()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+def test_a_service_that_never_answers_fails_slots_after_the_timeout(stream: bool) -> None:
+    async def scenario() -> EmulationResult:
+        server = grpc.aio.server()
+        pb_grpc.add_LinkAdaptationServicer_to_server(_Silent(), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            from training.sim.emulator import emulate
+
+            return await emulate(EmulatorOptions(target=f"127.0.0.1:{port}", slots=3,
+                                                 stream=stream, timeout_ms=200))
+        finally:
+            await server.stop(None)
+
+    started = time.monotonic()
+    result = asyncio.run(scenario())
+    k = result.kpis
+    assert k["failed_slots"] == k["requests"] == 3 and k["missed_slots"] == 3
+    assert k["fallback_share"] == 1.0 and k["latency_p99_us"] is None
+    assert list(k["errors"]) == ["DEADLINE_EXCEEDED" if not stream else "no answer within 200 ms"]
+    assert time.monotonic() - started < 10
+
+
 def _requests_with_garbage() -> list[Any]:
     good = pb.DecisionRequest(schema_version=features.FEATURE_SCHEMA_VERSION, slot=1)
     good.columns.num_ues = 0
