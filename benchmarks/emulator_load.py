@@ -10,10 +10,11 @@ this process, for unary calls and for one stream per cell, along two axes:
 * ``cells``: ``--ues-per-cell`` UEs per cell, the cells doubling (concurrent
   requests, one per cell and slot).
 
-Each level is a fresh closed-loop emulation of ``--slots`` slots (scenario
-``mimo``); a level holds when the p99 request latency is within ``--budget-us``
-and no slot failed. The figure is the UEs decided per slot (UEs starting a new
-transport block, all cells) at the largest level that held.
+Each level is ``--repeats`` fresh closed-loop emulations of ``--slots`` slots
+(scenario ``mimo``); a level holds when, in the run with the median p99, the
+p99 request latency is within ``--budget-us`` and no slot failed. The figure is
+the UEs decided per slot (UEs starting a new transport block, all cells) at the
+largest level that held.
 
 By default (``--pin``) the service runs on CPU 1 and the emulator on CPU 0. The
 machine is shared: run it a few times and compare.
@@ -112,14 +113,14 @@ def start_service(tmp: Path, pin: bool) -> tuple[subprocess.Popen[bytes], int]:
     return service, grpc_port
 
 
-def run(slots: int, budget_us: float, ues_per_cell: int, pin: bool,
+def run(slots: int, budget_us: float, ues_per_cell: int, pin: bool, repeats: int,
         log: bool = True) -> dict[str, Any]:
     if pin:
         os.sched_setaffinity(0, {0})
     tmp = Path(tempfile.mkdtemp(prefix="linkadapt-emulator-load-"))
     service, port = start_service(tmp, pin)
     results: dict[str, Any] = {
-        "slots_per_level": slots, "budget_us": budget_us,
+        "slots_per_level": slots, "runs_per_level": repeats, "budget_us": budget_us,
         "pinned": "service on CPU 1, emulator on CPU 0" if pin else "no"}
     try:
         for stream in (False, True):
@@ -135,7 +136,7 @@ def run(slots: int, budget_us: float, ues_per_cell: int, pin: bool,
                               f"  p99 {step.latency_p99_us} us  {'ok' if step.ok else 'over'}",
                               file=sys.stderr, flush=True)
 
-                steps, best = load_ramp(opts, axis, budget_us, top, show)
+                steps, best = load_ramp(opts, axis, budget_us, top, show, repeats)
                 results[f"{mode}_{axis}"] = {
                     "best_ues_per_slot": None if best is None else best.ues_per_slot,
                     "best": None if best is None else vars(best),
@@ -152,17 +153,20 @@ def main() -> int:
     parser.add_argument("--budget-us", type=float, default=1000.0, help="p99 budget, us")
     parser.add_argument("--ues-per-cell", type=int, default=8,
                         help="UEs per cell on the cells axis (default: 8)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs per level, the median p99 decides (default: 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
                         help="service on CPU 1, emulator on CPU 0 (default: on)")
     args = parser.parse_args()
     if args.pin and len(os.sched_getaffinity(0)) < 2:
         parser.error("--pin needs two CPUs")
-    results = run(args.slots, args.budget_us, args.ues_per_cell, args.pin)
+    results = run(args.slots, args.budget_us, args.ues_per_cell, args.pin, args.repeats)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print(f"UEs per slot at p99 <= {args.budget_us:g} us ({args.slots} slots per level, "
+    print(f"UEs per slot at p99 <= {args.budget_us:g} us ({args.slots} slots x "
+          f"{args.repeats} runs per level, "
           f"pinned: {results['pinned']})")
     for key, value in results.items():
         if isinstance(value, dict):

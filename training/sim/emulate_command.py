@@ -95,6 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "until p99 exceeds the deadline; report the largest load that held")
     load.add_argument("--load-max", type=int, default=64,
                       help="highest level of the ramp (default: 64)")
+    load.add_argument("--load-repeats", type=int, default=1,
+                      help="runs per level; the level is the run with the median p99 "
+                           "(default: 1)")
     swap = parser.add_argument_group("hot-swap drill")
     swap.add_argument("--swap-every", type=int, default=0, metavar="K",
                       help="activate the next of --swap-models every K slots through REST")
@@ -255,7 +258,7 @@ def _run_load(args: argparse.Namespace, opts: EmulatorOptions) -> int:
               f"slots per level, budget p99 <= "
               f"{'the slot duration' if budget is None else f'{budget:g} us'}")
         print("  cells    UEs  UEs/slot  p50 us  p99 us  max us missed%")
-    steps, best = load_ramp(opts, args.load, budget, args.load_max, show)
+    steps, best = load_ramp(opts, args.load, budget, args.load_max, show, args.load_repeats)
     if args.json:
         print(json.dumps({"mode": "stream" if opts.stream else "unary", "axis": args.load,
                           "steps": [vars(s) for s in steps],

@@ -790,21 +790,28 @@ class LoadStep:
 
 def load_ramp(opts: EmulatorOptions, axis: str = "cells", budget_us: float | None = None,
               max_level: int = 64, log: Callable[[LoadStep], None] | None = None,
-              ) -> tuple[list[LoadStep], LoadStep | None]:
+              repeats: int = 1) -> tuple[list[LoadStep], LoadStep | None]:
     """Double the cells (or the UEs per cell) until p99 exceeds ``budget_us``.
 
-    Each level is a fresh emulation of ``opts.slots`` slots. Returns every level
+    Each level is ``repeats`` fresh emulations of ``opts.slots`` slots; the level
+    is the run with the median p99 (a run without any answer counts as infinite),
+    so that one burst of a busy machine does not end the ramp. Returns every level
     run and the largest one whose p99 stayed within the budget (None if none did).
     """
     if axis not in ("cells", "ues"):
         raise ValueError(f"the load axis is 'cells' or 'ues', got {axis!r}")
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
     steps: list[LoadStep] = []
     best: LoadStep | None = None
     level = opts.cells if axis == "cells" else opts.ues_per_cell
     while level <= max_level:
         run_opts = replace(opts, cells=level) if axis == "cells" else replace(
             opts, ues_per_cell=level)
-        result = run_emulation(run_opts)
+        runs = sorted((run_emulation(run_opts) for _ in range(repeats)),
+                      key=lambda r: math.inf if r.kpis["latency_p99_us"] is None
+                      else r.kpis["latency_p99_us"])
+        result = runs[(repeats - 1) // 2]
         k = result.kpis
         budget = budget_us or result.deadline_us
         p99 = k["latency_p99_us"]
