@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actors", type=int, default=None, help="Ray rollout actors")
     parser.add_argument("--simulations", type=int, default=None,
                         help="override the profile's number of simulations")
+    parser.add_argument("--nack-penalty", type=float, default=None,
+                        help="learning reward of a failed initial transmission "
+                             "(default: the profile's)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--out", type=Path, default=None,
                         help="run directory (default: runs/teacher-PROFILE-SCENARIO)")
@@ -59,7 +62,13 @@ def _config(args: argparse.Namespace) -> teacher.TeacherConfig:
         overrides["simulations"] = args.simulations
     if args.scenario is not None:
         overrides["scenario"] = args.scenario
-    return teacher.profile(args.profile, **overrides)
+    cfg = teacher.profile(args.profile, **overrides)
+    if args.nack_penalty is not None:
+        if not args.nack_penalty >= 0:
+            raise ValueError(f"--nack-penalty must be >= 0, got {args.nack_penalty}")
+        cfg = dataclasses.replace(
+            cfg, rollout=dataclasses.replace(cfg.rollout, nack_penalty=args.nack_penalty))
+    return cfg
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,6 +140,7 @@ def teacher_card(result: teacher.TrainResult) -> dict[str, Any]:
             "seconds": round(result.progress.seconds, 1),
             "command": "linkadapt train-teacher --profile "
                        f"{cfg.profile} --seed {cfg.seed}"
+                       f" --nack-penalty {cfg.rollout.nack_penalty:g}"
                        + (f" --scenario {cfg.rollout.scenario}"
                           if cfg.rollout.scenario != "random" else ""),
         },
