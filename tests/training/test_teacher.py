@@ -14,7 +14,7 @@ from linkadapt.cli import main
 from training import teacher
 from training.dqn import DqnConfig, DqnLearner, td_targets, valid_actions
 from training.export import read_card
-from training.networks import teacher_network
+from training.networks import student_network, teacher_network
 from training.replay import Batch, ReplayBuffer, Transitions
 from xapp.features import FEATURE_NAMES, NUM_FEATURES
 
@@ -42,7 +42,8 @@ def test_double_dqn_targets_use_online_argmax_and_mask_table_2() -> None:
 
 def test_learner_fits_a_bandit_and_refreshes_its_target() -> None:
     torch.manual_seed(0)
-    learner = DqnLearner(teacher_network(), DqnConfig(gamma=0.0, batch_size=64,
+    torch.set_num_threads(1)  # tiny batches: threads only contend on a busy machine
+    learner = DqnLearner(student_network("4x64"), DqnConfig(gamma=0.0, batch_size=64,
                                                       target_update_interval=10,
                                                       learning_rate=1e-3))
     rng = np.random.default_rng(0)
