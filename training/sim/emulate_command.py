@@ -62,9 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override every UE's speed, km/h")
     parser.add_argument("--stream", action="store_true",
                         help="one bidirectional stream per cell (default: unary Decide calls)")
-    parser.add_argument("--columnar", action=argparse.BooleanOptionalAction, default=True,
-                        help="send ReportColumns and ask for columnar answers (default); "
-                             "--no-columnar sends one UeReport per UE")
+    parser.add_argument("--columnar", action=argparse.BooleanOptionalAction, default=None,
+                        help="always send ReportColumns and ask for columnar answers; "
+                             "--no-columnar always sends one UeReport per UE (default: "
+                             "columns for batches, a UeReport for a single UE)")
     parser.add_argument("--all-ues", action="store_true",
                         help="ask for every UE each slot, not only those starting a new TB")
     parser.add_argument("--deadline-us", type=float, default=None,
@@ -159,8 +160,8 @@ def _us(value: float | None) -> str:
 def format_table(result: EmulationResult) -> str:
     """Render a run as a plain-text table."""
     opts, k = result.options, result.kpis
-    mode = ("stream" if opts.stream else "unary") + (", columns" if opts.columnar else
-                                                      ", per-UE reports")
+    wire = {None: "columns for batches", True: "columns", False: "per-UE reports"}
+    mode = f"{'stream' if opts.stream else 'unary'}, {wire[opts.columnar]}"
     lines = [
         f"emulate {opts.scenario} against {opts.target} ({mode}): {opts.cells} cell(s) x "
         f"{opts.ues_per_cell} UEs x {k['slots']} slots, seed {opts.seed}, "

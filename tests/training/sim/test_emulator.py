@@ -210,16 +210,18 @@ def test_emulator_imports_without_torch_gymnasium_tqdm_matplotlib() -> None:
 # -- train/serve consistency --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("wire", [
-    ["--columnar"], ["--stream"], ["--no-columnar"], ["--stream", "--no-columnar"]],
-    ids=["unary-columns", "stream-columns", "unary-reports", "stream-reports"])
+@pytest.mark.parametrize(("wire", "ues"), [
+    (["--columnar"], 6), (["--stream"], 6), (["--no-columnar"], 6),
+    (["--stream", "--no-columnar"], 6), ([], 1), (["--stream"], 1)],
+    ids=["unary-columns", "stream-auto", "unary-reports", "stream-reports", "unary-1ue",
+         "stream-1ue"])
 def test_emulate_equals_simulate_decision_for_decision(
         serving_a: Service, models: dict[str, Path], capsys: pytest.CaptureFixture[str],
-        wire: list[str]) -> None:
+        wire: list[str], ues: int) -> None:
     common = ["--scenario", "random", "--seed", "5", "--slots", "400"]
-    expected = simulate_json(capsys, *common, "--ues", "6", "--policy", str(models["a"]))
+    expected = simulate_json(capsys, *common, "--ues", str(ues), "--policy", str(models["a"]))
     status, got = emulate_json(capsys, "--target", serving_a.grpc, *common,
-                               "--cells", "1", "--ues-per-cell", "6", *wire)
+                               "--cells", "1", "--ues-per-cell", str(ues), *wire)
     assert status == 0
     assert {k: got[k] for k in SHARED_KPIS} == {k: expected[k] for k in SHARED_KPIS}
     assert got["failed_slots"] == 0 and got["fallback_share"] == 0.0
