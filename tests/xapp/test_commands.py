@@ -41,8 +41,9 @@ def test_serve_command_models_command_and_sigterm(tmp_path: Path, capsys) -> Non
     http = _free_port()
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
+    # no embedded default: this test expects nothing to roll back to
     env = {**os.environ, "LINKADAPT_ADMIN_TOKEN_FILE": str(token_file),
-           "LINKADAPT_LOG_LEVEL": "warning"}
+           "LINKADAPT_LOG_LEVEL": "warning", "LINKADAPT_DEFAULT_MODEL": ""}
     proc = subprocess.Popen(
         [sys.executable, "-m", "linkadapt.cli", "serve", "--host", "127.0.0.1", "--grpc-port",
          "0", "--http-port", str(http), "--model-store", str(tmp_path / "store")],
