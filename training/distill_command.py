@@ -67,6 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=None,
                         help="override the profile's samples per teacher")
     parser.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+    parser.add_argument("--simulations", type=int, default=None,
+                        help="realtime/scratch: override the teacher profile's simulations")
     parser.add_argument("--learning-rate", type=float, default=3e-3,
                         help="Adam step size (default: 3e-3)")
     parser.add_argument("--actors", type=int, default=None, help="Ray actors")
@@ -141,7 +143,7 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--dataset", str(d)]
     parts += ["--profile", args.profile, "--student", args.student, "--loss", args.loss]
     parts += ["--sweep-tau", args.sweep_tau] if args.sweep_tau else ["--tau", f"{args.tau:g}"]
-    for name in ("samples", "epochs", "actors"):
+    for name in ("samples", "epochs", "simulations", "actors"):
         if getattr(args, name) is not None:
             parts += [f"--{name}", str(getattr(args, name))]
     if args.learning_rate != 3e-3:
@@ -345,10 +347,15 @@ def _run_training_modes(args: argparse.Namespace, sizes: list[str], taus: list[f
     if len(sizes) != 1 or len(taus) != 1:
         raise CommandError(f"--mode {args.mode} trains one student: give one --student, --tau")
     overrides: dict[str, Any] = {"seed": args.seed}
+    if args.simulations is not None:
+        if args.simulations < 1:
+            raise CommandError(f"--simulations must be at least 1, got {args.simulations}")
+        overrides["simulations"] = args.simulations
     if args.actors is not None:
         overrides["actors"] = args.actors
     size = sizes[0]
-    bar = _bar(args, teacher_training.profile(args.profile).simulations, "sim", args.mode)
+    bar = _bar(args, teacher_training.profile(args.profile, **overrides).simulations, "sim",
+               args.mode)
     done = 0.0
 
     def on_chunk(m: dict[str, float]) -> None:

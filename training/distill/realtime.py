@@ -74,7 +74,7 @@ class RealtimeStudent:
 
 def expected_updates(cfg: teacher_training.TeacherConfig) -> int:
     """Rough number of teacher gradient steps of a run (for the student's schedule)."""
-    decisions_per_ue_slot = 0.5  # about every other slot starts a new transport block
+    decisions_per_ue_slot = 0.6  # measured on the quick teacher run: 0.604
     transitions = cfg.simulations * cfg.rollout.ues * cfg.rollout.episode_slots \
         * decisions_per_ue_slot
     learning = max(transitions - cfg.learning_starts, 0)
