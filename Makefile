@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed-stamp
 # A plain `make test` skips tests marked slow; CI (CI=true) runs them all.
 PYTEST_SELECT := $(if $(filter true 1,$(CI)),-m "slow or not slow",)
 
-.PHONY: install run test test-all lint typecheck bench protos clean
+
+.PHONY: install run simulate test test-all lint typecheck bench protos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +17,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The main job: a closed-loop simulation of the benchmark scenario, KPI table printed.
+## The main job: serve the embedded default model and show a first decision (Ctrl-C stops).
 run: install
-	$(BIN)/linkadapt simulate --scenario mimo --policy olla --ues 512 --slots 2000 --seed 1
+	$(BIN)/python scripts/demo.py
+
+## A closed-loop simulation of a benchmark scenario with the default model, KPI table printed.
+simulate: install
+	$(BIN)/linkadapt simulate --scenario mimo --policy xapp/models/default.onnx --ues 512 --slots 2000 --seed 1
 
 lint: install
 	$(BIN)/ruff check .
