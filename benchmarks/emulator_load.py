@@ -25,7 +25,6 @@ Usage: ``python benchmarks/emulator_load.py [--slots 500] [--budget-us 1000] [--
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import socket
@@ -36,46 +35,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from onnx import TensorProto, helper, numpy_helper
-
 from training.sim.emulator import EmulatorOptions, LoadStep, load_ramp
-from xapp import features, nr_tables
-from xapp.model_card import write_model_card
+from xapp.synthetic import random_mlp
 
 
 def student_model(path: Path) -> None:
-    """A 43 -> 32 -> 32 -> 32 -> 29 MLP with random weights and a model card."""
-    rng = np.random.default_rng(0)
-    widths = (features.NUM_FEATURES, 32, 32, 32, nr_tables.NUM_ACTIONS)
-    nodes, inits, x = [], [], "observation"
-    for i, (a, b) in enumerate(itertools.pairwise(widths)):
-        last = i == len(widths) - 2
-        inits += [numpy_helper.from_array(
-                      (rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32), f"w{i}"),
-                  numpy_helper.from_array(np.zeros(b, np.float32), f"b{i}")]
-        nodes.append(helper.make_node("MatMul", [x, f"w{i}"], [f"m{i}"]))
-        out = "q_values" if last else f"a{i}"
-        nodes.append(helper.make_node("Add", [f"m{i}", f"b{i}"], [out if last else f"z{i}"]))
-        if not last:
-            nodes.append(helper.make_node("Relu", [f"z{i}"], [out]))
-        x = out
-    graph = helper.make_graph(
-        nodes, "student",
-        [helper.make_tensor_value_info("observation", TensorProto.FLOAT,
-                                       ["batch", features.NUM_FEATURES])],
-        [helper.make_tensor_value_info("q_values", TensorProto.FLOAT,
-                                       ["batch", nr_tables.NUM_ACTIONS])],
-        inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
-    write_model_card(model, {
-        "model_id": "bench-3x32", "version": "1", "kind": "benchmark",
-        "feature_schema_version": features.FEATURE_SCHEMA_VERSION,
-        "num_features": features.NUM_FEATURES, "num_actions": nr_tables.NUM_ACTIONS,
-        "action_map": "mcs_index", "created": "2025-01-01T00:00:00+00:00",
-        "parameter_count": sum(int(np.prod(t.dims)) for t in inits)})
-    path.write_bytes(model.SerializeToString())
+    """Write a random MLP 43-32-32-32-29 (the 3x32 student's shape) with a model card."""
+    path.write_bytes(random_mlp("bench-3x32", hidden=(32, 32, 32), kind="benchmark"))
 
 
 def free_port() -> int:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import os
 import socket
@@ -50,14 +49,12 @@ from typing import Any
 import grpc
 import numpy as np
 from google.protobuf import json_format
-from onnx import TensorProto, helper, numpy_helper
 
-from xapp import features, nr_tables
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
 from xapp.columns import encode_columns
-from xapp.model_card import write_model_card
 from xapp.proto_reports import batch_from_protos
+from xapp.synthetic import random_mlp
 
 ECHO_SERVER = """
 import asyncio, sys, grpc
@@ -90,30 +87,7 @@ REPORT: dict[str, Any] = {
 
 def student_model(path: Path) -> None:
     """Write a random MLP 43-32-32-32-29 (the 3x32 student's shape) with a model card."""
-    rng = np.random.default_rng(0)
-    widths = (features.NUM_FEATURES, 32, 32, 32, nr_tables.NUM_ACTIONS)
-    nodes, inits, x = [], [], "observation"
-    for i, (a, b) in enumerate(itertools.pairwise(widths)):
-        inits += [numpy_helper.from_array(rng.standard_normal((a, b)).astype(np.float32), f"w{i}"),
-                  numpy_helper.from_array(np.zeros(b, np.float32), f"b{i}")]
-        last = i == len(widths) - 2
-        nodes += [helper.make_node("MatMul", [x, f"w{i}"], [f"m{i}"]),
-                  helper.make_node("Add", [f"m{i}", f"b{i}"], ["q_values" if last else f"z{i}"])]
-        if not last:
-            nodes.append(helper.make_node("Relu", [f"z{i}"], [f"a{i}"]))
-            x = f"a{i}"
-    graph = helper.make_graph(
-        nodes, "bench",
-        [helper.make_tensor_value_info("observation", TensorProto.FLOAT, ["batch", 43])],
-        [helper.make_tensor_value_info("q_values", TensorProto.FLOAT, ["batch", 29])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
-    write_model_card(model, {
-        "model_id": "bench-3x32", "version": "1", "feature_schema_version": 1,
-        "num_features": 43, "num_actions": 29, "action_map": "mcs_index", "kind": "test",
-        "parameter_count": sum(int(np.prod(t.dims)) for t in inits),
-        "created": "2025-01-01T00:00:00+00:00"})
-    path.write_bytes(model.SerializeToString())
+    path.write_bytes(random_mlp("bench-3x32", hidden=(32, 32, 32), kind="benchmark"))
 
 
 def free_port() -> int:

@@ -351,10 +351,9 @@ fi
 if [[ $ready == 503* && $chart_rendered == 1 ]]; then
     if "$python" - "$chart_dir/model.onnx" <<'PY' 2> /dev/null
 import sys
-sys.path.insert(0, "tests/xapp")
-from conftest import mlp_bytes  # the service tests' valid 2x32 MLP with a model card
+from xapp.synthetic import random_mlp  # a valid random 2x32 MLP with a model card
 with open(sys.argv[1], "wb") as f:
-    f.write(mlp_bytes("container-check", "1"))
+    f.write(random_mlp("container-check", "1"))
 PY
     then
         LINKADAPT_ADMIN_TOKEN=$(cat "$chart_dir/token") "$python" -m linkadapt.cli models \
@@ -365,7 +364,7 @@ PY
         model="$model; then a test model uploaded and activated over REST (ready)"
         log "test model uploaded and activated: $ready"
     else
-        log "no test model generator (tests/xapp): serving stays fallback-only"
+        log "no test model generator (xapp.synthetic): serving stays fallback-only"
     fi
 fi
 

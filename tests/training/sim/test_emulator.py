@@ -8,7 +8,6 @@ reports, which is all the closed-loop tests need.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import socket
 import subprocess
@@ -21,9 +20,7 @@ from typing import Any
 
 import grpc
 import httpx
-import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from linkadapt.cli import main
 from training.sim.emulator import (
@@ -32,10 +29,10 @@ from training.sim.emulator import (
     EmulatorOptions,
     run_emulation,
 )
-from xapp import features, nr_tables
+from xapp import features
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
-from xapp.model_card import write_model_card
+from xapp.synthetic import random_mlp
 
 TOKEN = "emulator-test-token"
 # KPIs both `simulate --json` and `emulate --json` print, computed the same way.
@@ -45,36 +42,7 @@ SHARED_KPIS = ("throughput_mbps", "bler", "spectral_efficiency", "reward", "resi
 
 def mlp_bytes(model_id: str, version: str = "1", seed: int = 0) -> bytes:
     """An ONNX MLP (43 -> 32 -> 32 -> 29) with random weights and a model card."""
-    rng = np.random.default_rng(seed)
-    widths = (features.NUM_FEATURES, 32, 32, nr_tables.NUM_ACTIONS)
-    nodes, inits, x = [], [], "observation"
-    for i, (a, b) in enumerate(itertools.pairwise(widths)):
-        last = i == len(widths) - 2
-        weights = (rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32)
-        inits += [numpy_helper.from_array(weights, f"w{i}"),
-                  numpy_helper.from_array(np.zeros(b, np.float32), f"b{i}")]
-        nodes.append(helper.make_node("MatMul", [x, f"w{i}"], [f"m{i}"]))
-        out = "q_values" if last else f"a{i}"
-        nodes.append(helper.make_node("Add", [f"m{i}", f"b{i}"], [out if last else f"z{i}"]))
-        if not last:
-            nodes.append(helper.make_node("Relu", [f"z{i}"], [out]))
-        x = out
-    graph = helper.make_graph(
-        nodes, "mlp",
-        [helper.make_tensor_value_info("observation", TensorProto.FLOAT,
-                                       ["batch", features.NUM_FEATURES])],
-        [helper.make_tensor_value_info("q_values", TensorProto.FLOAT,
-                                       ["batch", nr_tables.NUM_ACTIONS])],
-        inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
-    write_model_card(model, {
-        "model_id": model_id, "version": version, "kind": "test",
-        "feature_schema_version": features.FEATURE_SCHEMA_VERSION,
-        "num_features": features.NUM_FEATURES, "num_actions": nr_tables.NUM_ACTIONS,
-        "action_map": "mcs_index", "created": "2025-01-01T00:00:00+00:00",
-        "parameter_count": sum(int(np.prod(t.dims)) for t in inits)})
-    return model.SerializeToString()
+    return random_mlp(model_id, version, seed=seed, kind="test")
 
 
 class Service:
