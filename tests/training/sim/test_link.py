@@ -19,17 +19,17 @@ def test_harq_feedback_arrives_exactly_k1_slots_after_the_transmission() -> None
     sim = _sim()
     k1 = int(sim.cfg.k1[0])
     outcomes = []
-    for _ in range(k1 + 1):
-        assert (sim.reports.harq_mcs[:, 0] == -1).all() or sim.slot >= k1
+    for _ in range(k1):
+        assert (sim.reports.harq_mcs[:, 0] == -1).all()  # nothing can have arrived yet
         outcomes.append(sim.step(np.full(sim.n, 7)))
-    # the report of slot k1 carries the outcome of the transmission of slot 0, age 0
-    assert sim.slot == k1 + 1
-    first = outcomes[0]
-    rep = sim.reports
-    got = rep.harq_mcs[:, 1] if k1 + 1 > k1 else rep.harq_mcs[:, 0]
-    assert (got[first.transmitted] == 7).all()
-    acks = rep.harq_ack[:, 1]
-    assert np.array_equal(acks[first.transmitted] == 1, first.decoded[first.transmitted])
+    # the report of slot k1 carries the outcome of slot 0's transmission, age 0
+    assert sim.slot == k1
+    first, rep = outcomes[0], sim.reports
+    sent = first.transmitted
+    assert sent.any()
+    assert (rep.harq_mcs[sent, 0] == 7).all() and (rep.harq_age[sent, 0] == 0).all()
+    assert np.array_equal(rep.harq_ack[sent, 0] == 1, first.decoded[sent])
+    assert (rep.harq_mcs[~sent, 0] == -1).all()
 
 
 def test_nack_leads_to_a_retransmission_with_the_same_mcs_after_k1() -> None:
