@@ -6,9 +6,15 @@ with the weights the learner last broadcast, and returns the decision transition
 (slots in which the UE started a new transport block, so the action mattered).
 The same class runs in-process or as a Ray actor.
 
-Learning reward of a decision: the bits its transport block delivered at the
-first transmission over the TBS of the table's top MCS (the environment's
-reward for that slot), or ``-nack_penalty`` if the first transmission failed.
+Learning reward of a decision (:func:`learning_reward`): the bits its transport
+block delivered at the first transmission over the TBS of the table's top MCS
+(the environment's reward for that slot); if the first transmission failed, a
+cost instead. The cost is a share of what the block would have earned, so the
+trade-off between a higher MCS and a failure is the same for a UE at MCS 3 and at
+MCS 27, and it is raised while the UE's own KPM-window BLER (a feature of the
+state) is above a ceiling: the policy learns to be aggressive where errors are
+rare and to back off where they cluster (bursty interference), much as outer-loop
+link adaptation steps down after NACKs.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from xapp.features import FEATURE_NAMES
 from xapp.nr_tables import MAX_MCS, NUM_ACTIONS
 
 _TABLE_FEATURE = FEATURE_NAMES.index("table_qam256")
+_WINDOW_BLER = FEATURE_NAMES.index("window_bler")
+_LOG_WINDOW_TBS = FEATURE_NAMES.index("log_window_tbs")
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,42 @@ class RolloutConfig:
     """UE rows per simulation (one vectorized simulator)."""
     episode_slots: int = 400
     """Slots per simulation before a fresh configuration is drawn."""
-    nack_penalty: float = 0.08
-    """Learning reward of a failed initial transmission (keeps BLER near the usual targets)."""
+    nack_penalty: float = 0.0
+    """Fixed cost of a failed initial transmission, on the reward's scale."""
+    nack_cost: float = 0.0
+    """Cost of a failed initial transmission as a share of the reward it would have earned."""
+    bler_ceiling: float = 0.10
+    """KPM-window BLER of the UE above which a failure costs ``ceiling_cost`` more."""
+    ceiling_cost: float = 1.0
+    """Extra cost share of a failure decided while the UE was above ``bler_ceiling``."""
+    ceiling_min_tbs: int = 10
+    """Initial TBs the KPM window must hold before its BLER counts as above the ceiling."""
+
+    def __post_init__(self) -> None:
+        for name in ("nack_penalty", "nack_cost", "ceiling_cost"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.bler_ceiling <= 1:
+            raise ValueError(f"bler_ceiling must be within [0, 1], got {self.bler_ceiling}")
+
+
+def learning_reward(config: RolloutConfig, obs: npt.NDArray[np.float32],
+                    decoded: npt.NDArray[np.bool_], reward: npt.NDArray[np.float64],
+                    tb_value: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+    """Learning reward of decisions taken in states ``obs`` (rows of new transport blocks).
+
+    ``reward`` is the environment's reward (bits decoded over the top-MCS TBS),
+    ``tb_value`` what the block would have earned if decoded. A decoded block earns
+    ``reward``; a failed one costs ``nack_penalty + tb_value * share``, where share is
+    ``nack_cost``, plus ``ceiling_cost`` when the state's KPM-window BLER was above
+    ``bler_ceiling`` over at least ``ceiling_min_tbs`` initial TBs.
+    """
+    window_tbs = np.expm1(obs[:, _LOG_WINDOW_TBS])
+    counted = window_tbs >= config.ceiling_min_tbs - 0.5
+    above = (obs[:, _WINDOW_BLER] > config.bler_ceiling) & counted
+    share = config.nack_cost + np.where(above, config.ceiling_cost, 0.0)
+    cost = config.nack_penalty + tb_value * share
+    return np.where(decoded, reward, -cost).astype(np.float32)
 
 
 class RolloutStats(NamedTuple):
@@ -119,7 +161,8 @@ class RolloutWorker:
             next_obs, reward, _, truncated, info = self.env.step(actions)
             new = info["new_tx"]
             decoded = info["decoded"][new]
-            learn = np.where(decoded, reward[new], -self.config.nack_penalty).astype(np.float32)
+            learn = learning_reward(self.config, obs[new], decoded, reward[new],
+                                    info["tb_value"][new])
             final = info.get("final_obs", next_obs)
             chunks.append((obs[new], actions[new], learn, final[new]))
             nacks += int((~decoded).sum())

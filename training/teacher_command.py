@@ -31,8 +31,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--simulations", type=int, default=None,
                         help="override the profile's number of simulations")
     parser.add_argument("--nack-penalty", type=float, default=None,
-                        help="learning reward of a failed initial transmission "
-                             "(default: the profile's)")
+                        help="fixed cost of a failed initial transmission (default: the "
+                             "profile's, 0)")
+    parser.add_argument("--nack-cost", type=float, default=None,
+                        help="cost of a failed initial transmission as a share of what it "
+                             "would have earned (default: the profile's, 0)")
+    parser.add_argument("--bler-ceiling", type=float, default=None,
+                        help="KPM-window BLER above which failures cost --ceiling-cost more "
+                             "(default: the profile's, 0.1)")
+    parser.add_argument("--ceiling-cost", type=float, default=None,
+                        help="extra cost share of a failure above the BLER ceiling "
+                             "(default: the profile's, 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--out", type=Path, default=None,
                         help="run directory (default: runs/teacher-PROFILE-SCENARIO)")
@@ -63,12 +72,18 @@ def _config(args: argparse.Namespace) -> teacher.TeacherConfig:
     if args.scenario is not None:
         overrides["scenario"] = args.scenario
     cfg = teacher.profile(args.profile, **overrides)
-    if args.nack_penalty is not None:
-        if not args.nack_penalty >= 0:
-            raise ValueError(f"--nack-penalty must be >= 0, got {args.nack_penalty}")
-        cfg = dataclasses.replace(
-            cfg, rollout=dataclasses.replace(cfg.rollout, nack_penalty=args.nack_penalty))
+    reward = {name: getattr(args, name) for name in _REWARD_FLAGS
+              if getattr(args, name) is not None}
+    for name, value in reward.items():
+        if not value >= 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+    if reward:
+        cfg = dataclasses.replace(cfg, rollout=dataclasses.replace(cfg.rollout, **reward))
     return cfg
+
+
+_REWARD_FLAGS = ("nack_penalty", "nack_cost", "bler_ceiling", "ceiling_cost")
+"""Flags that set the learning reward (fields of :class:`~training.rollout.RolloutConfig`)."""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -140,7 +155,8 @@ def teacher_card(result: teacher.TrainResult) -> dict[str, Any]:
             "seconds": round(result.progress.seconds, 1),
             "command": "linkadapt train-teacher --profile "
                        f"{cfg.profile} --seed {cfg.seed}"
-                       f" --nack-penalty {cfg.rollout.nack_penalty:g}"
+                       + "".join(f" --{name.replace('_', '-')} {getattr(cfg.rollout, name):g}"
+                                 for name in _REWARD_FLAGS)
                        + (f" --scenario {cfg.rollout.scenario}"
                           if cfg.rollout.scenario != "random" else ""),
         },

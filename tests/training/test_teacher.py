@@ -16,6 +16,7 @@ from training.dqn import DqnConfig, DqnLearner, td_targets, valid_actions
 from training.export import read_card
 from training.networks import student_network, teacher_network
 from training.replay import Batch, ReplayBuffer, Transitions
+from training.rollout import RolloutConfig, learning_reward
 from xapp.features import FEATURE_NAMES, NUM_FEATURES
 
 
@@ -61,6 +62,35 @@ def test_learner_fits_a_bandit_and_refreshes_its_target() -> None:
     for a, b in zip(learner.online.state_dict().values(),
                     learner.target.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)  # refreshed at update 300
+
+
+def _states(window_bler: list[float], window_tbs: list[int]) -> np.ndarray:
+    obs = np.zeros((len(window_bler), NUM_FEATURES), dtype=np.float32)
+    obs[:, FEATURE_NAMES.index("window_bler")] = window_bler
+    obs[:, FEATURE_NAMES.index("log_window_tbs")] = np.log1p(window_tbs)
+    return obs
+
+
+def test_learning_reward_costs_a_share_of_the_block_and_more_above_the_ceiling() -> None:
+    cfg = RolloutConfig(nack_penalty=0.01, nack_cost=0.1, bler_ceiling=0.1, ceiling_cost=1.0,
+                        ceiling_min_tbs=10)
+    # rows: decoded; failed below the ceiling; failed above it; failed above it on too
+    # few TBs to count; failed exactly at the ceiling
+    obs = _states([0.3, 0.05, 0.2, 0.5, 0.1], [50, 50, 50, 9, 50])
+    decoded = np.array([True, False, False, False, False])
+    reward = np.array([0.4, 0.0, 0.0, 0.0, 0.0])
+    tb_value = np.array([0.4, 0.5, 0.5, 0.5, 0.2])
+    got = learning_reward(cfg, obs, decoded, reward, tb_value)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, [0.4, -(0.01 + 0.05), -(0.01 + 0.55), -(0.01 + 0.05),
+                                     -(0.01 + 0.02)], rtol=1e-6)
+
+
+def test_reward_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="nack_cost must be >= 0"):
+        RolloutConfig(nack_cost=-0.1)
+    with pytest.raises(ValueError, match="bler_ceiling"):
+        RolloutConfig(bler_ceiling=float("nan"))
 
 
 def test_replay_ring_keeps_the_newest() -> None:
@@ -129,6 +159,8 @@ def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
         (["--ray-address", "127.0.0.1:1"], "cannot reach the Ray cluster at 127.0.0.1:1"),
         (["--ray-address", "nonsense"], "HOST:PORT"),
         (["--actors", "0"], "--actors must be at least 1"),
+        (["--nack-cost", "-1"], "--nack-cost must be >= 0"),
+        (["--bler-ceiling", "1.5"], "bler_ceiling must be within [0, 1]"),
     ],
 )
 def test_bad_input_fails_fast_with_a_clear_message(

@@ -11,6 +11,8 @@ Gymnasium is installed)::
 block (TS 38.214 Table 5.1.3.1-1 or -2 depending on the UE's table; indices above
 the table's top MCS are clipped to it). In slots where the UE retransmits or has
 no data the action has no effect (``info["new_tx"]`` is False).
+``info["tb_value"]`` is what the slot's transport block would earn if decoded
+(its payload over the same scale as the reward), failed or not.
 
 **Observation space**: ``Box(-inf, inf, (43,), float32)``, exactly
 :func:`xapp.features.observe` of the gNB's report for the slot, the vector the
@@ -84,7 +86,8 @@ class _Episodes:
         reward = outcome.delivered_bits / scale
         info = {"new_tx": outcome.new, "transmitted": outcome.transmitted,
                 "decoded": outcome.decoded, "mcs": outcome.mcs,
-                "delivered_bits": outcome.delivered_bits}
+                "delivered_bits": outcome.delivered_bits,
+                "tb_value": outcome.payload_bits / scale}
         return observe(sim.reports), reward, sim.slot >= self.episode_slots, info
 
 

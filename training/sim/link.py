@@ -91,6 +91,7 @@ class SlotOutcome(NamedTuple):
     mcs: npt.NDArray[np.int64]  # MCS used (meaningful where transmitted)
     decoded: npt.NDArray[np.bool_]  # the receiver decoded it
     delivered_bits: npt.NDArray[np.float64]
+    payload_bits: npt.NDArray[np.float64]  # bits the TB carries, delivered or not
 
 
 @dataclass
@@ -297,7 +298,7 @@ class LinkSimulator:
         kp.retransmissions += retx
         kp.mcs_histogram += np.bincount(mcs[new], minlength=nr_tables.NUM_ACTIONS)
         kp.slots += 1
-        return SlotOutcome(tx, new, mcs, decoded, delivered)
+        return SlotOutcome(tx, new, mcs, decoded, delivered, np.where(tx, payload, 0.0))
 
     def _advance(self) -> None:
         self.slot += 1
