@@ -139,7 +139,7 @@ def test_move_reflects_at_outer_and_inner_edge() -> None:
 @given(
     seed=st.integers(0, 2**32 - 1),
     radius=st.floats(20.0, 3000.0),
-    inner=st.floats(0.0, 0.9),
+    inner=st.floats(0.0, 0.9, allow_subnormal=False),  # subnormal radii lose all precision
     speed=st.floats(0.0, 200.0),
     dt=st.floats(0.001, 5.0),
 )
