@@ -46,14 +46,16 @@ class StudentConfig:
     """Share of the dataset held out for agreement and regret."""
     seed: int = 0
     """Seed of the initialization and the shuffling."""
+    threads: int = 1
+    """Torch threads (a network this small gains nothing from more; they contend for cores)."""
 
     def __post_init__(self) -> None:
         student_network(self.size)  # unknown size -> ValueError
         loss_function(self.loss)  # unknown loss -> ValueError
         if not (self.tau > 0 and math.isfinite(self.tau)):
             raise ValueError(f"--tau must be a positive number, got {self.tau}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be >= 1")
+        if self.epochs < 1 or self.batch_size < 1 or self.threads < 1:
+            raise ValueError("epochs, batch_size and threads must be >= 1")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError("validation_fraction must be in (0, 1)")
 
@@ -124,6 +126,7 @@ def train_student(data: Dataset, cfg: StudentConfig, teacher: QNetwork | None = 
 
     """
     started = time.monotonic()
+    torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     order = rng.permutation(len(data))
