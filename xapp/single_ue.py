@@ -1,13 +1,18 @@
 """Requests carrying one UE, decided with Python scalars instead of numpy columns.
 
-Each numpy call costs ~0.5 us hot and two to three times that when the CPU idled
+Each numpy call costs ~0.5 us hot and five to ten times that when the CPU idled
 since the last request (which is how a gNB's one-UE slots arrive): the column
 path (convert, :func:`xapp.features.validate`, :func:`xapp.features.observe`,
 argmax) spends ~100 such calls on one UE. Here the report's values stay Python
-scalars; only the logarithms are numpy calls, one per function over all its
-arguments, so they run the very ufunc loops (float64) that ``observe`` runs and
-the observation is bit-identical (``tests/xapp/test_single_ue.py`` compares the
-two on random reports, and the decisions too).
+scalars from the message to the model's input buffer and back. The logarithms
+come from tables that numpy filled at import with the very ufunc loops
+(float64) that ``observe`` runs, so the observation is bit-identical
+(``tests/xapp/test_single_ue.py`` compares the two on random reports, and the
+decisions too); only a value beyond a table (a CQI or HARQ age above 4095
+slots, say) costs a numpy call. ``log10`` of a large buffer is Python's, which
+differs from numpy's by at most an ulp or two of float64: both round to the
+same float32 unless a float32 rounding boundary lies right between them, which
+:func:`_log10` detects (with a margin of thousands of ulps) and leaves to numpy.
 
 Anything unusual is left to the column path, which has the last word: a field
 absent or out of range (the column path names it in its error), non-finite
@@ -18,10 +23,10 @@ returns ``None`` for those, having changed nothing.
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any, Final
 
 import numpy as np
-import numpy.typing as npt
 
 from xapp import features, nr_tables
 from xapp.core import DecisionCore
@@ -38,15 +43,46 @@ _CSI_PERIODS: Final = frozenset(CSI_PERIODS_SLOTS)
 _MAX_MCS: Final = tuple(int(m) for m in nr_tables.MAX_MCS)
 _CQI_TO_MCS: Final = nr_tables.CQI_TO_MCS.tolist()
 _CQI_EFFICIENCY: Final = nr_tables.CQI_EFFICIENCY.tolist()
-_ABSENT_AGES: Final = [features._ABSENT_HARQ_AGE] * HARQ_HISTORY
-_NO_ENTRY: Final = [0] * HARQ_HISTORY
+_NO_ENTRY: Final = (0,) * HARQ_HISTORY
+
+_TABLE_SIZE: Final = 4096
+with np.errstate(divide="ignore"):  # log(0): never looked up
+    _SMALL: Final = np.arange(_TABLE_SIZE, dtype=np.float64)
+    _LOG1P: Final[list[float]] = np.log1p(_SMALL).tolist()
+    _LOG2: Final[list[float]] = np.log2(_SMALL).tolist()
+    _LOG10: Final[list[float]] = np.log10(_SMALL).tolist()
+_FLOAT32: Final = struct.Struct("f")
+_GUARD: Final = 2.0**-40
+"""Relative margin of :func:`_log10`: ~4000 float64 ulps (the two libraries differ by <= 2)."""
+_ABSENT_LOG_AGE: Final = _LOG1P[int(features._ABSENT_HARQ_AGE)]
+assert float(features._ABSENT_HARQ_AGE) == int(features._ABSENT_HARQ_AGE) < _TABLE_SIZE
+_ABSENT_LOG_AGES: Final = (_ABSENT_LOG_AGE,) * HARQ_HISTORY
 
 
-def observe_one(report: Any) -> tuple[npt.NDArray[np.float32], int, int] | None:
-    """Return the ``(1, NUM_FEATURES)`` observation, MCS table and UE id of a report.
+def _log1p(value: int) -> float:
+    """``np.log1p`` of a non-negative integer, as ``observe`` computes it (float64)."""
+    if value < _TABLE_SIZE:
+        return _LOG1P[value]
+    return float(np.log1p(np.array([value], dtype=np.float64))[0])
 
-    ``None`` when the report is not plainly valid (the column path then decides
-    or names the error).
+
+def _log10(value: float) -> float:
+    """``np.log10`` of a float64 >= 1 to float32 precision, as ``observe`` computes it."""
+    if value < _TABLE_SIZE and value.is_integer():
+        return _LOG10[int(value)]
+    result = math.log10(value)
+    if _FLOAT32.pack(result * (1.0 - _GUARD)) == _FLOAT32.pack(result * (1.0 + _GUARD)):
+        return result  # every float64 this close to it rounds to the same float32
+    return float(np.log10(np.array([value], dtype=np.float64))[0])
+
+
+def observe_one(report: Any) -> tuple[list[float], int, int] | None:
+    """Return the observation row, MCS table and UE id of a report.
+
+    The row holds Python numbers; packed as float32
+    (:data:`xapp.policy.OBSERVATION_ROW`) it is the row
+    :func:`xapp.features.observe` makes. ``None`` when the report is not
+    plainly valid (the column path then decides or names the error).
     """
     values = _READ(report)
     (table, cqi, cqi_age, rank, tb_total, tb_errors, prbs, tx, numerology, period,
@@ -70,33 +106,36 @@ def observe_one(report: Any) -> tuple[npt.NDArray[np.float32], int, int] | None:
     has_sinr = sinr != 0 or report.HasField("ss_sinr_db")
     has_rsrp = rsrp != 0 or report.HasField("ss_rsrp_dbm")
     entries = report.harq
-    if len(entries) > HARQ_HISTORY:
-        return None
     cqi_mcs = _CQI_TO_MCS[table - 1][cqi]
-    acks, deltas, ages = list(_NO_ENTRY), list(_NO_ENTRY), list(_ABSENT_AGES)
-    for k, entry in enumerate(entries):
-        ack, mcs, age, _ = _READ_HARQ(entry)
-        if not (ack and mcs and age) and not all(
-                value or entry.HasField(name)
-                for name, value in (("ack", ack), ("mcs", mcs), ("age_slots", age))):
+    if entries:
+        if len(entries) > HARQ_HISTORY:
             return None
-        if mcs > top:
-            return None
-        acks[k] = 1 if ack else -1
-        deltas[k] = mcs - cqi_mcs
-        ages[k] = age
-    log1p = np.log1p(np.array([cqi_age, tb_total, prbs, *ages], dtype=np.float64)).tolist()
-    log2 = np.log2(np.array([tx, period], dtype=np.float64)).tolist()
-    log10 = np.log10(np.array([1.0 + buffer], dtype=np.float64)).tolist()
+        acks, deltas, log_ages = list(_NO_ENTRY), list(_NO_ENTRY), list(_ABSENT_LOG_AGES)
+        for k, entry in enumerate(entries):
+            ack, mcs, age, _ = _READ_HARQ(entry)
+            if not (ack and mcs and age) and not all(
+                    value or entry.HasField(name)
+                    for name, value in (("ack", ack), ("mcs", mcs), ("age_slots", age))):
+                return None
+            if mcs > top:
+                return None
+            acks[k] = 1 if ack else -1
+            deltas[k] = mcs - cqi_mcs
+            log_ages[k] = _LOG1P[age] if age < _TABLE_SIZE else _log1p(age)
+        harq = (*acks, *deltas, *log_ages)
+    else:
+        harq = (*_NO_ENTRY, *_NO_ENTRY, *_ABSENT_LOG_AGES)
+    # 1.0 + buffer rounds like the column path's float64 column plus 1.0.
+    log_buffer = _log10(1.0 + float(buffer))
     row = [
-        cqi, _CQI_EFFICIENCY[table - 1][cqi], cqi_mcs, log1p[0], table - 1, rank,
+        cqi, _CQI_EFFICIENCY[table - 1][cqi], cqi_mcs, _log1p(cqi_age), table - 1, rank,
         sinr if has_sinr else features._ABSENT_SINR_DB, has_sinr,
         rsrp if has_rsrp else features._ABSENT_RSRP_DBM, has_rsrp,
-        log10[0], last - cqi_mcs if last >= 0 else 0, last >= 0,
-        tb_errors / max(tb_total, 1), log1p[1],
-        *acks, *deltas, *log1p[3:], log2[0], numerology, log2[1], log1p[2],
+        log_buffer, last - cqi_mcs if last >= 0 else 0, last >= 0,
+        tb_errors / max(tb_total, 1), _log1p(tb_total),
+        *harq, _LOG2[tx], numerology, _LOG2[period], _LOG1P[prbs],
     ]
-    return np.array([row], dtype=np.float32), table, ue_id
+    return row, table, ue_id
 
 
 def decide_one(core: DecisionCore, report: Any) -> tuple[int, int, int, str, str] | None:
@@ -111,17 +150,14 @@ def decide_one(core: DecisionCore, report: Any) -> tuple[int, int, int, str, str
     observed = observe_one(report)
     if observed is None:
         return None
-    observation, table, ue_id = observed
+    row, table, ue_id = observed
     try:
-        q = policy.q_values(observation)
+        q = policy.q_row(row)
     except Exception:  # the column path falls back and logs
         return None
-    if q.shape != (1, nr_tables.NUM_ACTIONS):
-        return None
-    row = q[0].tolist()
-    if not all(map(math.isfinite, row)):
+    if len(q) != nr_tables.NUM_ACTIONS or not all(map(math.isfinite, q)):
         return None
     # First maximum over the table's valid MCS indices, like np.argmax.
-    mcs = max(range(_MAX_MCS[table - 1] + 1), key=row.__getitem__)
+    mcs = max(range(_MAX_MCS[table - 1] + 1), key=q.__getitem__)
     core.metrics.decisions.model += 1
     return ue_id, mcs, table, policy.card.model_id, policy.card.version

@@ -25,6 +25,20 @@ def test_masked_argmax_is_the_argmax_over_each_tables_valid_actions() -> None:
         assert np.array_equal(q, before)  # the caller's Q-values are left alone
 
 
+def test_q_row_runs_the_same_model_as_q_values() -> None:
+    policy = check_model(mlp_bytes(hidden=(32, 32, 32), seed=5), Limits(latency_budget_us=None))
+    observations = features.observe(probe_batch(40, np.random.default_rng(2)))
+    for observation in observations:
+        row = observation.tolist()
+        want = policy.q_values(observation[None, :])[0].tolist()
+        assert policy.q_row(row) == want
+        policy._single_row._lock.acquire()  # the buffers are busy: the plain path answers
+        try:
+            assert policy.q_row(row) == want
+        finally:
+            policy._single_row._lock.release()
+
+
 def test_fallback_is_cqi_mcs_minus_backoff_clipped_at_zero() -> None:
     cqi = np.array([0, 1, 9, 15, 15])
     table = np.array([1, 1, 1, 1, 2])

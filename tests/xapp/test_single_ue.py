@@ -11,11 +11,12 @@ from google.protobuf import json_format
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from xapp import features
+from xapp import features, single_ue
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp.core import DecisionCore
 from xapp.metrics import Metrics
-from xapp.model_check import Limits, check_model
+from xapp.model_check import Limits, check_model, probe_batch
+from xapp.policy import OBSERVATION_ROW
 from xapp.proto_reports import batch_from_protos
 from xapp.single_ue import decide_one, observe_one
 
@@ -104,8 +105,8 @@ def test_scalar_path_agrees_with_the_column_path(core: DecisionCore, message: pb
     event("valid report")
     observed = observe_one(message)
     assert observed is not None, "a valid report left to the column path"
-    observation, table, ue_id = observed
-    assert observation.tobytes() == features.observe(batch).tobytes()
+    row, table, ue_id = observed
+    assert OBSERVATION_ROW.pack(*row) == features.observe(batch).tobytes()
     assert (table, ue_id) == (int(batch.mcs_table[0]), int(ue_ids[0]))
     general = core.decide(batch)
     assert decide_one(core, message) == (ue_id, int(general.mcs[0]), table, general.model_id,
@@ -128,3 +129,42 @@ def test_steps_aside_without_a_model_or_with_non_finite_q_values(core: DecisionC
 class _NanSession:
     def run(self, names, feeds):
         return [np.full((feeds["observation"].shape[0], 29), np.nan, np.float32)]
+
+
+def test_tables_hold_what_observe_computes() -> None:
+    """Every tabled logarithm equals the column path's value for that input."""
+    n = single_ue._TABLE_SIZE
+    base = probe_batch(n, np.random.default_rng(0))
+    small = np.arange(n)
+    batch = features.ReportBatch(**{
+        **{name: getattr(base, name) for name in base.__slots__},
+        "cqi_age": small, "tb_total": small, "tb_errors": np.zeros(n, dtype=np.int64),
+        "buffer_bytes": np.maximum(small - 1.0, 0.0),
+        "harq_age": np.where(base.harq_mcs >= 0, small[:, None], -1)})
+    observed = features.observe(batch)
+    as_float32 = np.float32
+    assert np.array_equal(observed[:, 3], as_float32(single_ue._LOG1P))
+    assert np.array_equal(observed[:, 14], as_float32(single_ue._LOG1P))
+    assert np.array_equal(observed[1:, 10], as_float32(single_ue._LOG10[1:]))
+    used = base.harq_mcs[:, 0] >= 0
+    assert np.array_equal(observed[used, 31], as_float32(single_ue._LOG1P)[used])
+
+
+def _log10_cases() -> np.ndarray:
+    rng = np.random.default_rng(5)
+    large = np.floor(np.exp(rng.uniform(np.log(4096), np.log(2.0**64), 50_000))) + 1.0
+    return np.concatenate([np.arange(1.0, 5000.0), large, [2.0**63 + 1.0, 2.0**64]])
+
+
+def test_log10_rounds_to_numpys_float32() -> None:
+    values = _log10_cases()
+    got = np.array([single_ue._log10(v) for v in values.tolist()], dtype=np.float32)
+    assert got.tobytes() == np.log10(values).astype(np.float32).tobytes()
+
+
+def test_log10_leaves_values_near_a_float32_boundary_to_numpy(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(single_ue, "_GUARD", 0.25)  # now every large value is "near"
+    values = _log10_cases()[::50]
+    got = np.array([single_ue._log10(v) for v in values.tolist()], dtype=np.float64)
+    assert got.tobytes() == np.log10(values).tobytes()  # numpy's float64, not Python's
