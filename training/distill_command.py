@@ -67,6 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=None,
                         help="override the profile's samples per teacher")
     parser.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+    parser.add_argument("--dagger-rounds", type=int, default=0, metavar="N",
+                        help="single mode: after training, N rounds of running the student, "
+                             "labelling the states it visits with the teacher, and training "
+                             "again on all data (dataset aggregation; default: 0)")
+    parser.add_argument("--dagger-samples", type=int, default=None, metavar="N",
+                        help="states collected per aggregation round (default: half the "
+                             "profile's samples)")
     parser.add_argument("--simulations", type=int, default=None,
                         help="realtime/scratch: override the teacher profile's simulations")
     parser.add_argument("--learning-rate", type=float, default=3e-3,
@@ -143,9 +150,12 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--dataset", str(d)]
     parts += ["--profile", args.profile, "--student", args.student, "--loss", args.loss]
     parts += ["--sweep-tau", args.sweep_tau] if args.sweep_tau else ["--tau", f"{args.tau:g}"]
-    for name in ("samples", "epochs", "simulations", "actors"):
+    for name in ("samples", "epochs", "simulations", "actors", "dagger_rounds",
+                 "dagger_samples"):
+        if name.startswith("dagger") and not getattr(args, name):
+            continue
         if getattr(args, name) is not None:
-            parts += [f"--{name}", str(getattr(args, name))]
+            parts += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     if args.learning_rate != 3e-3:
         parts += ["--learning-rate", f"{args.learning_rate:g}"]
     parts += ["--seed", str(args.seed), "--out", str(args.out)]
@@ -243,6 +253,13 @@ def _run_distillation(args: argparse.Namespace, sizes: list[str], taus: list[flo
     from training.distill.student import train_student
 
     teachers = _teachers(args)
+    if args.dagger_rounds and args.mode != "single":
+        raise CommandError("--dagger-rounds needs --mode single (one teacher labels the "
+                           "student's states)")
+    if args.dagger_rounds < 0:
+        raise CommandError(f"--dagger-rounds must be >= 0, got {args.dagger_rounds}")
+    if args.dagger_samples is not None and args.dagger_samples < 1:
+        raise CommandError(f"--dagger-samples must be at least 1, got {args.dagger_samples}")
     data = _datasets(args, teachers, prof)
     print(f"distill: {len(data)} states from {', '.join(t.teacher_id for t in teachers)}",
           file=sys.stderr)
@@ -268,10 +285,42 @@ def _run_distillation(args: argparse.Namespace, sizes: list[str], taus: list[flo
             finally:
                 if bar is not None:
                     bar.close()
-            card = _student_card(args, result, teachers, data, prof)
-            students.append(_export_student(args, stem, result.net, card, data))
+            student_data = data
+            if args.dagger_rounds:
+                result, student_data = _aggregate(args, prof, teachers[0], stem, cfg, result)
+            card = _student_card(args, result, teachers, student_data, prof)
+            students.append(_export_student(args, stem, result.net, card, student_data))
     return {"mode": args.mode, "samples": len(data), "out": str(args.out),
             "teachers": [t.teacher_id for t in teachers], "students": students}
+
+
+def _aggregate(args: argparse.Namespace, prof: DistillProfile, teacher: Teacher, stem: str,
+               cfg: StudentConfig, result: StudentResult) -> tuple[StudentResult, ds.Dataset]:
+    """Dataset aggregation: the student acts, the teacher labels, the student trains again."""
+    import dataclasses
+
+    from training.distill.student import train_student
+
+    base = list(args.dataset or args.dataset_dirs)
+    samples = args.dagger_samples or max(1, prof.collect.samples // 2)
+    added: list[Path] = []
+    for r in range(1, args.dagger_rounds + 1):
+        directory = args.out / f"dataset-{stem}-dagger-{r}"
+        collect = dataclasses.replace(prof.collect, samples=samples,
+                                      seed=prof.collect.seed + 1000 * r)
+        manifest = ds.collect(teacher, directory, collect, profile=prof.name,
+                              actor=result.net, actor_id=f"{stem} (aggregation round {r})")
+        added.append(directory)
+        data = ds.load_datasets([*base, *added], seed=args.seed + r)
+        print(f"distill: {stem}: aggregation round {r}: {manifest['samples']} states visited "
+              f"by the student in {manifest['seconds']} s; training on {len(data)}",
+              file=sys.stderr)
+        before = result.agreement
+        result = train_student(data, cfg, teacher.net,
+                               log_dir=args.out / "tensorboard" / f"{stem}-dagger-{r}")
+        print(f"distill: {stem}: held-out agreement {before:.4f} -> {result.agreement:.4f}",
+              file=sys.stderr)
+    return result, data
 
 
 def _student_card(args: argparse.Namespace, result: StudentResult, teachers: list[Teacher],
@@ -288,6 +337,7 @@ def _student_card(args: argparse.Namespace, result: StudentResult, teachers: lis
             "teacher_sha256": [t.sha256 for t in teachers],
             "teacher_parameters": [t.net.parameter_count() for t in teachers],
             "dataset_samples": len(data),
+            "aggregation_rounds": args.dagger_rounds,
             "datasets": [{k: m.get(k) for k in ("teacher_id", "scenario", "samples", "profile")}
                          for m in data.manifests],
             "student": result.summary(),

@@ -253,6 +253,12 @@ def test_distill_refuses_a_dataset_of_another_teacher(tmp_path: Path,
     assert main(["distill", "--student", "5x5", "--teacher", str(teacher_path)]) == 2
     assert main(["distill", "--mode", "multi", "--teacher", str(teacher_path),
                  "--out", str(tmp_path / "o")]) == 2
+    assert main(["distill", "--mode", "multi", "--teacher", str(teacher_path), "--teacher",
+                 str(teacher_path), "--dagger-rounds", "1", "--out", str(tmp_path / "o")]) == 2
+    assert "--dagger-rounds needs --mode single" in capsys.readouterr().err
+    assert main(["distill", "--teacher", str(teacher_path), "--dagger-rounds", "-1",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "--dagger-rounds must be >= 0" in capsys.readouterr().err
 
 
 def test_evaluation_figures_go_into_the_card(tmp_path: Path) -> None:

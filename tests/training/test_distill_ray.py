@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from linkadapt.cli import main
 from training import teacher
@@ -46,6 +48,28 @@ def test_single_policy_collects_on_ray_and_distills(smoke_teachers: dict[str, Pa
     assert manifest["teacher_sha256"] == load_teacher(smoke_teachers["random"]).sha256
     assert len(manifest["shards"]) == 2
     assert read_card(out / "student-3x32.onnx")["training"]["dataset_samples"] == 6000
+
+
+def test_aggregation_rounds_label_the_students_own_states_with_the_teacher(
+        smoke_teachers: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "dagger"
+    assert main(["distill", "--teacher", str(smoke_teachers["random"]), "--profile", "smoke",
+                 "--student", "3x32", "--dagger-rounds", "1", "--dagger-samples", "2000",
+                 "--out", str(out), "--no-progress", "--no-int8"]) == 0
+    capsys.readouterr()
+    teacher_model = load_teacher(smoke_teachers["random"])
+    manifest = ds.read_manifest(out / "dataset-student-3x32-dagger-1")
+    assert manifest["samples"] == 2000
+    assert manifest["collected_by"] == "student-3x32 (aggregation round 1)"
+    assert ds.read_manifest(out / "dataset")["collected_by"] == "teacher"
+    assert manifest["teacher_sha256"] == teacher_model.sha256
+    visited = ds.load_dataset(out / "dataset-student-3x32-dagger-1")
+    with torch.no_grad():
+        labels = teacher_model.net(torch.from_numpy(visited.obs)).numpy()
+    np.testing.assert_allclose(visited.q, labels, rtol=1e-5, atol=1e-6)  # the teacher's
+    training = read_card(out / "student-3x32.onnx")["training"]
+    assert training["dataset_samples"] == 8000 and training["aggregation_rounds"] == 1
+    assert "--dagger-rounds 1 --dagger-samples 2000" in training["command"]
 
 
 def test_multi_policy_aggregates_scenario_datasets(smoke_teachers: dict[str, Path],

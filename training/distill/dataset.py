@@ -7,6 +7,12 @@ over domain-randomized simulations (or the teacher's own scenario). Only
 decision states (a new transport block starts) are kept: the others never reach
 the policy.
 
+A dataset can also be collected with a *student* acting and the teacher labelling
+the states it visits (``collect(..., actor=student)``): the states a student reaches
+by its own small mistakes are rare under the teacher, and labelling them is how
+dataset aggregation (DAgger, Ross et al. 2011) corrects the drift that imitation on
+the teacher's states alone leaves.
+
 On disk, a dataset is a directory::
 
     manifest.json       {"format", "format_version", "feature_schema_version",
@@ -36,6 +42,7 @@ import numpy.typing as npt
 import torch
 
 from training.distill.teachers import Teacher
+from training.networks import QNetwork
 from training.rollout import RolloutConfig, RolloutWorker
 from xapp import features, nr_tables
 
@@ -84,20 +91,44 @@ class TeacherSamples(NamedTuple):
 
 
 class TeacherWorker(RolloutWorker):
-    """A rollout worker that returns the teacher's Q-values of the states it decided on."""
+    """A rollout worker that returns the teacher's Q-values of the states it decided on.
+
+    ``hidden`` is the acting network's; with ``label_hidden`` (the teacher's) another
+    network acts (a student) and the teacher only labels.
+    """
+
+    def __init__(self, config: RolloutConfig, hidden: tuple[int, ...], seed: int,
+                 label_hidden: tuple[int, ...] | None = None) -> None:
+        super().__init__(config, hidden, seed)
+        self.label_net = None
+        if label_hidden is not None:
+            self.label_net = QNetwork(label_hidden)
+            self.label_net.requires_grad_(False)
 
     def samples(self, weights: dict[str, npt.NDArray[np.float32]], slots: int,
-                epsilon: float) -> TeacherSamples:
-        """Simulate ``slots`` slots acting with the teacher; its Q-values at every decision."""
+                epsilon: float,
+                label_weights: dict[str, npt.NDArray[np.float32]] | None = None) -> TeacherSamples:
+        """Simulate ``slots`` slots acting with ``weights``; teacher Q-values at every decision.
+
+        The teacher is ``label_weights`` if given, else the acting network itself.
+        """
         result = self.rollout(weights, slots, epsilon)
         obs = result.transitions.obs
+        labeller = self.net
+        if label_weights is not None:
+            if self.label_net is None:
+                raise ValueError("this worker was built without a labelling network")
+            self.label_net.load_state_dict({k: torch.from_numpy(v)
+                                            for k, v in label_weights.items()})
+            labeller = self.label_net
         with torch.no_grad():
-            q = self.net(torch.from_numpy(obs)).numpy()
+            q = labeller(torch.from_numpy(obs)).numpy()
         return TeacherSamples(obs.astype(np.float32), q.astype(np.float32))
 
 
 def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "custom",
-            scenario: str | None = None,
+            scenario: str | None = None, actor: QNetwork | None = None,
+            actor_id: str = "teacher",
             on_chunk: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Run ``teacher`` on Ray actors and write a dataset of ``cfg.samples`` states to ``out``.
 
@@ -107,6 +138,9 @@ def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "
         cfg: collection settings.
         profile: profile name recorded in the manifest.
         scenario: scenario to simulate; default: the one the teacher was trained on.
+        actor: a network that acts instead of the teacher (a student, for dataset
+            aggregation); the teacher still gives the Q-values.
+        actor_id: name of ``actor`` recorded in the manifest (``collected_by``).
         on_chunk: called with the number of samples collected so far (progress bars).
 
     Returns:
@@ -121,15 +155,21 @@ def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "
     start_ray(None, cfg.actors)
     rollout = RolloutConfig(scenario=scenario, ues=cfg.ues, episode_slots=cfg.episode_slots)
     remote = ray.remote(num_cpus=1)(TeacherWorker)
-    workers: list[Any] = [remote.remote(rollout, teacher.net.hidden, cfg.seed * 1000 + i)
-               for i in range(cfg.actors)]
-    weights = ray.put({k: v.numpy().copy() for k, v in teacher.net.state_dict().items()})
+    acting = teacher.net if actor is None else actor
+    label_hidden = None if actor is None else teacher.net.hidden
+    workers: list[Any] = [remote.remote(rollout, acting.hidden, cfg.seed * 1000 + i,
+                                        label_hidden)
+                          for i in range(cfg.actors)]
+    weights = ray.put({k: v.numpy().copy() for k, v in acting.state_dict().items()})
+    labels = None if actor is None else ray.put(
+        {k: v.numpy().copy() for k, v in teacher.net.state_dict().items()})
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     writer = _ShardWriter(out, cfg.shard_samples)
     collected = 0
     try:
-        pending = {w.samples.remote(weights, cfg.chunk_slots, cfg.epsilon): w for w in workers}
+        pending = {w.samples.remote(weights, cfg.chunk_slots, cfg.epsilon, labels): w
+                   for w in workers}
         while collected < cfg.samples:
             ready, _ = ray.wait(list(pending), num_returns=1)
             worker = pending.pop(ready[0])
@@ -138,7 +178,8 @@ def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "
             writer.add(chunk.obs[:take], chunk.q[:take])
             collected += take
             if collected < cfg.samples:
-                pending[worker.samples.remote(weights, cfg.chunk_slots, cfg.epsilon)] = worker
+                pending[worker.samples.remote(weights, cfg.chunk_slots, cfg.epsilon,
+                                              labels)] = worker
             if on_chunk is not None:
                 on_chunk(collected)
     finally:
@@ -151,7 +192,7 @@ def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "
         "num_features": features.NUM_FEATURES, "num_actions": nr_tables.NUM_ACTIONS,
         "teacher_id": teacher.teacher_id, "teacher_sha256": teacher.sha256,
         "teacher_path": teacher.path, "scenario": scenario, "profile": profile,
-        "samples": collected, "collect": asdict(cfg),
+        "samples": collected, "collect": asdict(cfg), "collected_by": actor_id,
         "seconds": round(time.monotonic() - started, 1),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "shards": shards,
