@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xapp import features, nr_tables
+from xapp.columns import COLUMNS
 from xapp.features import HARQ_HISTORY, NUM_FEATURES, ReportBatch
 
 
@@ -91,10 +92,18 @@ def valid_batches(draw: Any, max_size: int = 64) -> ReportBatch:
         numerology=rng.integers(0, 5, n),
         csi_period=pick(features.CSI_PERIODS_SLOTS),
     )
-    if draw(st.booleans()):  # the simulator's dtypes: small ints for the HARQ history
+    dtypes = draw(st.sampled_from(["int64", "simulator", "wire", "int8 ages"]))
+    if dtypes == "simulator":  # small ints for the HARQ history
         batch = ReportBatch(**{**_columns(batch),
                                **{k: getattr(batch, k).astype(np.int8)
                                   for k in ("harq_ack", "harq_mcs", "harq_initial")}})
+    elif dtypes == "wire":  # what xapp.columns.decode_columns hands over
+        batch = ReportBatch(**{**_columns(batch),
+                               **{c.batch_name: getattr(batch, c.batch_name).astype(c.wire)
+                                  for c in COLUMNS if c.wire.kind in "iu"}})
+    elif dtypes == "int8 ages":  # np.where must not wrap the absent age (1000) into int8
+        ages = np.minimum(batch.harq_age, 127).astype(np.int8)
+        batch = ReportBatch(**{**_columns(batch), "harq_age": ages})
     return batch
 
 

@@ -25,6 +25,25 @@ def test_masked_argmax_is_the_argmax_over_each_tables_valid_actions() -> None:
         assert np.array_equal(q, before)  # the caller's Q-values are left alone
 
 
+def test_masked_argmax_keeps_the_first_of_tied_maxima() -> None:
+    rng = np.random.default_rng(11)
+    for n in (1, 5, 1000):
+        q = rng.integers(-2, 3, (n, nr_tables.NUM_ACTIONS)).astype(np.float32)  # many ties
+        q[: n // 2, 28] = 9  # MCS 28 the best: valid for 64QAM only
+        q[0, 3] = -0.0  # -0.0 == 0.0 as far as the maximum is concerned
+        table = rng.integers(1, 3, n)
+        penalty = np.where(nr_tables.valid_action_mask(table), 0.0, -np.inf)
+        assert masked_argmax(q, table).tolist() == np.argmax(q + penalty, axis=1).tolist()
+
+
+def test_masked_argmax_gives_a_valid_index_for_rows_with_nan() -> None:
+    q = np.zeros((3, nr_tables.NUM_ACTIONS), dtype=np.float32)
+    q[0, 4] = np.nan
+    q[1, :] = np.nan
+    mcs = masked_argmax(q, np.array([1, 2, 2]))
+    assert mcs.dtype == np.int64 and ((0 <= mcs) & (mcs <= 28)).all() and mcs[2] == 0
+
+
 def test_q_row_runs_the_same_model_as_q_values() -> None:
     policy = check_model(mlp_bytes(hidden=(32, 32, 32), seed=5), Limits(latency_budget_us=None))
     observations = features.observe(probe_batch(40, np.random.default_rng(2)))
