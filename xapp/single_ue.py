@@ -113,9 +113,9 @@ def observe_one(report: Any) -> tuple[list[float], int, int] | None:
         acks, deltas, log_ages = list(_NO_ENTRY), list(_NO_ENTRY), list(_ABSENT_LOG_AGES)
         for k, entry in enumerate(entries):
             ack, mcs, age, _ = _READ_HARQ(entry)
-            if not (ack and mcs and age) and not all(
-                    value or entry.HasField(name)
-                    for name, value in (("ack", ack), ("mcs", mcs), ("age_slots", age))):
+            if not (ack and mcs and age) and not (  # a zero is a value or an absence
+                    (ack or entry.HasField("ack")) and (mcs or entry.HasField("mcs"))
+                    and (age or entry.HasField("age_slots"))):
                 return None
             if mcs > top:
                 return None
@@ -157,7 +157,8 @@ def decide_one(core: DecisionCore, report: Any) -> tuple[int, int, int, str, str
         return None
     if len(q) != nr_tables.NUM_ACTIONS or not all(map(math.isfinite, q)):
         return None
-    # First maximum over the table's valid MCS indices, like np.argmax.
-    mcs = max(range(_MAX_MCS[table - 1] + 1), key=q.__getitem__)
+    # First maximum over the table's valid MCS indices, like np.argmax: max() keeps
+    # the first of equal values and index() finds the first value equal to it.
+    mcs = q.index(max(q[: _MAX_MCS[table - 1] + 1]))
     core.metrics.decisions.model += 1
     return ue_id, mcs, table, policy.card.model_id, policy.card.version

@@ -168,3 +168,16 @@ def test_log10_leaves_values_near_a_float32_boundary_to_numpy(
     values = _log10_cases()[::50]
     got = np.array([single_ue._log10(v) for v in values.tolist()], dtype=np.float64)
     assert got.tobytes() == np.log10(values).tobytes()  # numpy's float64, not Python's
+
+
+@pytest.mark.parametrize("table", ["MCS_TABLE_QAM64", "MCS_TABLE_QAM256"])
+def test_ties_and_mcs_28_are_decided_like_the_column_path(table: str) -> None:
+    bias = np.zeros(29)
+    bias[[3, 7]] = 2.0  # tied maxima: the first wins
+    bias[28] = 5.0  # the best, but valid in the 64QAM table only
+    tied = DecisionCore(Metrics())
+    tied.set_policy(check_model(mlp_bytes(out_bias=bias), Limits(latency_budget_us=None)))
+    message = json_format.ParseDict(report(mcs_table=table), pb.UeReport())
+    one = decide_one(tied, message)
+    assert one is not None and one[1] == (28 if table == "MCS_TABLE_QAM64" else 3)
+    assert one[1] == int(tied.decide(batch_from_protos([message])[1]).mcs[0])
