@@ -8,7 +8,9 @@ the wall time from sending a request to holding its decoded reply:
 
 * ``echo_unary`` / ``echo_stream``: the floor Python grpcio sets on this machine
   (the 1-UE request's bytes sent and returned: unary call / one message on an
-  open bidirectional stream);
+  open bidirectional stream); ``echo_stream_1000ue_columns``: the same for the
+  ~100 kB of the 1000-UE columnar request (a reference for the transport's
+  share, not a floor: the service answers with ~2 kB);
 * ``stream_1ue``: one 1-UE ``DecisionRequest`` (8 HARQ entries) on an open
   ``StreamDecisions`` stream, per-UE messages in and out: the headline case;
 * ``stream_1000ue_messages``: 1000 UEs as 1000 ``UeReport`` messages, 1000
@@ -20,12 +22,15 @@ the wall time from sending a request to holding its decoded reply:
   keep-alive HTTP/1.1 connection with a minimal raw-socket client (httpx costs
   ~0.8 ms per request by itself), the reply's JSON parsed;
 * ``decisions_per_s``: 1000-UE columnar requests back to back on one stream;
-* ratios of the service's p50/p99 to the echo's, and the service's RSS.
+* ratios of the service's p50/p99 to the echo's, the service's RSS, and the
+  load average (1 min) before and after the run.
 
 Every request message is built and serialized before timing starts. By default
 (``--pin``) the servers run on CPU 1 and this client on CPU 0, so client and
 server do not take turns on one core (the machine has two); ``--no-pin`` lets
-the scheduler place them. Each mode warms up for min(200, n) requests first.
+the scheduler place them. Each mode warms up for min(200, n) requests first,
+then times n requests (1 UE), max(200, n/2) (1000 UEs as columns) or
+max(20, n/50) (1000 UEs as messages).
 The machine is shared: run it a few times and compare.
 
 Usage: ``python benchmarks/service_latency.py [--n 2000] [--json] [--no-pin]``.
@@ -51,7 +56,6 @@ import numpy as np
 from google.protobuf import json_format
 
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
-from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
 from xapp.columns import encode_columns
 from xapp.proto_reports import batch_from_protos
 from xapp.synthetic import random_mlp
@@ -83,6 +87,13 @@ REPORT: dict[str, Any] = {
     "num_tx_antennas": 4, "numerology": 1, "csi_period_slots": 20,
     "harq": [{"ack": k % 3 != 0, "mcs": 12, "age_slots": 2 + k} for k in range(8)],
 }
+
+
+_SERVICE = pb.DESCRIPTOR.services_by_name["LinkAdaptation"].full_name
+
+
+def _identity(data: bytes) -> bytes:
+    return data
 
 
 def student_model(path: Path) -> None:
@@ -205,13 +216,14 @@ def build_requests() -> dict[str, Any]:
     ue_ids, batch = batch_from_protos([ue] * 1000)
     columns = pb.DecisionRequest(schema_version=1, cell_id=1, slot=1,
                                  columns=encode_columns(batch, ue_ids), columnar_response=True)
+    messages = pb.DecisionRequest(schema_version=1, cell_id=1, slot=1, reports=[ue] * 1000)
     body = json.dumps({"schema_version": 1, "cell_id": 1, "slot": 1, "reports": [REPORT]})
     return {
         "echo_bytes": one.SerializeToString(),
-        "one": one,
-        "messages_1000": pb.DecisionRequest(schema_version=1, cell_id=1, slot=1,
-                                            reports=[ue] * 1000),
-        "columns_1000": columns,
+        "echo_columns_bytes": columns.SerializeToString(),
+        "one_bytes": one.SerializeToString(),
+        "messages_1000_bytes": messages.SerializeToString(),
+        "columns_1000_bytes": columns.SerializeToString(),
         "rest": HttpClient.request("/v1/decisions", body.encode()),
     }
 
@@ -220,24 +232,33 @@ async def measure_grpc(echo_port: int, grpc_port: int, n: int,
                        requests: dict[str, Any]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     big_n = max(50, n // 10)
+    columns_n = max(200, n // 2)  # the 1000-UE goal is a p99: enough samples to estimate it
     async with grpc.aio.insecure_channel(f"127.0.0.1:{echo_port}") as channel:
         unary = channel.unary_unary("/echo.Echo/Unary")
         payload = requests["echo_bytes"]
         results["echo_unary"] = await timed_async(lambda: unary(payload), n)
         stream = StreamCaller(channel.stream_stream("/echo.Echo/Stream")())
         results["echo_stream"] = await timed_async(lambda: stream(payload), n)
+        columns_payload = requests["echo_columns_bytes"]
+        results["echo_stream_1000ue_columns"] = await timed_async(
+            lambda: stream(columns_payload), columns_n)
         await stream.close()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-        stub = pb_grpc.LinkAdaptationStub(channel)
-        one, columns = requests["one"], requests["columns_1000"]
-        first = await stub.Decide(one)
+        # Requests go out as the bytes serialized above; replies are decoded.
+        decide = channel.unary_unary(f"/{_SERVICE}/Decide", request_serializer=_identity,
+                                     response_deserializer=pb.DecisionResponse.FromString)
+        open_stream = channel.stream_stream(
+            f"/{_SERVICE}/StreamDecisions", request_serializer=_identity,
+            response_deserializer=pb.DecisionResponse.FromString)
+        one, columns = requests["one_bytes"], requests["columns_1000_bytes"]
+        first = await decide(one)
         assert first.decisions[0].source == pb.DECISION_SOURCE_MODEL, first
-        stream = StreamCaller(stub.StreamDecisions())
+        stream = StreamCaller(open_stream())
         reply = await stream(columns)
         assert len(reply.columns.mcs) == 1000 and not reply.HasField("error"), reply.error
         results["stream_1ue"] = await timed_async(lambda: stream(one), n)
-        results["stream_1000ue_columns"] = await timed_async(lambda: stream(columns), big_n)
-        messages = requests["messages_1000"]
+        results["stream_1000ue_columns"] = await timed_async(lambda: stream(columns), columns_n)
+        messages = requests["messages_1000_bytes"]
         results["stream_1000ue_messages"] = await timed_async(lambda: stream(messages),
                                                               max(20, big_n // 5))
         batches = max(100, n // 10)
@@ -246,7 +267,7 @@ async def measure_grpc(echo_port: int, grpc_port: int, n: int,
             await stream(columns)
         results["decisions_per_s"] = batches * 1000 / (time.perf_counter() - start)
         await stream.close()
-        results["unary_1ue"] = await timed_async(lambda: stub.Decide(one), n)
+        results["unary_1ue"] = await timed_async(lambda: decide(one), n)
     return results
 
 
@@ -277,7 +298,8 @@ def run(n: int, pin: bool = True) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="linkadapt-bench-"))
     service, echo, ports = start_servers(tmp, pin)
     requests = build_requests()
-    results: dict[str, Any] = {"pinned": "servers on CPU 1, client on CPU 0" if pin else "no"}
+    results: dict[str, Any] = {"pinned": "servers on CPU 1, client on CPU 0" if pin else "no",
+                               "load_average_before": os.getloadavg()[0]}
     try:
         for port in ports.values():
             wait_port(port)
@@ -298,6 +320,7 @@ def run(n: int, pin: bool = True) -> dict[str, Any]:
         for q in ("p50", "p99"):
             results[f"{mode}_ratio_to_echo_{q}"] = (results[mode][f"{q}_us"]
                                                     / results[echo_mode][f"{q}_us"])
+    results["load_average_after"] = os.getloadavg()[0]
     results["p50_us"] = results["stream_1ue"]["p50_us"]
     results["p99_us"] = results["stream_1ue"]["p99_us"]
     return results
@@ -318,7 +341,7 @@ def main() -> int:
         return 0
     for name, value in results.items():
         if isinstance(value, dict):
-            print(f"{name:24s} p50 {value['p50_us']:8.0f} us   p99 {value['p99_us']:8.0f} us")
+            print(f"{name:28s} p50 {value['p50_us']:8.0f} us   p99 {value['p99_us']:8.0f} us")
         elif isinstance(value, str):
             print(f"{name:32s} {value}")
         else:
