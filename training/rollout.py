@@ -8,12 +8,14 @@ The same class runs in-process or as a Ray actor.
 
 Learning reward of a decision (:func:`learning_reward`): the bits its transport
 block delivered at the first transmission over the TBS of the table's top MCS
-(the environment's reward for that slot); if the first transmission failed, a
-cost instead. The cost is a share of what the block would have earned, so the
-trade-off between a higher MCS and a failure is the same for a UE at MCS 3 and at
-MCS 27, and it is raised while the UE's own KPM-window BLER (a feature of the
-state) is above a ceiling: the policy learns to be aggressive where errors are
-rare and to back off where they cluster (bursty interference), much as outer-loop
+(the environment's reward for that slot). A failed first transmission earns a
+share of what the block would have earned: HARQ usually delivers it at the first
+retransmission, so it arrives at the cost of one more slot (``harq_credit``, 0.5:
+half the value of a first-time success), less a cost that is raised while the UE's
+own KPM-window BLER (a feature of the state) is above a ceiling. Shares of the
+block's value keep the trade-off between a higher MCS and a failure the same for a
+UE at MCS 3 and at MCS 27; the ceiling makes the policy aggressive where errors
+are rare and back off where they cluster (bursty interference), much as outer-loop
 link adaptation steps down after NACKs.
 """
 
@@ -47,6 +49,8 @@ class RolloutConfig:
     """UE rows per simulation (one vectorized simulator)."""
     episode_slots: int = 400
     """Slots per simulation before a fresh configuration is drawn."""
+    harq_credit: float = 0.5
+    """Share of a failed first transmission's block value it earns (HARQ delivers it later)."""
     nack_penalty: float = 0.0
     """Fixed cost of a failed initial transmission, on the reward's scale."""
     nack_cost: float = 0.0
@@ -62,6 +66,8 @@ class RolloutConfig:
         for name in ("nack_penalty", "nack_cost", "ceiling_cost"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.harq_credit <= 1:
+            raise ValueError(f"harq_credit must be within [0, 1], got {self.harq_credit}")
         if not 0 <= self.bler_ceiling <= 1:
             raise ValueError(f"bler_ceiling must be within [0, 1], got {self.bler_ceiling}")
 
@@ -73,16 +79,16 @@ def learning_reward(config: RolloutConfig, obs: npt.NDArray[np.float32],
 
     ``reward`` is the environment's reward (bits decoded over the top-MCS TBS),
     ``tb_value`` what the block would have earned if decoded. A decoded block earns
-    ``reward``; a failed one costs ``nack_penalty + tb_value * share``, where share is
-    ``nack_cost``, plus ``ceiling_cost`` when the state's KPM-window BLER was above
-    ``bler_ceiling`` over at least ``ceiling_min_tbs`` initial TBs.
+    ``reward``; a failed one earns ``tb_value * (harq_credit - share) - nack_penalty``,
+    where share is ``nack_cost``, plus ``ceiling_cost`` when the state's KPM-window
+    BLER was above ``bler_ceiling`` over at least ``ceiling_min_tbs`` initial TBs.
     """
     window_tbs = np.expm1(obs[:, _LOG_WINDOW_TBS])
     counted = window_tbs >= config.ceiling_min_tbs - 0.5
     above = (obs[:, _WINDOW_BLER] > config.bler_ceiling) & counted
     share = config.nack_cost + np.where(above, config.ceiling_cost, 0.0)
-    cost = config.nack_penalty + tb_value * share
-    return np.where(decoded, reward, -cost).astype(np.float32)
+    failed = tb_value * (config.harq_credit - share) - config.nack_penalty
+    return np.where(decoded, reward, failed).astype(np.float32)
 
 
 class RolloutStats(NamedTuple):

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actors", type=int, default=None, help="Ray rollout actors")
     parser.add_argument("--simulations", type=int, default=None,
                         help="override the profile's number of simulations")
+    parser.add_argument("--harq-credit", type=float, default=None,
+                        help="share of a failed first transmission's block value it earns, "
+                             "since HARQ delivers it a slot later (default: the profile's, 0.5)")
     parser.add_argument("--nack-penalty", type=float, default=None,
                         help="fixed cost of a failed initial transmission (default: the "
                              "profile's, 0)")
@@ -82,7 +85,7 @@ def _config(args: argparse.Namespace) -> teacher.TeacherConfig:
     return cfg
 
 
-_REWARD_FLAGS = ("nack_penalty", "nack_cost", "bler_ceiling", "ceiling_cost")
+_REWARD_FLAGS = ("harq_credit", "nack_penalty", "nack_cost", "bler_ceiling", "ceiling_cost")
 """Flags that set the learning reward (fields of :class:`~training.rollout.RolloutConfig`)."""
 
 
