@@ -179,6 +179,8 @@ _INVALID_FROM: Final = tuple(
                        (nr_tables.QAM256, nr_tables.MAX_MCS[1]))
     if top + 1 < nr_tables.NUM_ACTIONS
 )
+_TRANSPOSED_ARGMAX_FROM: Final = 320
+"""Rows from which :func:`masked_argmax` takes the transposed route (measured crossover)."""
 # Action a weighs NUM_ACTIONS - a: among a row's maxima, the first weighs most.
 _FIRST_WEIGHTS: Final = np.arange(nr_tables.NUM_ACTIONS, 0, -1, dtype=np.uint8)[:, None]
 # ... and the heaviest weight gives the action back; weight 0 (a row of NaN) gives 0.
@@ -191,14 +193,19 @@ for _table in (_FIRST_WEIGHTS, _ACTION_OF_WEIGHT):
 def masked_argmax(q: npt.NDArray[np.float32], mcs_table: IntArray) -> npt.NDArray[np.int64]:
     """Argmax of ``q`` ``(n, NUM_ACTIONS)`` over the actions valid in each row's table.
 
-    ``mcs_table`` must hold 1 or 2 (a validated batch). The first maximum wins, as
-    with ``np.argmax``; a row holding NaN gets an unspecified valid index (the
-    caller falls back for it). ``np.argmax(axis=1)`` costs a call per row (~35 us for
-    1000 rows of 29), so this works on a transposed copy, where each step is one
-    pass over contiguous memory: blank the invalid actions (only the 256QAM table
-    has any: MCS 28), take each UE's maximum, then the first action that attains
-    it (~25 us).
+    ``mcs_table`` must hold 1 or 2 (a validated batch). Only the 256QAM table has
+    invalid actions (MCS 28). The first maximum wins, as with ``np.argmax``; a row
+    holding NaN gets an unspecified valid index (the caller falls back for it).
+    ``np.argmax(axis=1)`` costs a call per row (~35 us for 1000 rows of 29), so
+    from :data:`_TRANSPOSED_ARGMAX_FROM` rows on this works on a transposed copy,
+    where each step is one pass over contiguous memory: blank the invalid actions,
+    take each UE's maximum, then the first action that attains it (~25 us).
     """
+    if len(q) < _TRANSPOSED_ARGMAX_FROM:
+        masked = q.copy()
+        for table, first_invalid in _INVALID_FROM:
+            masked[mcs_table == table, first_invalid:] = -np.inf
+        return np.argmax(masked, axis=1).astype(np.int64, copy=False)
     q_t = q.T.copy()
     for table, first_invalid in _INVALID_FROM:
         q_t[first_invalid:, mcs_table == table] = -np.inf

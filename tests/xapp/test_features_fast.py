@@ -120,6 +120,13 @@ def test_observe_is_bit_identical_to_the_reference(batch: ReportBatch) -> None:
     assert got.tobytes() == want.tobytes()
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_batches(max_size=1200))
+def test_observe_of_large_batches_is_bit_identical(batch: ReportBatch) -> None:
+    """Large batches take another route (feature rows first, one transpose)."""
+    assert features.observe(batch).tobytes() == reference_observe(batch).tobytes()
+
+
 @settings(max_examples=50, deadline=None)
 @given(valid_batches(max_size=8))
 def test_observe_on_strided_views_matches(batch: ReportBatch) -> None:

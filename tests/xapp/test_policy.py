@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from conftest import mlp_bytes
 
 from xapp import features, nr_tables
@@ -36,12 +37,13 @@ def test_masked_argmax_keeps_the_first_of_tied_maxima() -> None:
         assert masked_argmax(q, table).tolist() == np.argmax(q + penalty, axis=1).tolist()
 
 
-def test_masked_argmax_gives_a_valid_index_for_rows_with_nan() -> None:
-    q = np.zeros((3, nr_tables.NUM_ACTIONS), dtype=np.float32)
+@pytest.mark.parametrize("n", [3, 1000])
+def test_masked_argmax_gives_a_valid_index_for_rows_with_nan(n: int) -> None:
+    q = np.zeros((n, nr_tables.NUM_ACTIONS), dtype=np.float32)
     q[0, 4] = np.nan
     q[1, :] = np.nan
-    mcs = masked_argmax(q, np.array([1, 2, 2]))
-    assert mcs.dtype == np.int64 and ((0 <= mcs) & (mcs <= 28)).all() and mcs[2] == 0
+    mcs = masked_argmax(q, np.full(n, 2))
+    assert mcs.dtype == np.int64 and ((0 <= mcs) & (mcs <= 27)).all() and mcs[2] == 0
 
 
 def test_q_row_runs_the_same_model_as_q_values() -> None:
