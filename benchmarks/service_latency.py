@@ -10,7 +10,10 @@ the wall time from sending a request to holding its decoded reply:
   (the 1-UE request's bytes sent and returned: unary call / one message on an
   open bidirectional stream); ``echo_stream_1000ue_columns``: the same for the
   ~100 kB of the 1000-UE columnar request (a reference for the transport's
-  share, not a floor: the service answers with ~2 kB);
+  share, not a floor: the service answers with ~2 kB); ``echo_stream_inference``:
+  the stream echo with one batch-1 ONNX Runtime inference per message (the
+  service's own call, ``Policy.q_row``, on a fixed observation), in a server
+  of its own: what a decision path cannot go below;
 * ``stream_1ue``: one 1-UE ``DecisionRequest`` (8 HARQ entries) on an open
   ``StreamDecisions`` stream, per-UE messages in and out: the headline case;
 * ``stream_1000ue_messages``: 1000 UEs as 1000 ``UeReport`` messages, 1000
@@ -72,6 +75,30 @@ async def main():
     ident = lambda b: b
     handler = grpc.method_handlers_generic_handler("echo.Echo", {
         "Unary": grpc.unary_unary_rpc_method_handler(unary, ident, ident),
+        "Stream": grpc.stream_stream_rpc_method_handler(stream, ident, ident)})
+    server.add_generic_rpc_handlers((handler,))
+    server.add_insecure_port("127.0.0.1:" + sys.argv[1])
+    await server.start()
+    await server.wait_for_termination()
+asyncio.run(main())
+"""
+
+# The echo's stream with one batch-1 inference per message, by the service's own
+# call (Policy.q_row) on a fixed observation: what the decision path cannot go below.
+INFERENCE_ECHO_SERVER = """
+import asyncio, sys, grpc
+from pathlib import Path
+from xapp.model_check import Limits, check_model
+policy = check_model(Path(sys.argv[2]).read_bytes(), Limits(latency_budget_us=None))
+row = [0.5] * 43
+async def stream(requests, context):
+    async for r in requests:
+        policy.q_row(row)
+        yield r
+async def main():
+    server = grpc.aio.server()
+    ident = lambda b: b
+    handler = grpc.method_handlers_generic_handler("echo.Echo", {
         "Stream": grpc.stream_stream_rpc_method_handler(stream, ident, ident)})
     server.add_generic_rpc_handlers((handler,))
     server.add_insecure_port("127.0.0.1:" + sys.argv[1])
@@ -228,12 +255,11 @@ def build_requests() -> dict[str, Any]:
     }
 
 
-async def measure_grpc(echo_port: int, grpc_port: int, n: int,
-                       requests: dict[str, Any]) -> dict[str, Any]:
+async def measure_grpc(ports: dict[str, int], n: int, requests: dict[str, Any]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     big_n = max(50, n // 10)
     columns_n = max(200, n // 2)  # the 1000-UE goal is a p99: enough samples to estimate it
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{echo_port}") as channel:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['echo']}") as channel:
         unary = channel.unary_unary("/echo.Echo/Unary")
         payload = requests["echo_bytes"]
         results["echo_unary"] = await timed_async(lambda: unary(payload), n)
@@ -243,7 +269,12 @@ async def measure_grpc(echo_port: int, grpc_port: int, n: int,
         results["echo_stream_1000ue_columns"] = await timed_async(
             lambda: stream(columns_payload), columns_n)
         await stream.close()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['inference_echo']}") as channel:
+        stream = StreamCaller(channel.stream_stream("/echo.Echo/Stream")())
+        results["echo_stream_inference"] = await timed_async(
+            lambda: stream(requests["echo_bytes"]), n)
+        await stream.close()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['grpc']}") as channel:
         # Requests go out as the bytes serialized above; replies are decoded.
         decide = channel.unary_unary(f"/{_SERVICE}/Decide", request_serializer=_identity,
                                      response_deserializer=pb.DecisionResponse.FromString)
@@ -271,10 +302,11 @@ async def measure_grpc(echo_port: int, grpc_port: int, n: int,
     return results
 
 
-def start_servers(tmp: Path, pin: bool) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes],
-                                                 dict[str, int]]:
+def start_servers(tmp: Path, pin: bool) -> tuple[subprocess.Popen[bytes],
+                                                 list[subprocess.Popen[bytes]], dict[str, int]]:
     student_model(tmp / "student.onnx")
-    ports = {"grpc": free_port(), "http": free_port(), "echo": free_port()}
+    ports = {"grpc": free_port(), "http": free_port(), "echo": free_port(),
+             "inference_echo": free_port()}
     env = {**os.environ, "LINKADAPT_LOG_LEVEL": "warning"}
     server_cpu = {1} if pin else None
 
@@ -289,21 +321,24 @@ def start_servers(tmp: Path, pin: bool) -> tuple[subprocess.Popen[bytes], subpro
          "--max-batch-size", "4096"], env=env, preexec_fn=on_server_cpu)
     echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(ports["echo"])],
                             preexec_fn=on_server_cpu)
-    return service, echo, ports
+    inference_echo = subprocess.Popen(
+        [sys.executable, "-c", INFERENCE_ECHO_SERVER, str(ports["inference_echo"]),
+         str(tmp / "student.onnx")], env=env, preexec_fn=on_server_cpu)
+    return service, [echo, inference_echo], ports
 
 
 def run(n: int, pin: bool = True) -> dict[str, Any]:
     if pin:
         os.sched_setaffinity(0, {0})
     tmp = Path(tempfile.mkdtemp(prefix="linkadapt-bench-"))
-    service, echo, ports = start_servers(tmp, pin)
+    service, echoes, ports = start_servers(tmp, pin)
     requests = build_requests()
     results: dict[str, Any] = {"pinned": "servers on CPU 1, client on CPU 0" if pin else "no",
                                "load_average_before": os.getloadavg()[0]}
     try:
         for port in ports.values():
             wait_port(port)
-        results.update(asyncio.run(measure_grpc(ports["echo"], ports["grpc"], n, requests)))
+        results.update(asyncio.run(measure_grpc(ports, n, requests)))
         client = HttpClient(ports["http"])
         status, body = client.send(requests["rest"])
         assert status == 200, body
@@ -312,11 +347,12 @@ def run(n: int, pin: bool = True) -> dict[str, Any]:
         client.close()
         results["service_rss_mb"] = rss_mb(service.pid)
     finally:
-        service.terminate()
-        echo.terminate()
-        service.wait(30)
-        echo.wait(30)
-    for mode, echo_mode in (("stream_1ue", "echo_stream"), ("unary_1ue", "echo_unary")):
+        for server in (service, *echoes):
+            server.terminate()
+        for server in (service, *echoes):
+            server.wait(30)
+    for mode, echo_mode in (("stream_1ue", "echo_stream"), ("unary_1ue", "echo_unary"),
+                            ("echo_stream_inference", "echo_stream")):
         for q in ("p50", "p99"):
             results[f"{mode}_ratio_to_echo_{q}"] = (results[mode][f"{q}_us"]
                                                     / results[echo_mode][f"{q}_us"])
@@ -343,9 +379,9 @@ def main() -> int:
         if isinstance(value, dict):
             print(f"{name:28s} p50 {value['p50_us']:8.0f} us   p99 {value['p99_us']:8.0f} us")
         elif isinstance(value, str):
-            print(f"{name:32s} {value}")
+            print(f"{name:40s} {value}")
         else:
-            print(f"{name:32s} {value:10.2f}")
+            print(f"{name:40s} {value:10.2f}")
     return 0
 
 
