@@ -9,14 +9,14 @@ The same class runs in-process or as a Ray actor.
 Learning reward of a decision (:func:`learning_reward`): the bits its transport
 block delivered at the first transmission over the TBS of the table's top MCS
 (the environment's reward for that slot). A failed first transmission earns a
-share of what the block would have earned: HARQ usually delivers it at the first
-retransmission, so it arrives at the cost of one more slot (``harq_credit``, 0.5:
-half the value of a first-time success), less a cost that is raised while the UE's
-own KPM-window BLER (a feature of the state) is above a ceiling. Shares of the
-block's value keep the trade-off between a higher MCS and a failure the same for a
-UE at MCS 3 and at MCS 27; the ceiling makes the policy aggressive where errors
-are rare and back off where they cluster (bursty interference), much as outer-loop
-link adaptation steps down after NACKs.
+share of what the block would have earned (negative: a cost), set by the UE's own
+KPM-window BLER, a feature of the state: below a floor, failures earn a credit
+(HARQ delivers most failed blocks a slot later, and a UE that never fails is
+leaving throughput unused), above a ceiling they cost the block's value. The
+policy learns to keep each UE's BLER in the band, as outer-loop link adaptation
+steers towards its target, while choosing the MCS from far more than the last
+ACK/NACK. Shares of the block's value keep the trade-off the same for a UE at
+MCS 3 and at MCS 27.
 """
 
 from __future__ import annotations
@@ -49,27 +49,33 @@ class RolloutConfig:
     """UE rows per simulation (one vectorized simulator)."""
     episode_slots: int = 400
     """Slots per simulation before a fresh configuration is drawn."""
-    harq_credit: float = 0.5
-    """Share of a failed first transmission's block value it earns (HARQ delivers it later)."""
+    harq_credit: float = 0.0
+    """Share of a failed first transmission's block value it earns in any state."""
     nack_penalty: float = 0.0
     """Fixed cost of a failed initial transmission, on the reward's scale."""
     nack_cost: float = 0.0
     """Cost of a failed initial transmission as a share of the reward it would have earned."""
-    bler_ceiling: float = 0.10
+    bler_floor: float = 0.08
+    """KPM-window BLER of the UE below which a failure earns ``floor_credit`` more."""
+    floor_credit: float = 0.5
+    """Extra share of the block value a failure earns while the UE is below ``bler_floor``."""
+    bler_ceiling: float = 0.12
     """KPM-window BLER of the UE above which a failure costs ``ceiling_cost`` more."""
     ceiling_cost: float = 1.0
     """Extra cost share of a failure decided while the UE was above ``bler_ceiling``."""
-    ceiling_min_tbs: int = 10
-    """Initial TBs the KPM window must hold before its BLER counts as above the ceiling."""
+    window_min_tbs: int = 3
+    """Initial TBs the KPM window must hold before its BLER counts against floor or ceiling."""
 
     def __post_init__(self) -> None:
         for name in ("nack_penalty", "nack_cost", "ceiling_cost"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0 <= self.harq_credit <= 1:
-            raise ValueError(f"harq_credit must be within [0, 1], got {self.harq_credit}")
-        if not 0 <= self.bler_ceiling <= 1:
-            raise ValueError(f"bler_ceiling must be within [0, 1], got {self.bler_ceiling}")
+        for name in ("harq_credit", "floor_credit", "bler_floor", "bler_ceiling"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be within [0, 1], got {getattr(self, name)}")
+        if self.bler_floor > self.bler_ceiling:
+            raise ValueError(f"bler_floor ({self.bler_floor}) must not exceed bler_ceiling "
+                             f"({self.bler_ceiling})")
 
 
 def learning_reward(config: RolloutConfig, obs: npt.NDArray[np.float32],
@@ -79,15 +85,18 @@ def learning_reward(config: RolloutConfig, obs: npt.NDArray[np.float32],
 
     ``reward`` is the environment's reward (bits decoded over the top-MCS TBS),
     ``tb_value`` what the block would have earned if decoded. A decoded block earns
-    ``reward``; a failed one earns ``tb_value * (harq_credit - share) - nack_penalty``,
-    where share is ``nack_cost``, plus ``ceiling_cost`` when the state's KPM-window
-    BLER was above ``bler_ceiling`` over at least ``ceiling_min_tbs`` initial TBs.
+    ``reward``; a failed one earns ``tb_value * share - nack_penalty`` with share
+    ``harq_credit - nack_cost``, plus ``floor_credit`` when the state's KPM-window
+    BLER was below ``bler_floor`` or minus ``ceiling_cost`` when it was above
+    ``bler_ceiling``, either over at least ``window_min_tbs`` initial TBs.
     """
     window_tbs = np.expm1(obs[:, _LOG_WINDOW_TBS])
-    counted = window_tbs >= config.ceiling_min_tbs - 0.5
-    above = (obs[:, _WINDOW_BLER] > config.bler_ceiling) & counted
-    share = config.nack_cost + np.where(above, config.ceiling_cost, 0.0)
-    failed = tb_value * (config.harq_credit - share) - config.nack_penalty
+    counted = window_tbs >= config.window_min_tbs - 0.5
+    bler = obs[:, _WINDOW_BLER]
+    share = (config.harq_credit - config.nack_cost
+             + np.where(counted & (bler < config.bler_floor), config.floor_credit, 0.0)
+             - np.where(counted & (bler > config.bler_ceiling), config.ceiling_cost, 0.0))
+    failed = tb_value * share - config.nack_penalty
     return np.where(decoded, reward, failed).astype(np.float32)
 
 

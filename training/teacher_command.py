@@ -31,8 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--simulations", type=int, default=None,
                         help="override the profile's number of simulations")
     parser.add_argument("--harq-credit", type=float, default=None,
-                        help="share of a failed first transmission's block value it earns, "
-                             "since HARQ delivers it a slot later (default: the profile's, 0.5)")
+                        help="share of a failed first transmission's block value it earns "
+                             "in any state (default: the profile's, 0)")
+    parser.add_argument("--bler-floor", type=float, default=None,
+                        help="KPM-window BLER below which failures earn --floor-credit "
+                             "(default: the profile's, 0.08)")
+    parser.add_argument("--floor-credit", type=float, default=None,
+                        help="share of the block value a failure earns below the BLER floor "
+                             "(default: the profile's, 0.5)")
     parser.add_argument("--nack-penalty", type=float, default=None,
                         help="fixed cost of a failed initial transmission (default: the "
                              "profile's, 0)")
@@ -41,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "would have earned (default: the profile's, 0)")
     parser.add_argument("--bler-ceiling", type=float, default=None,
                         help="KPM-window BLER above which failures cost --ceiling-cost more "
-                             "(default: the profile's, 0.1)")
+                             "(default: the profile's, 0.12)")
     parser.add_argument("--ceiling-cost", type=float, default=None,
                         help="extra cost share of a failure above the BLER ceiling "
                              "(default: the profile's, 1)")
@@ -85,7 +91,8 @@ def _config(args: argparse.Namespace) -> teacher.TeacherConfig:
     return cfg
 
 
-_REWARD_FLAGS = ("harq_credit", "nack_penalty", "nack_cost", "bler_ceiling", "ceiling_cost")
+_REWARD_FLAGS = ("harq_credit", "nack_penalty", "nack_cost", "bler_floor", "floor_credit",
+                 "bler_ceiling", "ceiling_cost")
 """Flags that set the learning reward (fields of :class:`~training.rollout.RolloutConfig`)."""
 
 

@@ -72,8 +72,8 @@ def _states(window_bler: list[float], window_tbs: list[int]) -> np.ndarray:
 
 
 def test_learning_reward_costs_a_share_of_the_block_and_more_above_the_ceiling() -> None:
-    cfg = RolloutConfig(harq_credit=0.0, nack_penalty=0.01, nack_cost=0.1, bler_ceiling=0.1,
-                        ceiling_cost=1.0, ceiling_min_tbs=10)
+    cfg = RolloutConfig(harq_credit=0.0, nack_penalty=0.01, nack_cost=0.1, bler_floor=0.0,
+                        bler_ceiling=0.1, ceiling_cost=1.0, window_min_tbs=10)
     # rows: decoded; failed below the ceiling; failed above it; failed above it on too
     # few TBs to count; failed exactly at the ceiling
     obs = _states([0.3, 0.05, 0.2, 0.5, 0.1], [50, 50, 50, 9, 50])
@@ -86,11 +86,13 @@ def test_learning_reward_costs_a_share_of_the_block_and_more_above_the_ceiling()
                                      -(0.01 + 0.02)], rtol=1e-6)
 
 
-def test_failed_blocks_earn_the_harq_credit_below_the_ceiling() -> None:
-    cfg = RolloutConfig(harq_credit=0.5, bler_ceiling=0.1, ceiling_cost=1.0)
-    obs = _states([0.05, 0.2], [50, 50])
-    got = learning_reward(cfg, obs, np.array([False, False]), np.zeros(2), np.array([0.4, 0.4]))
-    np.testing.assert_allclose(got, [0.2, -0.2], rtol=1e-6)
+def test_failures_earn_a_credit_below_the_floor_and_cost_above_the_ceiling() -> None:
+    cfg = RolloutConfig(harq_credit=0.1, bler_floor=0.05, floor_credit=0.5, bler_ceiling=0.15,
+                        ceiling_cost=1.0, window_min_tbs=3)
+    # below the floor; in the band; above the ceiling; below the floor on too few TBs
+    obs = _states([0.02, 0.10, 0.30, 0.0], [40, 40, 40, 2])
+    got = learning_reward(cfg, obs, np.zeros(4, dtype=bool), np.zeros(4), np.full(4, 0.4))
+    np.testing.assert_allclose(got, [0.4 * 0.6, 0.4 * 0.1, 0.4 * -0.9, 0.4 * 0.1], rtol=1e-6)
 
 
 def test_reward_settings_are_checked() -> None:
@@ -100,6 +102,8 @@ def test_reward_settings_are_checked() -> None:
         RolloutConfig(bler_ceiling=float("nan"))
     with pytest.raises(ValueError, match="harq_credit must be within"):
         RolloutConfig(harq_credit=1.5)
+    with pytest.raises(ValueError, match="bler_floor .* must not exceed bler_ceiling"):
+        RolloutConfig(bler_floor=0.2, bler_ceiling=0.1)
 
 
 def test_replay_ring_keeps_the_newest() -> None:
