@@ -8,8 +8,10 @@ from xapp import features
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
 from xapp.columns import COLUMNS, decode_columns, encode_columns
+from xapp.core import DecisionCore
 from xapp.errors import InvalidRequest
-from xapp.model_check import probe_batch
+from xapp.metrics import Metrics
+from xapp.model_check import Limits, check_model, probe_batch
 from xapp.proto_reports import batch_from_protos
 
 
@@ -115,3 +117,20 @@ def test_grpc_columns_in_and_out(start_service) -> None:
             stub.Decide(short, timeout=10)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "columns.buffer_bytes" in info.value.details()
+
+
+def test_columns_keep_their_wire_dtypes_and_decide_like_messages() -> None:
+    """The fallback rule and the model see the same UEs either way."""
+    records = [report(ue_id=i, wideband_cqi=i % 16, mcs_table=1 + i % 2, last_mcs=i % 28)
+               for i in range(400)]  # the large-batch routes of observe and argmax
+    ids, from_messages = batch_from_protos(
+        [json_format.ParseDict(r, pb.UeReport()) for r in records])
+    _, from_columns = decode_columns(encode_columns(from_messages, ids))
+    assert from_columns.cqi.dtype == np.uint8 and from_messages.cqi.dtype == np.int64
+    for policy in (None, check_model(mlp_bytes(hidden=(32, 32, 32)),
+                                     Limits(latency_budget_us=None))):
+        core = DecisionCore(Metrics())
+        core.set_policy(policy)
+        a, b = core.decide(from_messages), core.decide(from_columns)
+        assert a.mcs.tolist() == b.mcs.tolist() and a.from_model.tolist() == b.from_model.tolist()
+        assert a.mcs_table.tolist() == b.mcs_table.tolist()
