@@ -45,6 +45,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -351,6 +352,7 @@ def run(n: int, pin: bool = True) -> dict[str, Any]:
             server.terminate()
         for server in (service, *echoes):
             server.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
     for mode, echo_mode in (("stream_1ue", "echo_stream"), ("unary_1ue", "echo_unary"),
                             ("echo_stream_inference", "echo_stream")):
         for q in ("p50", "p99"):
