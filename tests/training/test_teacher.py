@@ -102,7 +102,7 @@ def test_reward_settings_are_checked() -> None:
         RolloutConfig(bler_ceiling=float("nan"))
     with pytest.raises(ValueError, match="harq_credit must be within"):
         RolloutConfig(harq_credit=1.5)
-    with pytest.raises(ValueError, match="bler_floor .* must not exceed bler_ceiling"):
+    with pytest.raises(ValueError, match=r"bler_floor .* must not exceed bler_ceiling"):
         RolloutConfig(bler_floor=0.2, bler_ceiling=0.1)
 
 

@@ -293,12 +293,16 @@ def test_emulator_survives_a_service_restart(start_service: Callable[..., Servic
     port = service.grpc_port
     progress = {"slots": 0}
     reached = threading.Event()
+    resume = threading.Event()
     outcome: dict[str, EmulationResult] = {}
 
     def on_slot(done: int) -> None:
         progress["slots"] = done
         if done == 200:
+            # Hold the emulator here until the service is down: under load a graceful
+            # stop can take longer than the remaining 400 slots on a live stream.
             reached.set()
+            resume.wait(60)
 
     def emulate() -> None:
         outcome["result"] = run_emulation(EmulatorOptions(
@@ -309,6 +313,7 @@ def test_emulator_survives_a_service_restart(start_service: Callable[..., Servic
     assert reached.wait(60)
     service.stop()
     stopped_at = progress["slots"]
+    resume.set()
     time.sleep(0.5)
     assert progress["slots"] < 600  # the emulator backs off while the service is down
     start_service(grpc_port=port)  # same store: model a is active again
