@@ -102,7 +102,7 @@ def test_kl_with_a_sharp_teacher_has_finite_gradients() -> None:
 
 @pytest.mark.parametrize(("size", "parameters"), [("4x64", 17_181), ("4x32", 5_533),
                                                   ("3x32", 4_477)])
-def test_student_sizes_are_well_below_one_mbit_and_30x_smaller_than_the_teacher(
+def test_student_sizes_are_below_one_mbit_and_the_int8_3x32_30x_below_the_teacher(
         size: str, parameters: int) -> None:
     net = student_network(size)
     assert net.parameter_count() == parameters
