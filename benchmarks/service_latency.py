@@ -4,7 +4,8 @@ Starts ``linkadapt serve`` (serving a random 3x32 MLP with the student's shape,
 built here with onnx.helper: the figures are about the service, not the policy)
 and a bare ``grpc.aio`` echo server (identity serializers, no protobuf) in
 subprocesses, then measures from this process, one request in flight at a time,
-the wall time from sending a request to holding its decoded reply:
+the wall time from sending a request to holding its decoded reply (with this
+client's garbage collector paused while it times, as ``timeit`` does):
 
 * ``echo_unary`` / ``echo_stream``: the floor Python grpcio sets on this machine
   (the 1-UE request's bytes sent and returned: unary call / one message on an
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -165,10 +167,17 @@ async def timed_async(call: Callable[[], Awaitable[object]], n: int) -> dict[str
     for _ in range(min(200, n)):
         await call()
     times = np.empty(n)
-    for i in range(n):
-        start = time.perf_counter()
-        await call()
-        times[i] = time.perf_counter() - start
+    # As timeit does: the measuring client's own garbage collections are not the
+    # servers' latency (a gNB is not a Python process).
+    gc.collect()
+    gc.disable()
+    try:
+        for i in range(n):
+            start = time.perf_counter()
+            await call()
+            times[i] = time.perf_counter() - start
+    finally:
+        gc.enable()
     return summary(times)
 
 
