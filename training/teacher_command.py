@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from training import teacher
+from training.rollout import RolloutConfig
 
 _EXAMPLES = """examples:
   linkadapt train-teacher --profile quick                     # ~25 min on 2 cores
@@ -30,27 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actors", type=int, default=None, help="Ray rollout actors")
     parser.add_argument("--simulations", type=int, default=None,
                         help="override the profile's number of simulations")
-    parser.add_argument("--harq-credit", type=float, default=None,
-                        help="share of a failed first transmission's block value it earns "
-                             "in any state (default: the profile's, 0)")
-    parser.add_argument("--bler-floor", type=float, default=None,
-                        help="KPM-window BLER below which failures earn --floor-credit "
-                             "(default: the profile's, 0.08)")
-    parser.add_argument("--floor-credit", type=float, default=None,
-                        help="share of the block value a failure earns below the BLER floor "
-                             "(default: the profile's, 0.5)")
-    parser.add_argument("--nack-penalty", type=float, default=None,
-                        help="fixed cost of a failed initial transmission (default: the "
-                             "profile's, 0)")
-    parser.add_argument("--nack-cost", type=float, default=None,
-                        help="cost of a failed initial transmission as a share of what it "
-                             "would have earned (default: the profile's, 0)")
-    parser.add_argument("--bler-ceiling", type=float, default=None,
-                        help="KPM-window BLER above which failures cost --ceiling-cost more "
-                             "(default: the profile's, 0.12)")
-    parser.add_argument("--ceiling-cost", type=float, default=None,
-                        help="extra cost share of a failure above the BLER ceiling "
-                             "(default: the profile's, 1)")
+    defaults = RolloutConfig()
+    for name, text in _REWARD_FLAGS.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=None,
+                            help=f"{text} (default: the profile's, {getattr(defaults, name):g})")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--out", type=Path, default=None,
                         help="run directory (default: runs/teacher-PROFILE-SCENARIO)")
@@ -91,8 +75,15 @@ def _config(args: argparse.Namespace) -> teacher.TeacherConfig:
     return cfg
 
 
-_REWARD_FLAGS = ("harq_credit", "nack_penalty", "nack_cost", "bler_floor", "floor_credit",
-                 "bler_ceiling", "ceiling_cost")
+_REWARD_FLAGS: dict[str, str] = {
+    "harq_credit": "share of a failed first transmission's block value it earns in any state",
+    "bler_floor": "KPM-window BLER below which failures earn --floor-credit",
+    "floor_credit": "share of the block value a failure earns below the BLER floor",
+    "nack_penalty": "fixed cost of a failed initial transmission",
+    "nack_cost": "cost of a failed initial transmission as a share of what it would have earned",
+    "bler_ceiling": "KPM-window BLER above which failures cost --ceiling-cost more",
+    "ceiling_cost": "extra cost share of a failure above the BLER ceiling",
+}
 """Flags that set the learning reward (fields of :class:`~training.rollout.RolloutConfig`)."""
 
 
