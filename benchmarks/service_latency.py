@@ -66,6 +66,9 @@ from xapp.columns import encode_columns
 from xapp.proto_reports import batch_from_protos
 from xapp.synthetic import random_mlp
 
+# A bare echo (identity serializers, no protobuf). With a model path as second
+# argument its stream runs one batch-1 inference per message, by the service's own
+# call (Policy.q_row) on a fixed observation: what the decision path cannot go below.
 ECHO_SERVER = """
 import asyncio, sys, grpc
 async def unary(request, context):
@@ -73,35 +76,20 @@ async def unary(request, context):
 async def stream(requests, context):
     async for r in requests:
         yield r
+if len(sys.argv) > 2:
+    from pathlib import Path
+    from xapp.model_check import Limits, check_model
+    policy = check_model(Path(sys.argv[2]).read_bytes(), Limits(latency_budget_us=None))
+    row = [0.5] * 43
+    async def stream(requests, context):
+        async for r in requests:
+            policy.q_row(row)
+            yield r
 async def main():
     server = grpc.aio.server()
     ident = lambda b: b
     handler = grpc.method_handlers_generic_handler("echo.Echo", {
         "Unary": grpc.unary_unary_rpc_method_handler(unary, ident, ident),
-        "Stream": grpc.stream_stream_rpc_method_handler(stream, ident, ident)})
-    server.add_generic_rpc_handlers((handler,))
-    server.add_insecure_port("127.0.0.1:" + sys.argv[1])
-    await server.start()
-    await server.wait_for_termination()
-asyncio.run(main())
-"""
-
-# The echo's stream with one batch-1 inference per message, by the service's own
-# call (Policy.q_row) on a fixed observation: what the decision path cannot go below.
-INFERENCE_ECHO_SERVER = """
-import asyncio, sys, grpc
-from pathlib import Path
-from xapp.model_check import Limits, check_model
-policy = check_model(Path(sys.argv[2]).read_bytes(), Limits(latency_budget_us=None))
-row = [0.5] * 43
-async def stream(requests, context):
-    async for r in requests:
-        policy.q_row(row)
-        yield r
-async def main():
-    server = grpc.aio.server()
-    ident = lambda b: b
-    handler = grpc.method_handlers_generic_handler("echo.Echo", {
         "Stream": grpc.stream_stream_rpc_method_handler(stream, ident, ident)})
     server.add_generic_rpc_handlers((handler,))
     server.add_insecure_port("127.0.0.1:" + sys.argv[1])
@@ -332,7 +320,7 @@ def start_servers(tmp: Path, pin: bool) -> tuple[subprocess.Popen[bytes],
     echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(ports["echo"])],
                             preexec_fn=on_server_cpu)
     inference_echo = subprocess.Popen(
-        [sys.executable, "-c", INFERENCE_ECHO_SERVER, str(ports["inference_echo"]),
+        [sys.executable, "-c", ECHO_SERVER, str(ports["inference_echo"]),
          str(tmp / "student.onnx")], env=env, preexec_fn=on_server_cpu)
     return service, [echo, inference_echo], ports
 
