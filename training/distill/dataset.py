@@ -42,7 +42,7 @@ import numpy.typing as npt
 import torch
 
 from training.distill.teachers import Teacher
-from training.networks import QNetwork
+from training.networks import QNetwork, network_from_state
 from training.rollout import RolloutConfig, RolloutWorker
 from xapp import features, nr_tables
 
@@ -93,36 +93,26 @@ class TeacherSamples(NamedTuple):
 class TeacherWorker(RolloutWorker):
     """A rollout worker that returns the teacher's Q-values of the states it decided on.
 
-    ``hidden`` is the acting network's; with ``label_hidden`` (the teacher's) another
-    network acts (a student) and the teacher only labels.
+    ``hidden`` is the acting network's. With ``label_weights`` (the teacher's) another
+    network acts (a student) and the teacher, rebuilt from them, only labels.
     """
 
     def __init__(self, config: RolloutConfig, hidden: tuple[int, ...], seed: int,
-                 label_hidden: tuple[int, ...] | None = None) -> None:
+                 label_weights: dict[str, npt.NDArray[np.float32]] | None = None) -> None:
         super().__init__(config, hidden, seed)
-        self.label_net = None
-        if label_hidden is not None:
-            self.label_net = QNetwork(label_hidden)
-            self.label_net.requires_grad_(False)
+        self.labeller = self.net
+        if label_weights is not None:
+            self.labeller = network_from_state({k: torch.from_numpy(v)
+                                                for k, v in label_weights.items()})
+            self.labeller.requires_grad_(False)
 
     def samples(self, weights: dict[str, npt.NDArray[np.float32]], slots: int,
-                epsilon: float,
-                label_weights: dict[str, npt.NDArray[np.float32]] | None = None) -> TeacherSamples:
-        """Simulate ``slots`` slots acting with ``weights``; teacher Q-values at every decision.
-
-        The teacher is ``label_weights`` if given, else the acting network itself.
-        """
+                epsilon: float) -> TeacherSamples:
+        """Simulate ``slots`` slots acting with ``weights``; teacher Q-values at every decision."""
         result = self.rollout(weights, slots, epsilon)
         obs = result.transitions.obs
-        labeller = self.net
-        if label_weights is not None:
-            if self.label_net is None:
-                raise ValueError("this worker was built without a labelling network")
-            self.label_net.load_state_dict({k: torch.from_numpy(v)
-                                            for k, v in label_weights.items()})
-            labeller = self.label_net
         with torch.no_grad():
-            q = labeller(torch.from_numpy(obs)).numpy()
+            q = self.labeller(torch.from_numpy(obs)).numpy()
         return TeacherSamples(obs.astype(np.float32), q.astype(np.float32))
 
 
@@ -156,20 +146,17 @@ def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "
     rollout = RolloutConfig(scenario=scenario, ues=cfg.ues, episode_slots=cfg.episode_slots)
     remote = ray.remote(num_cpus=1)(TeacherWorker)
     acting = teacher.net if actor is None else actor
-    label_hidden = None if actor is None else teacher.net.hidden
-    workers: list[Any] = [remote.remote(rollout, acting.hidden, cfg.seed * 1000 + i,
-                                        label_hidden)
-                          for i in range(cfg.actors)]
-    weights = ray.put({k: v.numpy().copy() for k, v in acting.state_dict().items()})
     labels = None if actor is None else ray.put(
         {k: v.numpy().copy() for k, v in teacher.net.state_dict().items()})
+    workers: list[Any] = [remote.remote(rollout, acting.hidden, cfg.seed * 1000 + i, labels)
+                          for i in range(cfg.actors)]
+    weights = ray.put({k: v.numpy().copy() for k, v in acting.state_dict().items()})
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     writer = _ShardWriter(out, cfg.shard_samples)
     collected = 0
     try:
-        pending = {w.samples.remote(weights, cfg.chunk_slots, cfg.epsilon, labels): w
-                   for w in workers}
+        pending = {w.samples.remote(weights, cfg.chunk_slots, cfg.epsilon): w for w in workers}
         while collected < cfg.samples:
             ready, _ = ray.wait(list(pending), num_returns=1)
             worker = pending.pop(ready[0])
@@ -178,8 +165,7 @@ def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "
             writer.add(chunk.obs[:take], chunk.q[:take])
             collected += take
             if collected < cfg.samples:
-                pending[worker.samples.remote(weights, cfg.chunk_slots, cfg.epsilon,
-                                              labels)] = worker
+                pending[worker.samples.remote(weights, cfg.chunk_slots, cfg.epsilon)] = worker
             if on_chunk is not None:
                 on_chunk(collected)
     finally:
