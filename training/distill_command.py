@@ -152,9 +152,7 @@ def command_line(args: argparse.Namespace) -> str:
     parts += ["--sweep-tau", args.sweep_tau] if args.sweep_tau else ["--tau", f"{args.tau:g}"]
     for name in ("samples", "epochs", "simulations", "actors", "dagger_rounds",
                  "dagger_samples"):
-        if name.startswith("dagger") and not getattr(args, name):
-            continue
-        if getattr(args, name) is not None:
+        if getattr(args, name):  # unset (None) or, for --dagger-rounds, the default 0
             parts += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     if args.learning_rate != 3e-3:
         parts += ["--learning-rate", f"{args.learning_rate:g}"]

@@ -13,7 +13,7 @@ from training import teacher
 from training.rollout import RolloutConfig
 
 _EXAMPLES = """examples:
-  linkadapt train-teacher --profile quick                     # ~25 min on 2 cores
+  linkadapt train-teacher --profile quick                     # ~8 min on 2 idle cores
   linkadapt train-teacher --profile quick --scenario mimo     # a scenario-specific teacher
   linkadapt train-teacher --profile paper --ray-address 10.0.0.5:6379
   linkadapt train-teacher --resume runs/teacher-quick-random/checkpoint.pt
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override the profile's number of simulations")
     defaults = RolloutConfig()
     for name, text in _REWARD_FLAGS.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=None,
+        parser.add_argument(_flag(name), type=float, default=None,
                             help=f"{text} (default: the profile's, {getattr(defaults, name):g})")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--out", type=Path, default=None,
@@ -69,7 +69,7 @@ def _config(args: argparse.Namespace) -> teacher.TeacherConfig:
               if getattr(args, name) is not None}
     for name, value in reward.items():
         if not value >= 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+            raise ValueError(f"{_flag(name)} must be >= 0, got {value}")
     if reward:
         cfg = dataclasses.replace(cfg, rollout=dataclasses.replace(cfg.rollout, **reward))
     return cfg
@@ -85,6 +85,10 @@ _REWARD_FLAGS: dict[str, str] = {
     "ceiling_cost": "extra cost share of a failure above the BLER ceiling",
 }
 """Flags that set the learning reward (fields of :class:`~training.rollout.RolloutConfig`)."""
+
+
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -156,7 +160,7 @@ def teacher_card(result: teacher.TrainResult) -> dict[str, Any]:
             "seconds": round(result.progress.seconds, 1),
             "command": "linkadapt train-teacher --profile "
                        f"{cfg.profile} --seed {cfg.seed}"
-                       + "".join(f" --{name.replace('_', '-')} {getattr(cfg.rollout, name):g}"
+                       + "".join(f" {_flag(name)} {getattr(cfg.rollout, name):g}"
                                  for name in _REWARD_FLAGS)
                        + (f" --scenario {cfg.rollout.scenario}"
                           if cfg.rollout.scenario != "random" else ""),
