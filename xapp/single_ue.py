@@ -121,7 +121,7 @@ def observe_one(report: Any) -> tuple[list[float], int, int] | None:
                 return None
             acks[k] = 1 if ack else -1
             deltas[k] = mcs - cqi_mcs
-            log_ages[k] = _LOG1P[age] if age < _TABLE_SIZE else _log1p(age)
+            log_ages[k] = _log1p(age)
         harq = (*acks, *deltas, *log_ages)
     else:
         harq = (*_NO_ENTRY, *_NO_ENTRY, *_ABSENT_LOG_AGES)
