@@ -69,12 +69,16 @@ class DqnLearner:
         self.target.requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.learning_rate)
         self.updates = 0
+        self.last_q_values: torch.Tensor | None = None
+        """The online network's Q-values ``(b, 29)`` on the last batch's states, before its step."""
 
     def update(self, batch: Batch) -> float:
         """One gradient step on ``batch``; returns the loss."""
         cfg = self.config
         targets = td_targets(self.online, self.target, batch, cfg.gamma)
-        predicted = self.online(batch.obs).gather(1, batch.actions[:, None])[:, 0]
+        q_values = self.online(batch.obs)
+        self.last_q_values = q_values.detach()
+        predicted = q_values.gather(1, batch.actions[:, None])[:, 0]
         loss = nn.functional.huber_loss(predicted, targets, delta=cfg.huber_delta)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -20,11 +20,11 @@ from training.rollout import RolloutConfig, learning_reward
 from xapp.features import FEATURE_NAMES, NUM_FEATURES
 
 
-def test_teacher_network_has_seven_hidden_layers_and_about_105k_parameters() -> None:
+def test_teacher_network_has_seven_hidden_layers_and_166k_parameters() -> None:
     net = teacher_network()
     linear = [m for m in net.mlp if isinstance(m, torch.nn.Linear)]
     assert len(linear) == 8  # 7 hidden + output
-    assert net.parameter_count() == 108_445
+    assert net.parameter_count() == 166_269
 
 
 def test_double_dqn_targets_use_online_argmax_and_mask_table_2() -> None:
@@ -62,6 +62,24 @@ def test_learner_fits_a_bandit_and_refreshes_its_target() -> None:
     for a, b in zip(learner.online.state_dict().values(),
                     learner.target.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)  # refreshed at update 300
+
+
+def test_learner_keeps_the_q_values_it_stepped_from() -> None:
+    torch.manual_seed(1)
+    learner = DqnLearner(student_network("3x32"), DqnConfig(batch_size=32, learning_rate=1e-2))
+    rng = np.random.default_rng(1)
+    replay = ReplayBuffer(100)
+    obs = rng.normal(size=(100, NUM_FEATURES)).astype(np.float32)
+    replay.add(Transitions(obs, rng.integers(0, 29, 100), np.ones(100, np.float32), obs))
+    batch = replay.sample(rng, 32)
+    assert learner.last_q_values is None
+    with torch.no_grad():
+        before = learner.online(batch.obs)
+    learner.update(batch)
+    assert learner.last_q_values is not None and not learner.last_q_values.requires_grad
+    torch.testing.assert_close(learner.last_q_values, before)  # the step's own forward pass
+    with torch.no_grad():
+        assert not torch.allclose(learner.online(batch.obs), before)  # the step moved it
 
 
 def _states(window_bler: list[float], window_tbs: list[int]) -> np.ndarray:

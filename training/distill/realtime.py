@@ -3,8 +3,9 @@
 The teacher's DQN run (:func:`training.teacher.train`) calls back after every
 gradient step with the learner and the minibatch it just learned from; the
 student takes one step of the distillation loss on the same states, against the
-online network's *latest* Q-values. One run yields both models, and no
-separate collection or distillation phase follows it.
+online network's *latest* Q-values: those the learner has just computed on them
+for its own step (reusing them spares a teacher forward pass per step). One run
+yields both models, and no separate collection or distillation phase follows it.
 
 Early in the run the teacher is still poor, so the student's targets move; the
 last share of the run (``polish_fraction`` of the gradient steps) uses a decaying
@@ -61,8 +62,9 @@ class RealtimeStudent:
         for group in self.optimizer.param_groups:
             group["lr"] = self.cfg.learning_rate * (0.02 + 0.98 * 0.5 * (1 + math.cos(
                 math.pi * progress)))
-        with torch.no_grad():
-            target = learner.online(batch.obs)
+        target = learner.last_q_values
+        if target is None:
+            raise RuntimeError("the learner has not computed Q-values on a batch yet")
         mask = valid_actions(batch.obs)
         loss = self.loss(self.net(batch.obs), target, mask, self.cfg.tau)
         self.optimizer.zero_grad(set_to_none=True)
