@@ -48,46 +48,38 @@ class _SingleRowRunner:
 
     ``session.run`` re-checks its arguments and allocates the output on every
     call (~6 us at batch 1 on the reference machine); a run over a binding whose
-    input and output buffers never move costs ~4 us. :meth:`run_row` goes further
-    for the one-UE path: the row is packed into the input buffer and the output
-    read back as Python floats, with no numpy call at all (each costs a few
-    microseconds when the CPU idled since the last request). The buffers are
-    shared, so one caller at a time: another caller (a probe in a worker thread
-    while the event loop decides) gets ``None`` and takes the plain path.
+    input and output buffers never move costs ~4 us. :meth:`Policy.q_row` goes
+    further for the one-UE path: the row is packed into :attr:`input_bytes` and the
+    output read back from :attr:`output_values` as Python floats, with no numpy
+    call at all (each costs a few microseconds when the CPU idled since the last
+    request). The buffers are shared, so one caller at a time (:attr:`lock`):
+    another caller (a probe in a worker thread while the event loop decides) finds
+    it taken and takes the plain path.
     """
 
+    __slots__ = ("binding", "input", "input_bytes", "lock", "output", "output_values", "run")
+
     def __init__(self, session: ort.InferenceSession) -> None:
-        self._input = np.zeros((1, NUM_FEATURES), dtype=np.float32)
-        self._output = np.zeros((1, nr_tables.NUM_ACTIONS), dtype=np.float32)
-        self._binding = session.io_binding()
-        self._binding.bind_cpu_input(INPUT_NAME, self._input)
-        self._binding.bind_output(OUTPUT_NAME, "cpu", 0, np.float32, list(self._output.shape),
-                                  self._output.ctypes.data)
-        self._input_bytes = self._input.data.cast("B")
-        self._output_values = self._output.data.cast("B").cast("f")
-        self._run = session.run_with_iobinding
-        self._lock = threading.Lock()
+        self.input = np.zeros((1, NUM_FEATURES), dtype=np.float32)
+        self.output = np.zeros((1, nr_tables.NUM_ACTIONS), dtype=np.float32)
+        self.binding = session.io_binding()
+        self.binding.bind_cpu_input(INPUT_NAME, self.input)
+        self.binding.bind_output(OUTPUT_NAME, "cpu", 0, np.float32, list(self.output.shape),
+                                 self.output.ctypes.data)
+        self.input_bytes = self.input.data.cast("B")
+        self.output_values = self.output.data.cast("B").cast("f")
+        self.run = session.run_with_iobinding
+        self.lock = threading.Lock()
 
     def __call__(self, observation: npt.NDArray[np.float32]) -> npt.NDArray[np.float32] | None:
-        if not self._lock.acquire(blocking=False):
+        if not self.lock.acquire(blocking=False):
             return None
         try:
-            self._input[...] = observation
-            self._run(self._binding)
-            return self._output.copy()
+            self.input[...] = observation
+            self.run(self.binding)
+            return self.output.copy()
         finally:
-            self._lock.release()
-
-    def run_row(self, row: Sequence[float]) -> list[float] | None:
-        """Return the Q-values of one observation row (Python numbers in, floats out)."""
-        if not self._lock.acquire(blocking=False):
-            return None
-        try:
-            OBSERVATION_ROW.pack_into(self._input_bytes, 0, *row)
-            self._run(self._binding)
-            return cast(list[float], self._output_values.tolist())  # "f": floats
-        finally:
-            self._lock.release()
+            self.lock.release()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,15 +127,22 @@ class Policy:
         """Run the model on one observation row given as Python numbers.
 
         The row is rounded to float32 as numpy would (:data:`OBSERVATION_ROW`).
+        This is the one-UE path's call: the bound buffers are used right here,
+        without a further call (on a CPU that idled since the last request each
+        Python call level costs microseconds).
 
         Raises:
             Exception: whatever ONNX Runtime raises.
 
         """
-        if self._single_row is not None:
-            q = self._single_row.run_row(row)
-            if q is not None:
-                return q
+        runner = self._single_row
+        if runner is not None and runner.lock.acquire(False):
+            try:
+                OBSERVATION_ROW.pack_into(runner.input_bytes, 0, *row)
+                runner.run(runner.binding)
+                return cast(list[float], runner.output_values.tolist())  # "f": floats
+            finally:
+                runner.lock.release()
         observation = np.frombuffer(OBSERVATION_ROW.pack(*row), np.float32).reshape(1, -1)
         return list(self.q_values(observation)[0].tolist())
 

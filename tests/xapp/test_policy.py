@@ -53,11 +53,11 @@ def test_q_row_runs_the_same_model_as_q_values() -> None:
         row = observation.tolist()
         want = policy.q_values(observation[None, :])[0].tolist()
         assert policy.q_row(row) == want
-        policy._single_row._lock.acquire()  # the buffers are busy: the plain path answers
+        policy._single_row.lock.acquire()  # the buffers are busy: the plain path answers
         try:
             assert policy.q_row(row) == want
         finally:
-            policy._single_row._lock.release()
+            policy._single_row.lock.release()
 
 
 def test_fallback_is_cqi_mcs_minus_backoff_clipped_at_zero() -> None:
