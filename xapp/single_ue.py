@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import struct
+from operator import attrgetter, le
 from typing import Any, Final
 
 import numpy as np
@@ -31,12 +32,14 @@ import numpy as np
 from xapp import features, nr_tables
 from xapp.core import DecisionCore
 from xapp.features import CSI_PERIODS_SLOTS, HARQ_HISTORY
-from xapp.proto_reports import _READ, _READ_HARQ, _REQUIRED
+from xapp.proto_reports import _READ, _REQUIRED
 
-_RANGES: Final = tuple((lo, hi) for _, _, lo, hi in features._REQUIRED_INT_FIELDS)
+_LOWEST: Final = tuple(lo for _, _, lo, _ in features._REQUIRED_INT_FIELDS)
+_HIGHEST: Final = tuple(hi for _, _, _, hi in features._REQUIRED_INT_FIELDS)
+_READ_ENTRY: Final = attrgetter("ack", "mcs", "age_slots")  # `initial` is no feature
 _REQUIRED_NAMES: Final = tuple(name for name, _ in _REQUIRED)
-# _READ order: mcs_table, then the _REQUIRED_INT_FIELDS in the same order as
-# _RANGES, then csi_period, last_mcs, buffer, sinr, rsrp, ue_id.
+# _READ order: mcs_table, then the _REQUIRED_INT_FIELDS in their order (_LOWEST,
+# _HIGHEST), then csi_period, last_mcs, buffer, sinr, rsrp, ue_id.
 assert tuple(column for _, column in _REQUIRED[1:-1]) == tuple(
     column for _, column, _, _ in features._REQUIRED_INT_FIELDS)
 _CSI_PERIODS: Final = frozenset(CSI_PERIODS_SLOTS)
@@ -44,6 +47,7 @@ _MAX_MCS: Final = tuple(int(m) for m in nr_tables.MAX_MCS)
 _CQI_TO_MCS: Final = nr_tables.CQI_TO_MCS.tolist()
 _CQI_EFFICIENCY: Final = nr_tables.CQI_EFFICIENCY.tolist()
 _NO_ENTRY: Final = (0,) * HARQ_HISTORY
+_LAST_ACTION: Final = nr_tables.NUM_ACTIONS - 1
 
 _TABLE_SIZE: Final = 4096
 with np.errstate(divide="ignore"):  # log(0): never looked up
@@ -87,11 +91,10 @@ def observe_one(report: Any) -> tuple[list[float], int, int] | None:
     values = _READ(report)
     (table, cqi, cqi_age, rank, tb_total, tb_errors, prbs, tx, numerology, period,
      last, buffer, sinr, rsrp, ue_id) = values
-    if table not in (1, 2) or period not in _CSI_PERIODS or tb_errors > tb_total:
+    checked = values[1:9]
+    if (table not in (1, 2) or period not in _CSI_PERIODS or tb_errors > tb_total
+            or not all(map(le, _LOWEST, checked)) or not all(map(le, checked, _HIGHEST))):
         return None
-    for value, (lo, hi) in zip(values[1:9], _RANGES, strict=True):
-        if not lo <= value <= hi:
-            return None
     if 0 in values[:12]:
         for name, value in zip(_REQUIRED_NAMES, values, strict=False):
             if value == 0 and not report.HasField(name):
@@ -107,12 +110,12 @@ def observe_one(report: Any) -> tuple[list[float], int, int] | None:
     has_rsrp = rsrp != 0 or report.HasField("ss_rsrp_dbm")
     entries = report.harq
     cqi_mcs = _CQI_TO_MCS[table - 1][cqi]
+    acks, deltas, log_ages = list(_NO_ENTRY), list(_NO_ENTRY), list(_ABSENT_LOG_AGES)
     if entries:
         if len(entries) > HARQ_HISTORY:
             return None
-        acks, deltas, log_ages = list(_NO_ENTRY), list(_NO_ENTRY), list(_ABSENT_LOG_AGES)
         for k, entry in enumerate(entries):
-            ack, mcs, age, _ = _READ_HARQ(entry)
+            ack, mcs, age = _READ_ENTRY(entry)
             if not (ack and mcs and age) and not (  # a zero is a value or an absence
                     (ack or entry.HasField("ack")) and (mcs or entry.HasField("mcs"))
                     and (age or entry.HasField("age_slots"))):
@@ -121,19 +124,19 @@ def observe_one(report: Any) -> tuple[list[float], int, int] | None:
                 return None
             acks[k] = 1 if ack else -1
             deltas[k] = mcs - cqi_mcs
-            log_ages[k] = _log1p(age)
-        harq = (*acks, *deltas, *log_ages)
-    else:
-        harq = (*_NO_ENTRY, *_NO_ENTRY, *_ABSENT_LOG_AGES)
+            log_ages[k] = _LOG1P[age] if age < _TABLE_SIZE else _log1p(age)
     # 1.0 + buffer rounds like the column path's float64 column plus 1.0.
-    log_buffer = _log10(1.0 + float(buffer))
+    log_buffer = (_LOG10[buffer + 1] if buffer < _TABLE_SIZE - 1
+                  else _log10(1.0 + float(buffer)))
     row = [
-        cqi, _CQI_EFFICIENCY[table - 1][cqi], cqi_mcs, _log1p(cqi_age), table - 1, rank,
+        cqi, _CQI_EFFICIENCY[table - 1][cqi], cqi_mcs,
+        _LOG1P[cqi_age] if cqi_age < _TABLE_SIZE else _log1p(cqi_age), table - 1, rank,
         sinr if has_sinr else features._ABSENT_SINR_DB, has_sinr,
         rsrp if has_rsrp else features._ABSENT_RSRP_DBM, has_rsrp,
         log_buffer, last - cqi_mcs if last >= 0 else 0, last >= 0,
-        tb_errors / max(tb_total, 1), _log1p(tb_total),
-        *harq, _LOG2[tx], numerology, _LOG2[period], _LOG1P[prbs],
+        tb_errors / max(tb_total, 1),
+        _LOG1P[tb_total] if tb_total < _TABLE_SIZE else _log1p(tb_total),
+        *acks, *deltas, *log_ages, _LOG2[tx], numerology, _LOG2[period], _LOG1P[prbs],
     ]
     return row, table, ue_id
 
@@ -155,10 +158,13 @@ def decide_one(core: DecisionCore, report: Any) -> tuple[int, int, int, str, str
         q = policy.q_row(row)
     except Exception:  # the column path falls back and logs
         return None
-    if len(q) != nr_tables.NUM_ACTIONS or not all(map(math.isfinite, q)):
+    total = sum(q)  # inf or NaN if any value is: float32 values cannot overflow a float64 sum
+    if len(q) != nr_tables.NUM_ACTIONS or total - total != 0.0:
         return None
     # First maximum over the table's valid MCS indices, like np.argmax: max() keeps
     # the first of equal values and index() finds the first value equal to it.
-    mcs = q.index(max(q[: _MAX_MCS[table - 1] + 1]))
+    top = _MAX_MCS[table - 1]
+    mcs = q.index(max(q) if top == _LAST_ACTION else max(q[: top + 1]))
     core.metrics.decisions.model += 1
-    return ue_id, mcs, table, policy.card.model_id, policy.card.version
+    card = policy.card
+    return ue_id, mcs, table, card.model_id, card.version
