@@ -72,9 +72,17 @@ class RequestStats:
         self.batch_size = Buckets(_BATCH_BUCKETS)
 
     def record(self, seconds: float, num_ues: int) -> None:
-        """Record one answered request."""
-        self.latency.observe(seconds)
-        self.batch_size.observe(num_ues)
+        """Record one answered request.
+
+        :meth:`Buckets.observe` written out twice: one Python call per request
+        instead of three (on a CPU that idled since the last request each call
+        costs microseconds).
+        """
+        latency, batch = self.latency, self.batch_size
+        latency.counts[bisect_left(latency.bounds, seconds)] += 1
+        latency.sum += seconds
+        batch.counts[bisect_left(batch.bounds, num_ues)] += 1
+        batch.sum += num_ues
 
 
 class DecisionCounts:
