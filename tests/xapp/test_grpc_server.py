@@ -2,6 +2,7 @@ import asyncio
 import math
 
 import grpc
+import numpy as np
 import pytest
 from conftest import AUTH, TOKEN, mlp_bytes, report
 from google.protobuf import json_format
@@ -10,7 +11,15 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
-from xapp.grpc_server import SERVICE_NAME, LinkAdaptationServicer
+from xapp.grpc_server import (
+    SERVICE_NAME,
+    LinkAdaptationServicer,
+    _OneReply,
+    build_columns_response,
+    build_response,
+)
+from xapp.proto_reports import batch_from_protos
+from xapp.single_ue import decide_one
 
 
 def request(n: int = 3, slot: int = 7, **overrides) -> pb.DecisionRequest:
@@ -147,3 +156,37 @@ def test_health_watch_follows_activate_and_rollback(start_service, tmp_path) -> 
         running.service.core.set_policy(None, "test")
         assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
         watch.cancel()
+
+
+def test_one_reply_bytes_equal_a_fresh_message() -> None:
+    reply = _OneReply()
+    cases = [(42, 7, 100, 13, 1, "m", "1"), (0, 0, 0, 0, 2, "m", "1"),
+             (2**64 - 1, 2**64 - 1, 2**64 - 1, 28, 1, "other", "2.0"), (1, 1, 5, 27, 2, "", ""),
+             (3, 300, 2**40, 1, 2, "m", "1")]
+    for cell, slot, ue, mcs, table, model_id, version in cases:
+        req = pb.DecisionRequest(schema_version=1, cell_id=cell, slot=slot)
+        fresh = pb.DecisionResponse(cell_id=cell, slot=slot, decisions=[pb.McsDecision(
+            ue_id=ue, mcs=mcs, mcs_table=table, source=pb.DECISION_SOURCE_MODEL,
+            model_id=model_id, model_version=version)])
+        assert reply.serialize(req, ue, mcs, table, model_id, version) == \
+            fresh.SerializeToString()
+
+
+def test_stream_one_ue_replies_equal_the_batch_path(served) -> None:
+    """The one-UE fast path answers byte for byte like the batch path (and columns too)."""
+    running, channel = served
+    servicer = LinkAdaptationServicer(running.service)
+    stub = pb_grpc.LinkAdaptationStub(channel)
+    for slot, overrides in enumerate(({}, {"mcs_table": "MCS_TABLE_QAM256"},
+                                      {"wideband_cqi": 0, "last_mcs": 0})):
+        one = request(1, slot=slot, **overrides)
+        one.reports[0].ue_id = slot  # 0: a field proto3 leaves out
+        assert decide_one(servicer._core, one.reports[0]) is not None  # the fast path answers
+        replies = list(stub.StreamDecisions(iter([one]), timeout=10))
+        batch_path = servicer._core.decide(batch_from_protos(one.reports)[1])
+        ue_ids = np.array([one.reports[0].ue_id], dtype=np.uint64)
+        assert replies[0].SerializeToString() == build_response(one, ue_ids, batch_path) \
+            .SerializeToString()
+        one.columnar_response = True
+        columns = stub.Decide(one, timeout=10)
+        assert columns == build_columns_response(one, batch_path)
