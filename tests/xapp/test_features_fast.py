@@ -137,6 +137,7 @@ def test_observe_on_strided_views_matches(batch: ReportBatch) -> None:
     assert features.observe(strided).tobytes() == reference_observe(batch).tobytes()
 
 
+_HARQ = ("harq_ack", "harq_mcs", "harq_age", "harq_initial")
 # (column, bad values) that the quick check has to catch.
 _BREAKS: list[tuple[str, list[Any]]] = [
     ("mcs_table", [0, 3, -1]),
@@ -162,7 +163,8 @@ def test_quick_check_never_accepts_a_bad_batch(batch: ReportBatch, data: Any) ->
     columns = {k: np.array(v, copy=True) for k, v in _columns(batch).items()}
     n = len(batch)
     ue = data.draw(st.integers(0, n - 1))
-    kind = data.draw(st.sampled_from(["column", "harq", "tb_errors", "last_mcs_table2"]))
+    kind = data.draw(st.sampled_from(["column", "harq", "tb_errors", "last_mcs_table2",
+                                      "harq_mcs_table2"]))
     if kind == "column":
         name, values = data.draw(st.sampled_from(_BREAKS))
         column = columns[name].astype(np.float64 if name.startswith(("ss_", "buffer"))
@@ -174,12 +176,21 @@ def test_quick_check_never_accepts_a_bad_batch(batch: ReportBatch, data: Any) ->
         field, value = data.draw(st.sampled_from([
             ("harq_mcs", -2), ("harq_mcs", 29), ("harq_age", -1), ("harq_ack", 2),
             ("harq_ack", -1)]))
-        for name in ("harq_ack", "harq_mcs", "harq_age", "harq_initial"):
+        dtypes = {name: columns[name].dtype for name in _HARQ}
+        for name in _HARQ:
             columns[name] = columns[name].astype(np.int64)
         columns["harq_mcs"][ue, k] = 3 if field != "harq_mcs" else value
         columns["harq_ack"][ue, k] = 1
         columns["harq_age"][ue, k] = 0
         columns[field][ue, k] = value
+        if data.draw(st.booleans()):  # back to the batch's own dtypes (the values fit)
+            columns.update({name: columns[name].astype(dtypes[name]) for name in _HARQ})
+    elif kind == "harq_mcs_table2":  # MCS 28 exists in the 64QAM table only
+        k = data.draw(st.integers(0, HARQ_HISTORY - 1))
+        columns["mcs_table"][ue] = nr_tables.QAM256
+        columns["harq_mcs"][ue, k] = 28
+        columns["harq_ack"][ue, k] = 1
+        columns["harq_age"][ue, k] = 0
     elif kind == "tb_errors":
         columns["tb_total"][ue] = 5
         columns["tb_errors"][ue] = 6
