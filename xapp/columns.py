@@ -70,6 +70,9 @@ COLUMNS: Final[tuple[Column, ...]] = (
 """Every report column of ``ReportColumns`` (``ue_id``, uint64, comes separately)."""
 UE_ID_DTYPE: Final = np.dtype("<u8")
 _FLOAT_BATCH_COLUMNS: Final = frozenset({"ss_sinr_db", "ss_rsrp_dbm", "buffer_bytes"})
+# What decode_columns reads per column, as plain tuples (it runs on every request).
+_DECODE: Final = tuple(
+    (c.field, c.batch_name, c.wire, c.width, c.batch_name in _FLOAT_BATCH_COLUMNS) for c in COLUMNS)
 
 
 def encode_columns(
@@ -103,15 +106,14 @@ def decode_columns(message: Any) -> tuple[npt.NDArray[np.uint64], ReportBatch]:
     n = message.num_ues
     ue_ids = np.frombuffer(_checked(message.ue_id, "ue_id", UE_ID_DTYPE, n), UE_ID_DTYPE)
     cols: dict[str, npt.NDArray[Any]] = {}
-    for column in COLUMNS:
-        data = _checked(getattr(message, column.field), column.field, column.wire,
-                        n * column.width)
-        values = np.frombuffer(data, column.wire)
-        if column.width != 1:
-            values = values.reshape(n, column.width)
-        if column.batch_name in _FLOAT_BATCH_COLUMNS:
-            values = values.astype(np.float64)
-        cols[column.batch_name] = values
+    for field, batch_name, wire, width, as_float in _DECODE:
+        data = getattr(message, field)
+        if len(data) != n * width * wire.itemsize:
+            _checked(data, field, wire, n * width)  # raises, naming the column
+        values = np.frombuffer(data, wire)
+        if width != 1:
+            values = values.reshape(n, width)
+        cols[batch_name] = values.astype(np.float64) if as_float else values
     batch = ReportBatch(**cols)
     features.validate(batch)
     return ue_ids.astype(np.uint64, copy=False), batch
