@@ -206,8 +206,8 @@ def masked_argmax(q: npt.NDArray[np.float32], mcs_table: IntArray) -> npt.NDArra
             masked[mcs_table == table, first_invalid:] = -np.inf
         return np.argmax(masked, axis=1).astype(np.int64, copy=False)
     q_t = q.T.copy()
-    for table, first_invalid in _INVALID_FROM:
-        q_t[first_invalid:, mcs_table == table] = -np.inf
+    for table, first_invalid in _INVALID_FROM:  # where= writes rows in place, no gather
+        np.copyto(q_t[first_invalid:], -np.inf, where=mcs_table == table)
     is_best = (q_t == q_t.max(axis=0)).view(np.uint8)
     return _ACTION_OF_WEIGHT.take((is_best * _FIRST_WEIGHTS).max(axis=0))
 
