@@ -27,7 +27,16 @@ client's garbage collector paused while it times, as ``timeit`` does):
   ~0.8 ms per request by itself), the reply's JSON parsed;
 * ``decisions_per_s``: 1000-UE columnar requests back to back on one stream;
 * ratios of the service's p50/p99 to the echo's, the service's RSS, and the
-  load average (1 min) before and after the run.
+  load average (1 min) before and after the run;
+* with ``--breakdown``, where the service's time goes: echoes (in one more
+  server) that run the service's own code on each request before echoing it,
+  up to a stage, for the 1-UE and the 1000-UE columnar request:
+  ``echo_stream[_1000ue_columns]_parse`` (``DecisionRequest.FromString``),
+  ``_features`` (+ ``single_ue.observe_one``, or ``decode_columns`` and
+  ``observe``), ``_decision`` (+ the ONNX Runtime inference and the argmax:
+  ``single_ue.decide_one``, or ``DecisionCore.decide``). The service itself
+  adds the reply, the metrics and its handler (and sends ~2 kB back, not 100 kB,
+  for the columns).
 
 Every request message is built and serialized before timing starts. By default
 (``--pin``) the servers run on CPU 1 and this client on CPU 0, so client and
@@ -37,7 +46,7 @@ then times n requests (1 UE), max(200, n/2) (1000 UEs as columns) or
 max(20, n/50) (1000 UEs as messages).
 The machine is shared: run it a few times and compare.
 
-Usage: ``python benchmarks/service_latency.py [--n 2000] [--json] [--no-pin]``.
+Usage: ``python benchmarks/service_latency.py [--n 2000] [--json] [--no-pin] [--breakdown]``.
 """
 
 from __future__ import annotations
@@ -69,6 +78,8 @@ from xapp.synthetic import random_mlp
 # A bare echo (identity serializers, no protobuf). With a model path as second
 # argument its stream runs one batch-1 inference per message, by the service's own
 # call (Policy.q_row) on a fixed observation: what the decision path cannot go below.
+# With "breakdown" as third argument it also serves Parse, Features and Decision:
+# echoes that first run the service's own code on the request, up to that stage.
 ECHO_SERVER = """
 import asyncio, sys, grpc
 async def unary(request, context):
@@ -76,6 +87,7 @@ async def unary(request, context):
 async def stream(requests, context):
     async for r in requests:
         yield r
+stages = {}
 if len(sys.argv) > 2:
     from pathlib import Path
     from xapp.model_check import Limits, check_model
@@ -85,13 +97,45 @@ if len(sys.argv) > 2:
         async for r in requests:
             policy.q_row(row)
             yield r
+if len(sys.argv) > 3:
+    from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
+    from xapp.columns import decode_columns
+    from xapp.core import DecisionCore
+    from xapp.features import observe
+    from xapp.metrics import Metrics
+    from xapp.single_ue import decide_one, observe_one
+    core = DecisionCore(Metrics())
+    core.set_policy(policy)
+    parse = pb.DecisionRequest.FromString
+    def parsed(raw):
+        request = parse(raw)
+        return request.reports[0] if request.reports else request.columns
+    def features(raw):
+        request = parse(raw)
+        if request.reports:
+            return observe_one(request.reports[0])
+        return observe(decode_columns(request.columns)[1])
+    def decision(raw):
+        request = parse(raw)
+        if request.reports:
+            return decide_one(core, request.reports[0])
+        return core.decide(decode_columns(request.columns)[1])
+    def echo_after(work):
+        async def handler(requests, context):
+            async for r in requests:
+                work(r)
+                yield r
+        return handler
+    stages = {"Parse": echo_after(parsed), "Features": echo_after(features),
+              "Decision": echo_after(decision)}
 async def main():
     server = grpc.aio.server()
     ident = lambda b: b
-    handler = grpc.method_handlers_generic_handler("echo.Echo", {
-        "Unary": grpc.unary_unary_rpc_method_handler(unary, ident, ident),
-        "Stream": grpc.stream_stream_rpc_method_handler(stream, ident, ident)})
-    server.add_generic_rpc_handlers((handler,))
+    handlers = {"Unary": grpc.unary_unary_rpc_method_handler(unary, ident, ident),
+                "Stream": grpc.stream_stream_rpc_method_handler(stream, ident, ident)}
+    for name, handler in stages.items():
+        handlers[name] = grpc.stream_stream_rpc_method_handler(handler, ident, ident)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("echo.Echo", handlers),))
     server.add_insecure_port("127.0.0.1:" + sys.argv[1])
     await server.start()
     await server.wait_for_termination()
@@ -107,6 +151,7 @@ REPORT: dict[str, Any] = {
 }
 
 
+BREAKDOWN_STAGES = ("Parse", "Features", "Decision")
 _SERVICE = pb.DESCRIPTOR.services_by_name["LinkAdaptation"].full_name
 
 
@@ -272,6 +317,8 @@ async def measure_grpc(ports: dict[str, int], n: int, requests: dict[str, Any]) 
         results["echo_stream_inference"] = await timed_async(
             lambda: stream(requests["echo_bytes"]), n)
         await stream.close()
+    if "breakdown_echo" in ports:
+        results.update(await measure_breakdown(ports["breakdown_echo"], n, requests))
     async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['grpc']}") as channel:
         # Requests go out as the bytes serialized above; replies are decoded.
         decide = channel.unary_unary(f"/{_SERVICE}/Decide", request_serializer=_identity,
@@ -300,8 +347,24 @@ async def measure_grpc(ports: dict[str, int], n: int, requests: dict[str, Any]) 
     return results
 
 
-def start_servers(tmp: Path, pin: bool) -> tuple[subprocess.Popen[bytes],
-                                                 list[subprocess.Popen[bytes]], dict[str, int]]:
+async def measure_breakdown(port: int, n: int, requests: dict[str, Any]) -> dict[str, Any]:
+    """Time the echoes that run the service's code up to a stage (``--breakdown``)."""
+    results: dict[str, Any] = {}
+    columns_n = max(200, n // 2)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        for stage in BREAKDOWN_STAGES:
+            stream = StreamCaller(channel.stream_stream(f"/echo.Echo/{stage}")())
+            one, columns = requests["one_bytes"], requests["columns_1000_bytes"]
+            results[f"echo_stream_{stage.lower()}"] = await timed_async(
+                lambda: stream(one), n)  # noqa: B023 - awaited before the loop moves on
+            results[f"echo_stream_1000ue_columns_{stage.lower()}"] = await timed_async(
+                lambda: stream(columns), columns_n)  # noqa: B023 - likewise
+            await stream.close()
+    return results
+
+
+def start_servers(tmp: Path, pin: bool, breakdown: bool = False) -> tuple[
+        subprocess.Popen[bytes], list[subprocess.Popen[bytes]], dict[str, int]]:
     student_model(tmp / "student.onnx")
     ports = {"grpc": free_port(), "http": free_port(), "echo": free_port(),
              "inference_echo": free_port()}
@@ -322,14 +385,20 @@ def start_servers(tmp: Path, pin: bool) -> tuple[subprocess.Popen[bytes],
     inference_echo = subprocess.Popen(
         [sys.executable, "-c", ECHO_SERVER, str(ports["inference_echo"]),
          str(tmp / "student.onnx")], env=env, preexec_fn=on_server_cpu)
-    return service, [echo, inference_echo], ports
+    echoes = [echo, inference_echo]
+    if breakdown:
+        ports["breakdown_echo"] = free_port()
+        echoes.append(subprocess.Popen(
+            [sys.executable, "-c", ECHO_SERVER, str(ports["breakdown_echo"]),
+             str(tmp / "student.onnx"), "breakdown"], env=env, preexec_fn=on_server_cpu))
+    return service, echoes, ports
 
 
-def run(n: int, pin: bool = True) -> dict[str, Any]:
+def run(n: int, pin: bool = True, breakdown: bool = False) -> dict[str, Any]:
     if pin:
         os.sched_setaffinity(0, {0})
     tmp = Path(tempfile.mkdtemp(prefix="linkadapt-bench-"))
-    service, echoes, ports = start_servers(tmp, pin)
+    service, echoes, ports = start_servers(tmp, pin, breakdown)
     requests = build_requests()
     results: dict[str, Any] = {"pinned": "servers on CPU 1, client on CPU 0" if pin else "no",
                                "load_average_before": os.getloadavg()[0]}
@@ -367,20 +436,22 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
                         help="servers on CPU 1, client on CPU 0 (default: on)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time echoes that run the service's code up to each stage")
     args = parser.parse_args()
     if args.pin and len(os.sched_getaffinity(0)) < 2:
         parser.error("--pin needs two CPUs")
-    results = run(args.n, args.pin)
+    results = run(args.n, args.pin, args.breakdown)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     for name, value in results.items():
         if isinstance(value, dict):
-            print(f"{name:28s} p50 {value['p50_us']:8.0f} us   p99 {value['p99_us']:8.0f} us")
+            print(f"{name:36s} p50 {value['p50_us']:8.0f} us   p99 {value['p99_us']:8.0f} us")
         elif isinstance(value, str):
-            print(f"{name:40s} {value}")
+            print(f"{name:44s} {value}")
         else:
-            print(f"{name:40s} {value:10.2f}")
+            print(f"{name:44s} {value:10.2f}")
     return 0
 
 
