@@ -23,6 +23,10 @@ from xapp.features import HARQ_HISTORY, NUM_FEATURES, ReportBatch
 
 
 def reference_observe(batch: ReportBatch) -> np.ndarray:
+    """The feature table, one column at a time; logarithms in float64 whatever the dtype."""
+    def f64(column: np.ndarray) -> np.ndarray:  # numpy's log2 of uint8 runs in float16
+        return column.astype(np.float64)
+
     n = len(batch)
     table_row = batch.mcs_table - 1
     cqi_mcs = nr_tables.CQI_TO_MCS[table_row, batch.cqi]
@@ -30,7 +34,7 @@ def reference_observe(batch: ReportBatch) -> np.ndarray:
     obs[:, 0] = batch.cqi
     obs[:, 1] = nr_tables.CQI_EFFICIENCY[table_row, batch.cqi]
     obs[:, 2] = cqi_mcs
-    obs[:, 3] = np.log1p(batch.cqi_age)
+    obs[:, 3] = np.log1p(f64(batch.cqi_age))
     obs[:, 4] = batch.mcs_table == nr_tables.QAM256
     obs[:, 5] = batch.rank
     has_sinr = ~np.isnan(batch.ss_sinr_db)
@@ -44,16 +48,16 @@ def reference_observe(batch: ReportBatch) -> np.ndarray:
     obs[:, 11] = np.where(has_last, batch.last_mcs - cqi_mcs, 0)
     obs[:, 12] = has_last
     obs[:, 13] = batch.tb_errors / np.maximum(batch.tb_total, 1)
-    obs[:, 14] = np.log1p(batch.tb_total)
+    obs[:, 14] = np.log1p(f64(batch.tb_total))
     h = HARQ_HISTORY
     valid = batch.harq_mcs >= 0
     obs[:, 15 : 15 + h] = np.where(valid, 2 * batch.harq_ack - 1, 0)
     obs[:, 15 + h : 15 + 2 * h] = np.where(valid, batch.harq_mcs - cqi_mcs[:, None], 0)
     obs[:, 15 + 2 * h : 15 + 3 * h] = np.log1p(np.where(valid, batch.harq_age, 1000.0))
-    obs[:, 39] = np.log2(batch.tx_antennas)
+    obs[:, 39] = np.log2(f64(batch.tx_antennas))
     obs[:, 40] = batch.numerology
-    obs[:, 41] = np.log2(batch.csi_period)
-    obs[:, 42] = np.log1p(batch.prbs)
+    obs[:, 41] = np.log2(f64(batch.csi_period))
+    obs[:, 42] = np.log1p(f64(batch.prbs))
     return obs
 
 
@@ -88,7 +92,7 @@ def valid_batches(draw: Any, max_size: int = 64) -> ReportBatch:
         ss_rsrp_dbm=pick(floats),
         buffer_bytes=pick([0.0, 1.0, 1500.0, 1e7, 2.0**63]),
         prbs=pick([1, 2, 52, 273, 275]),
-        tx_antennas=pick([1, 2, 4, 8, 16, 32, 64]),
+        tx_antennas=pick([1, 2, 3, 4, 8, 16, 32, 63, 64]),
         numerology=rng.integers(0, 5, n),
         csi_period=pick(features.CSI_PERIODS_SLOTS),
     )
@@ -205,3 +209,21 @@ def test_quick_check_never_accepts_a_bad_batch(batch: ReportBatch, data: Any) ->
     assert (quick.value.field, quick.value.ue_index) == \
         (thorough.value.field, thorough.value.ue_index)
     assert not features._looks_valid(bad)
+
+
+def test_large_wire_batches_look_up_every_small_column_value() -> None:
+    """tx antennas, CSI period and PRBs of a large wire batch come from tables: every value."""
+    from xapp.model_check import probe_batch
+
+    n = 1100
+    base = probe_batch(n, np.random.default_rng(7))
+    batch = ReportBatch(**{
+        **{c.batch_name: getattr(base, c.batch_name).astype(c.wire)
+           for c in COLUMNS if c.wire.kind in "iu"},
+        **{name: getattr(base, name) for name in ("ss_sinr_db", "ss_rsrp_dbm", "buffer_bytes")},
+        "tx_antennas": (np.arange(n) % features.MAX_TX_ANTENNAS + 1).astype(np.uint8),
+        "csi_period": np.resize(features.CSI_PERIODS_SLOTS, n).astype(np.uint16),
+        "prbs": (np.arange(n) % features.MAX_PRBS + 1).astype(np.uint16),
+    })
+    features.validate(batch)
+    assert features.observe(batch).tobytes() == reference_observe(batch).tobytes()
