@@ -158,8 +158,11 @@ def teacher_card(result: teacher.TrainResult) -> dict[str, Any]:
             "ue_slots": result.progress.ue_slots,
             "transitions": result.progress.transitions,
             "seconds": round(result.progress.seconds, 1),
+            "resumes": result.progress.resumes,
             "command": "linkadapt train-teacher --profile "
                        f"{cfg.profile} --seed {cfg.seed}"
+                       + (f" --simulations {cfg.simulations}"
+                          if cfg.simulations != teacher.PROFILES[cfg.profile].simulations else "")
                        + "".join(f" {_flag(name)} {getattr(cfg.rollout, name):g}"
                                  for name in _REWARD_FLAGS)
                        + (f" --scenario {cfg.rollout.scenario}"

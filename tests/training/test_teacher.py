@@ -17,6 +17,7 @@ from training.export import read_card
 from training.networks import student_network, teacher_network
 from training.replay import Batch, ReplayBuffer, Transitions
 from training.rollout import RolloutConfig, learning_reward
+from training.teacher_command import teacher_card
 from xapp.features import FEATURE_NAMES, NUM_FEATURES
 
 
@@ -148,8 +149,19 @@ def test_smoke_run_with_two_ray_actors_exports_a_teacher(tmp_path: Path,
     assert config["actors"] == 2 and config["profile"] == "smoke"
     assert any((out / "tensorboard").iterdir())
     card = read_card(out / "teacher.onnx")
-    assert card["kind"] == "teacher" and card["parameter_count"] == 108_445
+    assert card["kind"] == "teacher" and card["parameter_count"] == 166_269
     assert card["training"]["config"]["actors"] == 2
+    assert card["training"]["resumes"] == 0 and "--simulations" not in card["training"]["command"]
+
+
+def test_card_records_extended_and_resumed_runs() -> None:
+    cfg = teacher.profile("smoke", simulations=6, seed=2)
+    result = teacher.TrainResult(student_network("3x32"), cfg,
+                                 teacher.Progress(simulations=6.0, resumes=1), [])
+    training = teacher_card(result)["training"]
+    assert training["command"].startswith(
+        "linkadapt train-teacher --profile smoke --seed 2 --simulations 6 ")
+    assert training["resumes"] == 1
 
 
 def _weights_after(tmp: Path, seed: int) -> list[torch.Tensor]:
