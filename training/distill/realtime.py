@@ -8,8 +8,8 @@ for its own step (reusing them spares a teacher forward pass per step). One run
 yields both models, and no separate collection or distillation phase follows it.
 
 Early in the run the teacher is still poor, so the student's targets move; the
-last share of the run (``polish_fraction`` of the gradient steps) uses a decaying
-learning rate so that the student settles on the final teacher.
+student's learning rate follows a cosine decay over the run's expected gradient
+steps (down to 2%), so that it settles on the teacher of the run's last stretch.
 """
 
 from __future__ import annotations
