@@ -76,6 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "profile's samples)")
     parser.add_argument("--simulations", type=int, default=None,
                         help="realtime/scratch: override the teacher profile's simulations")
+    parser.add_argument("--polish-epochs", type=int, default=10, metavar="N",
+                        help="realtime: passes over the run's last minibatch states, labelled "
+                             "by the final teacher, after the run (0: none; default: 10)")
+    parser.add_argument("--polish-states", type=int, default=1_000_000, metavar="N",
+                        help="realtime: how many of the last minibatch states the polish "
+                             "uses (default: 1,000,000)")
     parser.add_argument("--learning-rate", type=float, default=3e-3,
                         help="Adam step size (default: 3e-3)")
     parser.add_argument("--actors", type=int, default=None, help="Ray actors")
@@ -156,6 +162,9 @@ def command_line(args: argparse.Namespace) -> str:
             parts += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     if args.learning_rate != 3e-3:
         parts += ["--learning-rate", f"{args.learning_rate:g}"]
+    if args.mode == "realtime":
+        parts += ["--polish-epochs", str(args.polish_epochs),
+                  "--polish-states", str(args.polish_states)]
     parts += ["--seed", str(args.seed), "--out", str(args.out)]
     return shlex.join(parts)
 
@@ -431,7 +440,10 @@ def _run_training_modes(args: argparse.Namespace, sizes: list[str], taus: list[f
         cfg = teacher_training.profile(args.profile, **overrides)
         scfg = StudentConfig(size=size, loss=args.loss, tau=taus[0],
                              learning_rate=min(args.learning_rate, 1e-3), seed=args.seed)
-        rt = train_realtime(cfg, scfg, args.out, on_chunk=on_chunk)
+        if args.polish_epochs < 0 or args.polish_states < 1:
+            raise CommandError("--polish-epochs must be >= 0 and --polish-states >= 1")
+        rt = train_realtime(cfg, scfg, args.out, on_chunk=on_chunk,
+                            polish_epochs=args.polish_epochs, polish_states=args.polish_states)
     finally:
         if bar is not None:
             bar.close()
@@ -445,6 +457,8 @@ def _run_training_modes(args: argparse.Namespace, sizes: list[str], taus: list[f
         "training": {"mode": "realtime", "loss": args.loss, "tau": taus[0],
                      "teacher_id": f"{tcard['model_id']}:{tcard['version']}",
                      "student_updates": rt.student_updates,
+                     "polish_epochs": args.polish_epochs if rt.polish_states else 0,
+                     "polish_states": rt.polish_states,
                      "dataset_samples": rt.teacher.progress.transitions,
                      "seconds": round(rt.seconds, 1), "command": command_line(args)},
     }

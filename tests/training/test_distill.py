@@ -13,11 +13,13 @@ import torch
 from linkadapt.cli import main
 from training.distill import dataset as ds
 from training.distill.losses import kl_loss, mse_loss, nll_loss
+from training.distill.realtime import RealtimeStudent
 from training.distill.student import StudentConfig, agreement_and_regret, train_student
 from training.distill.teachers import TeacherError, load_teacher
-from training.dqn import valid_actions
+from training.dqn import DqnConfig, DqnLearner, valid_actions
 from training.export import export_onnx, read_card
 from training.networks import QNetwork, student_network
+from training.replay import Batch
 from xapp.features import FEATURE_NAMES, NUM_FEATURES
 from xapp.nr_tables import NUM_ACTIONS
 
@@ -283,3 +285,34 @@ def test_evaluation_figures_go_into_the_card(tmp_path: Path) -> None:
     evaluation.write_text(json.dumps(result))
     assert main(["distill", "--attach-evaluation", str(evaluation), "--model",
                  str(teacher_path)]) == 2
+
+
+# --- real-time distillation ---------------------------------------------------------
+
+
+def test_realtime_student_keeps_the_newest_states_and_polishes_on_the_final_teacher() -> None:
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    teacher = QNetwork((16,))
+    learner = DqnLearner(teacher, DqnConfig(batch_size=64))
+    hook = RealtimeStudent(StudentConfig(size="3x32", batch_size=64, learning_rate=3e-3),
+                           expected_updates=10, keep_states=150)
+    rng = np.random.default_rng(0)
+    batches = [torch.from_numpy(rng.normal(size=(64, NUM_FEATURES)).astype(np.float32))
+               for _ in range(5)]
+    for obs in batches:
+        learner.last_q_values = teacher(obs).detach()
+        hook(learner, Batch(obs, torch.zeros(64, dtype=torch.int64), torch.zeros(64), obs))
+    assert hook.updates == 5
+    kept = hook.kept_states()
+    newest = torch.cat(batches)[-150:]  # the ring wrapped: 320 rows seen, 150 kept
+    assert kept.shape == (150, NUM_FEATURES)
+    assert sorted(map(tuple, kept.tolist())) == sorted(map(tuple, newest.tolist()))
+    obs = kept.numpy()
+    with torch.no_grad():
+        q_t = teacher(kept).numpy()
+    before, _ = agreement_and_regret(hook.net, obs, q_t)
+    assert hook.polish(teacher, epochs=60) == 150
+    after, _ = agreement_and_regret(hook.net, obs, q_t)
+    assert after > max(before + 0.2, 0.6)  # 150 states of a random 1-layer teacher
+    assert RealtimeStudent(StudentConfig(), 1).polish(teacher, epochs=5) == 0  # nothing kept

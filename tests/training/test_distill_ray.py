@@ -96,6 +96,8 @@ def test_realtime_run_yields_teacher_and_student(tmp_path: Path,
     assert read_card(out / "teacher.onnx")["kind"] == "teacher"
     card = read_card(out / "student-3x32.onnx")
     assert card["training"]["mode"] == "realtime" and card["parameter_count"] == 4477
+    assert card["training"]["polish_epochs"] == 10 and card["training"]["polish_states"] > 0
+    assert "--polish-epochs 10 --polish-states 1000000" in card["training"]["command"]
 
 
 def test_scratch_control_is_the_3x32_network_trained_with_dqn(

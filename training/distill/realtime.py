@@ -10,6 +10,10 @@ yields both models, and no separate collection or distillation phase follows it.
 Early in the run the teacher is still poor, so the student's targets move; the
 student's learning rate follows a cosine decay over the run's expected gradient
 steps (down to 2%), so that it settles on the teacher of the run's last stretch.
+That teacher still moves, so the run ends with a short polish: the states of the
+last ``polish_states`` minibatch rows (kept as the student learns from them, so
+no new simulation is needed) are labelled once by the final teacher, and the
+student takes ``polish_epochs`` passes over them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from training.distill.student import StudentConfig
 from training.dqn import DqnLearner, valid_actions
 from training.networks import QNetwork, student_network
 from training.replay import Batch
+from xapp.features import NUM_FEATURES
 
 
 @dataclass
@@ -38,12 +43,15 @@ class RealtimeResult:
     student: QNetwork
     student_updates: int
     seconds: float
+    polish_states: int = 0
+    """States the final teacher labelled for the polish (0: no polish)."""
 
 
 class RealtimeStudent:
     """The ``on_update`` hook: one student step per teacher step."""
 
-    def __init__(self, cfg: StudentConfig, expected_updates: int) -> None:
+    def __init__(self, cfg: StudentConfig, expected_updates: int,
+                 keep_states: int = 0) -> None:
         torch.manual_seed(cfg.seed)
         self.cfg = cfg
         self.net = student_network(cfg.size)
@@ -52,6 +60,9 @@ class RealtimeStudent:
         self.expected = max(expected_updates, 1)
         self.updates = 0
         self.last_loss = float("nan")
+        self._kept = torch.empty(max(keep_states, 0), NUM_FEATURES)
+        self._next = 0  # ring position
+        self._filled = 0
 
     def __call__(self, learner: DqnLearner, batch: Batch) -> None:
         """Distill the learner's current Q-values on ``batch.obs`` into the student."""
@@ -72,6 +83,52 @@ class RealtimeStudent:
         self.optimizer.step()
         self.updates += 1
         self.last_loss = float(loss.detach())
+        self._keep(batch.obs)
+
+    def _keep(self, obs: torch.Tensor) -> None:
+        capacity = len(self._kept)
+        if capacity == 0:
+            return
+        obs = obs[-capacity:]
+        first = min(len(obs), capacity - self._next)
+        self._kept[self._next:self._next + first] = obs[:first]
+        self._kept[:len(obs) - first] = obs[first:]
+        self._next = (self._next + len(obs)) % capacity
+        self._filled = min(self._filled + len(obs), capacity)
+
+    def kept_states(self) -> torch.Tensor:
+        """The most recent minibatch states kept for the polish (order not meaningful)."""
+        return self._kept[:self._filled]
+
+    def polish(self, teacher: QNetwork, epochs: int, chunk: int = 65_536) -> int:
+        """Label the kept states with ``teacher`` once; train ``epochs`` passes over them.
+
+        Returns the number of states used.
+        """
+        obs = self.kept_states()
+        if epochs < 1 or len(obs) == 0:
+            return 0
+        with torch.no_grad():
+            q_t = torch.cat([teacher(obs[i:i + chunk]) for i in range(0, len(obs), chunk)])
+        mask = valid_actions(obs)
+        steps = epochs * math.ceil(len(obs) / self.cfg.batch_size)
+        generator = torch.Generator().manual_seed(self.cfg.seed)
+        self.net.train()
+        step = 0
+        for _ in range(epochs):
+            order = torch.randperm(len(obs), generator=generator)
+            for start in range(0, len(obs), self.cfg.batch_size):
+                rows = order[start:start + self.cfg.batch_size]
+                lr = self.cfg.learning_rate * (0.02 + 0.98 * 0.5 * (1 + math.cos(
+                    math.pi * step / steps)))
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                loss = self.loss(self.net(obs[rows]), q_t[rows], mask[rows], self.cfg.tau)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                step += 1
+        return len(obs)
 
 
 def expected_updates(cfg: teacher_training.TeacherConfig) -> int:
@@ -85,11 +142,19 @@ def expected_updates(cfg: teacher_training.TeacherConfig) -> int:
 
 def train_realtime(cfg: teacher_training.TeacherConfig, student: StudentConfig,
                    run_dir: Path,
-                   on_chunk: Callable[[dict[str, float]], None] | None = None) -> RealtimeResult:
-    """Train a teacher with ``cfg`` and a student alongside it; return both."""
+                   on_chunk: Callable[[dict[str, float]], None] | None = None,
+                   polish_epochs: int = 0, polish_states: int = 1_000_000) -> RealtimeResult:
+    """Train a teacher with ``cfg`` and a student alongside it; return both.
+
+    With ``polish_epochs`` > 0 the student ends with that many passes over the last
+    ``polish_states`` minibatch states, labelled by the final teacher.
+    """
     started = time.monotonic()
-    hook = RealtimeStudent(student, expected_updates(cfg))
+    hook = RealtimeStudent(student, expected_updates(cfg),
+                           keep_states=polish_states if polish_epochs > 0 else 0)
     result = teacher_training.train(cfg, run_dir, on_chunk=on_chunk, on_update=hook)
+    result.net.eval()
+    polished = hook.polish(result.net, polish_epochs)
     hook.net.eval()
     return RealtimeResult(teacher=result, student=hook.net, student_updates=hook.updates,
-                          seconds=time.monotonic() - started)
+                          seconds=time.monotonic() - started, polish_states=polished)
