@@ -6,7 +6,8 @@ Modes:
 * ``multi``: several scenario teachers, each run in its own scenario, their datasets
   aggregated and shuffled into one generalist student;
 * ``realtime``: a teacher trained with DQN and a student distilled from its latest
-  Q-values in the same run (no ``--teacher``; ``--profile`` sizes the teacher run);
+  Q-values in the same run, then polished on the final teacher's labels of the
+  last states it saw (no ``--teacher``; ``--profile`` sizes the teacher run);
 * ``scratch``: the control: the student network trained from scratch with DQN.
 
 Writes to ``--out``: ``dataset*/`` (shards + manifest), ``student-SIZE.onnx`` and
