@@ -129,6 +129,17 @@ def test_a_tiny_distillation_learns_the_teachers_choices(tmp_path: Path) -> None
     assert len(result.history) == 8 and list((tmp_path / "tb").iterdir())
 
 
+def test_a_given_network_is_trained_instead_of_a_fresh_student(tmp_path: Path) -> None:
+    teacher_path, net = _teacher_file(tmp_path, hidden=(16,))
+    data = ds.load_dataset(_dataset(tmp_path, teacher_path, net, n=4000))
+    given = QNetwork((8, 8), mean=net.obs_mean.numpy(), std=net.obs_std.numpy())
+    before, _ = agreement_and_regret(given, data.obs, data.q)
+    result = train_student(data, StudentConfig(size="3x32", epochs=6, batch_size=256),
+                           net=given)
+    assert result.net is given and given.parameter_count() != 4_477
+    assert result.agreement > before + 0.1
+
+
 # --- datasets ---------------------------------------------------------------------
 
 

@@ -113,7 +113,8 @@ def new_student(size: str, teacher: QNetwork | None, data: Dataset) -> QNetwork:
 
 def train_student(data: Dataset, cfg: StudentConfig, teacher: QNetwork | None = None,
                   log_dir: Path | None = None,
-                  on_epoch: Callable[[dict[str, float]], None] | None = None) -> StudentResult:
+                  on_epoch: Callable[[dict[str, float]], None] | None = None,
+                  net: QNetwork | None = None) -> StudentResult:
     """Train a ``cfg.size`` student on ``data``.
 
     Args:
@@ -123,6 +124,8 @@ def train_student(data: Dataset, cfg: StudentConfig, teacher: QNetwork | None = 
             teacher); ``None`` measures it on the data (several teachers).
         log_dir: TensorBoard directory (``None``: no logs).
         on_epoch: called after every epoch with its metrics (progress bars).
+        net: a network (with its normalization set) to train instead of a fresh
+            ``cfg.size`` student (experiments with other architectures).
 
     """
     started = time.monotonic()
@@ -138,7 +141,8 @@ def train_student(data: Dataset, cfg: StudentConfig, teacher: QNetwork | None = 
     q_t = torch.from_numpy(data.q)
     mask = valid_actions(obs)
     val_obs, val_q = data.obs[val], data.q[val]
-    net = new_student(cfg.size, teacher, data)
+    if net is None:
+        net = new_student(cfg.size, teacher, data)
     loss_fn = loss_function(cfg.loss)
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
