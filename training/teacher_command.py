@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from training import teacher
+from training.networks import TEACHER_HIDDEN
 from training.rollout import RolloutConfig
 
 _EXAMPLES = """examples:
@@ -35,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, text in _REWARD_FLAGS.items():
         parser.add_argument(_flag(name), type=float, default=None,
                             help=f"{text} (default: the profile's, {getattr(defaults, name):g})")
+    parser.add_argument("--hidden", default=None, metavar="LAYERSxWIDTH",
+                        help="teacher hidden layers, e.g. 7x160 (default: the profile's, "
+                             f"{len(TEACHER_HIDDEN)}x{TEACHER_HIDDEN[0]})")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--out", type=Path, default=None,
                         help="run directory (default: runs/teacher-PROFILE-SCENARIO)")
@@ -64,6 +68,8 @@ def _config(args: argparse.Namespace) -> teacher.TeacherConfig:
         overrides["simulations"] = args.simulations
     if args.scenario is not None:
         overrides["scenario"] = args.scenario
+    if args.hidden is not None:
+        overrides["hidden"] = _hidden(args.hidden)
     cfg = teacher.profile(args.profile, **overrides)
     reward = {name: getattr(args, name) for name in _REWARD_FLAGS
               if getattr(args, name) is not None}
@@ -73,6 +79,14 @@ def _config(args: argparse.Namespace) -> teacher.TeacherConfig:
     if reward:
         cfg = dataclasses.replace(cfg, rollout=dataclasses.replace(cfg.rollout, **reward))
     return cfg
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    layers, _, width = text.lower().partition("x")
+    if not (layers.isdigit() and width.isdigit() and int(layers) >= 1 and int(width) >= 1):
+        raise ValueError(f"--hidden must be LAYERSxWIDTH with positive numbers, e.g. 7x160; "
+                         f"got {text!r}")
+    return (int(width),) * int(layers)
 
 
 _REWARD_FLAGS: dict[str, str] = {
@@ -163,6 +177,8 @@ def teacher_card(result: teacher.TrainResult) -> dict[str, Any]:
                        f"{cfg.profile} --seed {cfg.seed}"
                        + (f" --simulations {cfg.simulations}"
                           if cfg.simulations != teacher.PROFILES[cfg.profile].simulations else "")
+                       + (f" --hidden {len(cfg.hidden)}x{cfg.hidden[0]}"
+                          if cfg.hidden != teacher.PROFILES[cfg.profile].hidden else "")
                        + "".join(f" {_flag(name)} {getattr(cfg.rollout, name):g}"
                                  for name in _REWARD_FLAGS)
                        + (f" --scenario {cfg.rollout.scenario}"

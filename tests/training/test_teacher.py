@@ -162,6 +162,11 @@ def test_card_records_extended_and_resumed_runs() -> None:
     assert training["command"].startswith(
         "linkadapt train-teacher --profile smoke --seed 2 --simulations 6 ")
     assert training["resumes"] == 1
+    wide = teacher_card(teacher.TrainResult(
+        student_network("3x32"), teacher.profile("quick", hidden=(160,) * 7),
+        teacher.Progress(), []))
+    assert wide["training"]["command"].startswith(
+        "linkadapt train-teacher --profile quick --seed 0 --hidden 7x160 ")
 
 
 def _weights_after(tmp: Path, seed: int) -> list[torch.Tensor]:
@@ -204,6 +209,8 @@ def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
         (["--actors", "0"], "--actors must be at least 1"),
         (["--nack-cost", "-1"], "--nack-cost must be >= 0"),
         (["--bler-ceiling", "1.5"], "bler_ceiling must be within [0, 1]"),
+        (["--hidden", "7by160"], "--hidden must be LAYERSxWIDTH"),
+        (["--hidden", "0x128"], "--hidden must be LAYERSxWIDTH"),
     ],
 )
 def test_bad_input_fails_fast_with_a_clear_message(
