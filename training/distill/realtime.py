@@ -28,7 +28,7 @@ import torch
 
 from training import teacher as teacher_training
 from training.distill.losses import loss_function
-from training.distill.student import StudentConfig
+from training.distill.student import StudentConfig, cosine_decay
 from training.dqn import DqnLearner, valid_actions
 from training.networks import QNetwork, student_network
 from training.replay import Batch
@@ -69,10 +69,8 @@ class RealtimeStudent:
         if self.updates == 0:  # the teacher's normalization is fixed before its first update
             self.net.obs_mean.copy_(learner.online.obs_mean)
             self.net.obs_std.copy_(learner.online.obs_std)
-        progress = min(self.updates / self.expected, 1.0)
         for group in self.optimizer.param_groups:
-            group["lr"] = self.cfg.learning_rate * (0.02 + 0.98 * 0.5 * (1 + math.cos(
-                math.pi * progress)))
+            group["lr"] = self.cfg.learning_rate * cosine_decay(self.updates / self.expected)
         target = learner.last_q_values
         if target is None:
             raise RuntimeError("the learner has not computed Q-values on a batch yet")
@@ -119,10 +117,8 @@ class RealtimeStudent:
             order = torch.randperm(len(obs), generator=generator)
             for start in range(0, len(obs), self.cfg.batch_size):
                 rows = order[start:start + self.cfg.batch_size]
-                lr = self.cfg.learning_rate * (0.02 + 0.98 * 0.5 * (1 + math.cos(
-                    math.pi * step / steps)))
                 for group in self.optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = self.cfg.learning_rate * cosine_decay(step / steps)
                 loss = self.loss(self.net(obs[rows]), q_t[rows], mask[rows], self.cfg.tau)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()

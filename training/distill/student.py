@@ -100,6 +100,11 @@ def agreement_and_regret(net: QNetwork, obs: npt.NDArray[np.float32],
     return agree / n, regret / n
 
 
+def cosine_decay(progress: float) -> float:
+    """Learning-rate factor at ``progress`` (0..1, clipped) of a run: cosine from 1 down to 0.02."""
+    return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(progress, 1)))
+
+
 def new_student(size: str, teacher: QNetwork | None, data: Dataset) -> QNetwork:
     """A fresh student taking the teacher's input normalization (or the data's, without one)."""
     net = student_network(size)
@@ -148,7 +153,7 @@ def train_student(data: Dataset, cfg: StudentConfig, teacher: QNetwork | None = 
     total = steps_per_epoch * cfg.epochs
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(step / total, 1))))
+        optimizer, lambda step: cosine_decay(step / total))
     writer = None
     if log_dir is not None:
         from torch.utils.tensorboard import SummaryWriter
