@@ -10,6 +10,11 @@ Usage::
 
     python scripts/student_lean.py --teacher training/models/teacher-quick.onnx
         --model xapp/models/default.onnx --scenario scsu [--samples 200000] [--json]
+        [--by-mcs]
+
+``--by-mcs`` also splits the shares by the teacher's MCS (those it picks on at
+least 1% of the states): where a lean sits, at the top of the table (where a
+miss can only be lower) or in the middle.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +44,15 @@ def lean(student_mcs: npt.NDArray[np.int64], teacher_mcs: npt.NDArray[np.int64]
             "higher": float((student_mcs > teacher_mcs).mean())}
 
 
+def lean_by_mcs(student_mcs: npt.NDArray[np.int64], teacher_mcs: npt.NDArray[np.int64],
+                min_share: float = 0.01) -> dict[int, dict[str, float]]:
+    """:func:`lean` per teacher MCS, for the MCS the teacher picks on ``min_share`` of states."""
+    counts = np.bincount(teacher_mcs)
+    return {mcs: {"share": float(counts[mcs] / len(teacher_mcs)),
+                  **lean(student_mcs[teacher_mcs == mcs], teacher_mcs[teacher_mcs == mcs])}
+            for mcs in np.flatnonzero(counts >= min_share * len(teacher_mcs)).tolist()}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Collect the teacher's states, compare every ``--model``, print the shares."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -47,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=12345)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--by-mcs", action="store_true",
+                        help="also split the shares by the teacher's MCS")
     args = parser.parse_args(argv)
     teacher = load_teacher(args.teacher)
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,19 +72,27 @@ def main(argv: list[str] | None = None) -> int:
         data = load_dataset(Path(tmp) / "states")
     table = np.where(data.obs[:, FEATURE_NAMES.index("table_qam256")] > 0.5, 2, 1)
     teacher_mcs = masked_argmax(data.q, table)
-    result: dict[str, object] = {"scenario": args.scenario, "states": len(data), "models": {}}
+    models: dict[str, dict[str, Any]] = {}
     for path in args.model:
         policy = check_model(path.read_bytes(), Limits(latency_budget_us=None))
         q = np.concatenate([policy.q_values(data.obs[i:i + 65_536])
                             for i in range(0, len(data), 65_536)])
-        result["models"][str(path)] = lean(masked_argmax(q, table), teacher_mcs)  # type: ignore[index]
+        student_mcs = masked_argmax(q, table)
+        shares: dict[str, Any] = {**lean(student_mcs, teacher_mcs)}
+        if args.by_mcs:
+            shares["by_teacher_mcs"] = lean_by_mcs(student_mcs, teacher_mcs)
+        models[str(path)] = shares
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({"scenario": args.scenario, "states": len(data), "models": models}))
     else:
         print(f"{args.scenario}: {len(data)} teacher states")
-        for path, shares in result["models"].items():  # type: ignore[attr-defined]
+        for path, shares in models.items():
             print(f"  {path}: agreement {shares['agreement']:.4f}, lower "
                   f"{shares['lower']:.4f}, higher {shares['higher']:.4f}")
+            for mcs, part in shares.get("by_teacher_mcs", {}).items():
+                print(f"    teacher MCS {mcs:2d} ({part['share']:.1%} of states): agreement "
+                      f"{part['agreement']:.3f}, lower {part['lower']:.3f}, "
+                      f"higher {part['higher']:.3f}")
     return 0
 
 
