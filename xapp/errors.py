@@ -66,6 +66,14 @@ class PayloadTooLarge(ServiceError):
     """A request body exceeds the configured limit."""
 
 
+class MalformedRequest(ServiceError):
+    """A request body that is not the expected JSON object at all (not JSON, a list ...)."""
+
+
+class StoreUnavailable(ServiceError):
+    """The model store could not be written; the operation changed nothing."""
+
+
 class Status(NamedTuple):
     """How one error class is reported on each transport."""
 
@@ -83,6 +91,8 @@ _STATUS: Final[dict[type[ServiceError], Status]] = {
     ModelNotFound: Status(grpc.StatusCode.NOT_FOUND, 404),
     ModelConflict: Status(grpc.StatusCode.FAILED_PRECONDITION, 409),
     PayloadTooLarge: Status(grpc.StatusCode.RESOURCE_EXHAUSTED, 413),
+    MalformedRequest: Status(grpc.StatusCode.INVALID_ARGUMENT, 400),
+    StoreUnavailable: Status(grpc.StatusCode.UNAVAILABLE, 503),
 }
 _INTERNAL: Final = Status(grpc.StatusCode.INTERNAL, 500)
 

@@ -16,7 +16,10 @@ each model is checked again when it is loaded.
 
 The registry owns the store; what serves is the :class:`xapp.core.DecisionCore`,
 to which it hands each newly activated :class:`~xapp.policy.Policy` only after
-the model was loaded, checked and the new state persisted.
+the model was loaded, checked and the new state persisted. The registry's own view
+(active key, history) changes only once the new state is on disk: a store that
+cannot be written (full, read-only) refuses the operation with
+:class:`~xapp.errors.StoreUnavailable` and everything stays as it was.
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from xapp.errors import ModelConflict, ModelNotFound, ModelRejected
+from xapp.errors import ModelConflict, ModelNotFound, ModelRejected, StoreUnavailable
 from xapp.model_card import ModelCard, parse_model_card
 from xapp.model_check import Limits, check_model
 from xapp.policy import Policy
@@ -195,17 +199,18 @@ class Registry:
                     "upload under a new version"
                 )
             stored = StoredModel(card, policy.sha256, len(data), _now())
-            staging = Path(tempfile.mkdtemp(dir=self.root / "models", prefix=".upload-"))
-            try:
-                write_atomic(staging / _MODEL_FILE, data)
-                meta = {"sha256": stored.sha256, "size_bytes": stored.size_bytes,
-                        "uploaded": stored.uploaded, "card": card.to_dict()}
-                write_atomic(staging / _META_FILE, json.dumps(meta, indent=2).encode())
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(staging, target)
-                _fsync_dir(target.parent)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+            meta = {"sha256": stored.sha256, "size_bytes": stored.size_bytes,
+                    "uploaded": stored.uploaded, "card": card.to_dict()}
+            with _store_write(f"store {card.key}"):
+                staging = Path(tempfile.mkdtemp(dir=self.root / "models", prefix=".upload-"))
+                try:
+                    write_atomic(staging / _MODEL_FILE, data)
+                    write_atomic(staging / _META_FILE, json.dumps(meta, indent=2).encode())
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.rename(staging, target)
+                    _fsync_dir(target.parent)
+                finally:
+                    shutil.rmtree(staging, ignore_errors=True)
             log.info("stored model %s sha256=%s", card.key, stored.sha256)
             return stored, True
 
@@ -220,10 +225,10 @@ class Registry:
         """
         with self._lock:
             policy = self.load(key, check_latency=True)
+            history = self._history
             if self._active is not None and self._active != key:
-                self._history.append(self._active)
-            self._active = key
-            self._write_state()
+                history = [*history, self._active]
+            self._commit(key, history, f"activate {key}")
             self._on_activate(policy, "activate")  # under the lock: swaps keep the persisted order
         log.info("activated model %s", key)
         return policy
@@ -236,16 +241,14 @@ class Registry:
 
         """
         with self._lock:
-            while self._history:
-                key = self._history[-1]
+            history = list(self._history)
+            while history:
+                key = history.pop()
                 try:
                     policy = self.load(key)
-                except ModelNotFound:
-                    self._history.pop()
+                except ModelNotFound:  # deleted since: skip it
                     continue
-                self._history.pop()
-                self._active = key
-                self._write_state()
+                self._commit(key, history, f"roll back to {key}")
                 break
             else:
                 raise ModelConflict("no previous model to roll back to")
@@ -265,9 +268,21 @@ class Registry:
             self.get(key)
             if key == self._active:
                 raise ModelConflict(f"{key} is the active model; activate another one first")
-            self._history = [k for k in self._history if k != key]
-            self._write_state()
-            shutil.rmtree(self._dir(key))
+            # Out of the listing first (one rename), then out of the history, then gone:
+            # a failure at either step puts the directory back and changes nothing.
+            directory = self._dir(key)
+            with _store_write(f"delete {key}"):
+                trash = Path(tempfile.mkdtemp(dir=self.root / "models", prefix=".delete-"))
+                try:
+                    os.rename(directory, trash / "model")
+                    try:
+                        self._commit(self._active,
+                                     [k for k in self._history if k != key], f"delete {key}")
+                    except BaseException:
+                        os.rename(trash / "model", directory)
+                        raise
+                finally:
+                    shutil.rmtree(trash, ignore_errors=True)
         log.info("deleted model %s", key)
 
     def load(self, key: str, check_latency: bool = False) -> Policy:
@@ -329,9 +344,28 @@ class Registry:
         self._active = state.get("active")
         self._history = list(state.get("history", []))
 
-    def _write_state(self) -> None:
-        state = {"format": _STATE_FORMAT, "active": self._active, "history": self._history}
-        write_atomic(self.root / "state.json", json.dumps(state, indent=2).encode())
+    def _commit(self, active: str | None, history: Sequence[str], action: str) -> None:
+        """Persist ``active`` and ``history``, then adopt them (nothing changes if writing fails).
+
+        Raises:
+            StoreUnavailable: ``state.json`` could not be written.
+
+        """
+        state = {"format": _STATE_FORMAT, "active": active, "history": history}
+        with _store_write(action):
+            write_atomic(self.root / "state.json", json.dumps(state, indent=2).encode())
+        self._active, self._history = active, list(history)
+
+
+@contextmanager
+def _store_write(action: str) -> Iterator[None]:
+    """Turn an ``OSError`` while writing the store into :class:`StoreUnavailable`."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise StoreUnavailable(f"cannot {action}: the model store cannot be written{where}: "
+                               f"{exc.strerror or exc}; nothing was changed") from exc
 
 
 def _now() -> str:

@@ -5,7 +5,13 @@ from pathlib import Path
 import pytest
 from conftest import BAD, mlp_bytes
 
-from xapp.errors import ModelConflict, ModelNotFound, ModelRejected, ModelTooLarge
+from xapp.errors import (
+    ModelConflict,
+    ModelNotFound,
+    ModelRejected,
+    ModelTooLarge,
+    StoreUnavailable,
+)
 from xapp.model_check import Limits
 from xapp.registry import DEFAULT_KEY, Registry
 
@@ -108,3 +114,31 @@ def test_activate_rechecks_latency_but_restart_and_rollback_do_not(tmp_path: Pat
     registry.activate("m@2")
     strict = Registry(tmp_path, Limits(latency_budget_us=1e-6), lambda *_: None)
     assert strict.rollback().card.key == "m@1"
+
+
+def test_a_store_that_cannot_be_written_changes_nothing(tmp_path: Path, monkeypatch) -> None:
+    registry, swaps = make(tmp_path)
+    for v in ("1", "2", "3"):
+        registry.upload(mlp_bytes("m", v, seed=int(v)))
+    registry.activate("m@1")
+    registry.activate("m@2")
+    state = (tmp_path / "state.json").read_text()
+    swaps.clear()
+
+    def full(path: Path, data: bytes) -> None:
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr("xapp.registry.write_atomic", full)
+    for action in (lambda: registry.activate("m@3"), registry.rollback,
+                   lambda: registry.delete("m@1"), lambda: registry.upload(mlp_bytes("m", "4"))):
+        with pytest.raises(StoreUnavailable, match="No space left on device.*nothing was changed"):
+            action()
+        assert (registry.active_key, registry.history) == ("m@2", ["m@1"])
+    assert swaps == []  # the core was never told of a change
+    assert (tmp_path / "state.json").read_text() == state
+    assert [m.key for m in registry.list()] == ["m@1", "m@2", "m@3"]
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["m"]  # no leftovers
+    monkeypatch.undo()
+    assert registry.rollback().card.key == "m@1"  # the history survived intact
+    registry.delete("m@2")
+    assert [m.key for m in registry.list()] == ["m@1", "m@3"]
