@@ -430,9 +430,13 @@ def batch_from_records(reports: Sequence[Mapping[str, Any]]) -> ReportBatch:
     for ue, report in enumerate(reports):
         if not isinstance(report, Mapping):
             raise ReportError("(report)", ue, "must be an object")
-        table = _MCS_TABLE_NAMES.get(_required(report, "mcs_table", ue))
+        name = _required(report, "mcs_table", ue)
+        # Only a name or a plain integer: true == 1 and [1] is unhashable.
+        table = (_MCS_TABLE_NAMES.get(name)
+                 if isinstance(name, str | int) and not isinstance(name, bool) else None)
         if table is None:
-            raise ReportError("mcs_table", ue, "must be MCS_TABLE_QAM64 or MCS_TABLE_QAM256")
+            raise ReportError("mcs_table", ue,
+                              "must be MCS_TABLE_QAM64 (1) or MCS_TABLE_QAM256 (2)")
         cols["mcs_table"][ue] = table
         top_mcs = nr_tables.max_mcs(table)
         for proto_name, column, lo, hi in _REQUIRED_INT_FIELDS:
@@ -452,6 +456,20 @@ def batch_from_records(reports: Sequence[Mapping[str, Any]]) -> ReportBatch:
         cols["buffer_bytes"][ue] = _integer(buffer, "buffer_bytes", ue, 0, 2**63 - 1)
         _fill_harq(report.get("harq") or [], ue, top_mcs, cols)
     return ReportBatch(**cols)
+
+
+def ue_ids_from_records(reports: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Return the ``ue_id`` of each report (0 when absent), as :func:`batch_from_records` reads.
+
+    Raises :class:`ReportError` naming the first that is not an integer in the
+    range of the proto's ``uint64``. The reports must be mappings (as
+    :func:`batch_from_records` checks).
+    """
+    ids = []
+    for ue, report in enumerate(reports):
+        value = report.get("ue_id")
+        ids.append(0 if value is None else _integer(value, "ue_id", ue, 0, 2**64 - 1))
+    return ids
 
 
 def _fill_harq(entries: Any, ue: int, top_mcs: int, cols: dict[str, Any]) -> None:

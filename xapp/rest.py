@@ -8,20 +8,32 @@ rendering ``/metrics``) runs in the thread pool, never on the event loop.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xapp import nr_tables
-from xapp.errors import InvalidRequest, PayloadTooLarge, ServiceError, status_of
-from xapp.features import ReportError, batch_from_records
+from xapp.errors import (
+    InvalidRequest,
+    MalformedRequest,
+    PayloadTooLarge,
+    ServiceError,
+    status_of,
+)
+from xapp.features import ReportError, batch_from_records, ue_ids_from_records
+from xapp.policy import Policy
+from xapp.registry import DEFAULT_KEY
 from xapp.service import Service
+
+log = logging.getLogger(__name__)
 
 _TABLE_NAMES: Final = {nr_tables.QAM64: "MCS_TABLE_QAM64", nr_tables.QAM256: "MCS_TABLE_QAM256"}
 _UPLOAD_PATH: Final = "/v1/models"
@@ -57,6 +69,55 @@ class DecisionResponseBody(BaseModel):
     decisions: list[McsDecisionBody]
 
 
+class ErrorDetail(BaseModel):
+    """What went wrong, for people and programs."""
+
+    code: str = Field(description="gRPC status code name: INVALID_ARGUMENT, NOT_FOUND ...")
+    message: str = Field(description="the reason, naming the offending field and UE")
+    field: str = Field(description="offending field in proto naming (harq[2].mcs); empty if none")
+    ue_index: int = Field(description="position of the offending report; -1 if none")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+_ERROR_MEANINGS: Final = {
+    400: "The body is not the JSON object the route takes (not JSON, a list, ...).",
+    401: "No bearer token, or the wrong one.",
+    403: "Model management is disabled: no admin token is configured.",
+    404: "No such model.",
+    409: "The operation contradicts the store's state (delete the active model, "
+         "roll back with no history, an id and version stored with another checksum).",
+    413: "The body, the batch or the model exceeds its configured limit.",
+    422: "A report or parameter is invalid, or an uploaded model failed validation.",
+    503: "The model store cannot be written; nothing was changed.",
+}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, all with :class:`ErrorBody`.
+
+    422 (FastAPI documents its own validation body for any route with parameters,
+    which this service never sends) and 500 are always included.
+    """
+    return {status: {"model": ErrorBody, "description": _ERROR_MEANINGS.get(
+        status, "An unexpected error; the service log has the details.")}
+        for status in sorted({*statuses, 422, 500})}
+
+
+_ADMIN_ERRORS: Final = (401, 403)
+
+
+def _activation(policy: Policy) -> dict[str, Any]:
+    """The response to an activation or rollback: registry key and what now serves."""
+    key = DEFAULT_KEY if policy.origin == "embedded" else policy.card.key
+    return {"active": key, "model_id": policy.card.model_id, "version": policy.card.version,
+            "sha256": policy.sha256, "origin": policy.origin}
+
+
 class BodyLimit:
     """ASGI middleware refusing request bodies above a size limit with 413.
 
@@ -69,28 +130,79 @@ class BodyLimit:
         self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on, refusing it once its body exceeds the limit."""
+        """Pass the request on, or refuse it with 413 if its body exceeds the limit.
+
+        With a ``Content-Length`` the header decides (the server delivers exactly
+        that many bytes). Without one (chunked), the body is read here, up to the
+        limit, and handed on: a limit hit while the route parses the body would
+        surface as the parser's 400.
+        """
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         limit = self.max_upload_bytes if scope["path"] == _UPLOAD_PATH else self.max_bytes
-        headers = dict(scope["headers"])
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            await _send_error(send, PayloadTooLarge(
-                f"request body of {int(length)} bytes exceeds the limit of {limit} bytes"))
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            if length.isdigit() and int(length) > limit:
+                await _send_error(send, PayloadTooLarge(
+                    f"request body of {int(length)} bytes exceeds the limit of {limit} bytes"))
+                return
+            await self.app(scope, receive, send)
             return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        body = bytearray()
+        while True:
             message = await receive()
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return
+            body += message.get("body", b"")
+            if len(body) > limit:
+                await _send_error(send, PayloadTooLarge(
+                    f"request body exceeds the limit of {limit} bytes"))
+                return
+            if not message.get("more_body", False):
+                break
+        delivered = False
 
-        await self.app(scope, limited_receive, send)
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+class CatchAll:
+    """ASGI middleware answering an unexpected exception with the error body (500).
+
+    Unlike an exception handler, which Starlette re-raises to the server after
+    answering (uvicorn then drops the keep-alive connection), the error ends here.
+    An exception after the response started is left to the server.
+    """
+
+    def __init__(self, app: ASGIApp, on_error: Callable[[Scope, Exception], Response]) -> None:
+        self.app = app
+        self.on_error = on_error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app; answer an exception raised before the response started."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            await self.on_error(scope, exc)(scope, receive, send)
 
 
 def _error_body(error: BaseException) -> dict[str, Any]:
@@ -125,6 +237,13 @@ def create_app(service: Service) -> FastAPI:
         metrics.errors.labels("rest", str(status)).inc()
         return JSONResponse(_error_body(error), status_code=status)
 
+    def unexpected(scope: Scope, error: Exception) -> JSONResponse:
+        log.error("%s %s failed", scope.get("method"), scope.get("path"), exc_info=error)
+        return error_response(RuntimeError(
+            f"internal error ({type(error).__name__}); the service log has the details"))
+
+    app.add_middleware(CatchAll, on_error=unexpected)
+
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         return error_response(exc)
@@ -135,14 +254,15 @@ def create_app(service: Service) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        field = ".".join(str(p) for p in first["loc"] if p != "body")
-        return error_response(InvalidRequest(f"{field}: {first['msg']}", field=field))
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+        return error_response(_request_error(first, request.headers.get("content-type", "")))
 
     def admin(authorization: str | None) -> None:
         service.check_admin(authorization)
 
-    @app.post("/v1/decisions", response_model=DecisionResponseBody, tags=["decisions"])
+    @app.post("/v1/decisions", response_model=DecisionResponseBody, tags=["decisions"],
+              responses=_errors(400, 401, 413))
     async def decide(
         body: DecisionRequestBody, authorization: str | None = Header(None)
     ) -> Response:
@@ -151,13 +271,14 @@ def create_app(service: Service) -> FastAPI:
         service.check_decisions(authorization)
         core.check_request(body.schema_version, len(body.reports))
         batch = batch_from_records(body.reports)
+        ue_ids = ue_ids_from_records(body.reports)
         decisions = core.decide(batch)
         out = [
-            {"ue_id": int(r.get("ue_id") or 0), "mcs": mcs, "mcs_table": _TABLE_NAMES[table],
+            {"ue_id": ue, "mcs": mcs, "mcs_table": _TABLE_NAMES[table],
              "source": "DECISION_SOURCE_MODEL" if m else "DECISION_SOURCE_FALLBACK",
              "model_id": decisions.model_id if m else "",
              "model_version": decisions.model_version if m else ""}
-            for r, mcs, table, m in zip(body.reports, decisions.mcs.tolist(),
+            for ue, mcs, table, m in zip(ue_ids, decisions.mcs.tolist(),
                                         decisions.mcs_table.tolist(),
                                         decisions.from_model.tolist(), strict=True)
         ]
@@ -165,14 +286,15 @@ def create_app(service: Service) -> FastAPI:
         stats.record(time.perf_counter() - start, len(batch))
         return response
 
-    @app.get("/v1/models", tags=["models"])
+    @app.get("/v1/models", tags=["models"], responses=_errors(*_ADMIN_ERRORS))
     def list_models(authorization: str | None = Header(None)) -> dict[str, Any]:
         """List the stored models, the active one and the rollback history."""
         admin(authorization)
         return {"models": [m.to_dict() for m in registry.list()],
                 "active": registry.active_key, "history": registry.history}
 
-    @app.post(_UPLOAD_PATH, status_code=201, tags=["models"], openapi_extra={
+    @app.post(_UPLOAD_PATH, status_code=201, tags=["models"],
+              responses=_errors(*_ADMIN_ERRORS, 404, 409, 413, 503), openapi_extra={
         "requestBody": {"required": True, "content": {"application/octet-stream": {
             "schema": {"type": "string", "format": "binary"}}}}})
     async def upload_model(request: Request, authorization: str | None = Header(None),
@@ -185,7 +307,7 @@ def create_app(service: Service) -> FastAPI:
             await run_in_threadpool(registry.activate, stored.key)
         return JSONResponse(stored.to_dict(), status_code=201 if created else 200)
 
-    @app.get("/v1/models/active", tags=["models"])
+    @app.get("/v1/models/active", tags=["models"], responses=_errors(*_ADMIN_ERRORS))
     def active_model(authorization: str | None = Header(None)) -> JSONResponse:
         """Show the serving model with its card and checksum."""
         admin(authorization)
@@ -197,22 +319,27 @@ def create_app(service: Service) -> FastAPI:
                              "sha256": policy.sha256, "size_bytes": policy.size_bytes,
                              "origin": policy.origin, "card": policy.card.to_dict()})
 
-    @app.post("/v1/models/rollback", tags=["models"])
+    @app.post("/v1/models/rollback", tags=["models"],
+              responses=_errors(*_ADMIN_ERRORS, 409, 503))
     async def rollback(authorization: str | None = Header(None)) -> dict[str, Any]:
-        """Re-activate the previously active model."""
-        admin(authorization)
-        policy = await run_in_threadpool(registry.rollback)
-        return {"active": policy.card.key, "sha256": policy.sha256}
+        """Re-activate the previously active model.
 
-    @app.post("/v1/models/{model_id}/{version}/activate", tags=["models"])
+        ``active`` is the registry's key of what now serves: ``model_id@version``,
+        or ``default`` for the embedded default model.
+        """
+        admin(authorization)
+        return _activation(await run_in_threadpool(registry.rollback))
+
+    @app.post("/v1/models/{model_id}/{version}/activate", tags=["models"],
+              responses=_errors(*_ADMIN_ERRORS, 404, 503))
     async def activate(model_id: str, version: str,
                        authorization: str | None = Header(None)) -> dict[str, Any]:
         """Make a stored model the serving one (atomic swap; requests in flight finish)."""
         admin(authorization)
-        policy = await run_in_threadpool(registry.activate, f"{model_id}@{version}")
-        return {"active": policy.card.key, "sha256": policy.sha256}
+        return _activation(await run_in_threadpool(registry.activate, f"{model_id}@{version}"))
 
-    @app.delete("/v1/models/{model_id}/{version}", status_code=204, tags=["models"])
+    @app.delete("/v1/models/{model_id}/{version}", status_code=204, tags=["models"],
+                responses=_errors(*_ADMIN_ERRORS, 404, 409, 503))
     def delete(model_id: str, version: str, authorization: str | None = Header(None)) -> Response:
         """Delete a stored model that is not active."""
         admin(authorization)
@@ -232,9 +359,34 @@ def create_app(service: Service) -> FastAPI:
         return JSONResponse({"status": "not ready", "reason": core.not_ready_reason},
                             status_code=503)
 
-    @app.get("/metrics", tags=["health"])
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
     def prometheus_metrics() -> Response:
         """Prometheus metrics (rendered in the thread pool, off the event loop)."""
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _request_error(error: Any, content_type: str) -> ServiceError:
+    """Turn FastAPI's first validation error into an error naming the field (and UE)."""
+    loc = tuple(error.get("loc", ()))
+    message = str(error.get("msg", "invalid request"))
+    if error.get("type") == "json_invalid":
+        detail = error.get("ctx", {}).get("error", "")
+        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        return MalformedRequest(f"request body is not valid JSON{where}: {detail or message}")
+    if loc == ("body",):
+        if "json" not in content_type.lower():
+            return MalformedRequest(
+                f"request body must be a JSON object sent as application/json, got "
+                f"{content_type or 'no content type'}")
+        return MalformedRequest(f"request body must be a JSON object: {message}")
+    path = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
+    if len(path) >= 2 and path[0] == "reports" and isinstance(path[1], int):
+        ue = path[1]
+        rest = ".".join(str(p) for p in path[2:])
+        field = rest or "(report)"
+        return InvalidRequest(f"reports[{ue}]{'.' + rest if rest else ''}: {message}",
+                              field=field, ue_index=ue)
+    field = ".".join(str(p) for p in path)
+    return InvalidRequest(f"{field}: {message}", field=field)

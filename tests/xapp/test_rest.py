@@ -1,3 +1,5 @@
+import json
+
 import httpx
 import pytest
 from conftest import AUTH, BAD, mlp_bytes, report
@@ -63,6 +65,15 @@ def test_decisions_health_and_model_lifecycle(start_service) -> None:
     ([report(harq=[{"ack": True, "mcs": 40, "age_slots": 1}])], {}, 422, "harq[0].mcs", 0),
     ([report()], {"schema_version": 7}, 422, "schema_version", -1),
     ([report()] * 9, {}, 413, "", -1),
+    # Wrong JSON types: refused, never a 500 (and true is no table number).
+    ([report(mcs_table=[1])], {}, 422, "mcs_table", 0),
+    ([report(), report(mcs_table={})], {}, 422, "mcs_table", 1),
+    ([report(mcs_table=True)], {}, 422, "mcs_table", 0),
+    ([report(ue_id="abc")], {}, 422, "ue_id", 0),
+    ([report(), report(ue_id=[1])], {}, 422, "ue_id", 1),
+    ([report(ue_id=-1)], {}, 422, "ue_id", 0),
+    ([report(ue_id=2**64)], {}, 422, "ue_id", 0),
+    ([report(), 1], {}, 422, "(report)", 1),
 ])
 def test_decision_errors(start_service, reports, extra, status, field, ue) -> None:
     running = start_service(max_batch_size=8)
@@ -72,8 +83,68 @@ def test_decision_errors(start_service, reports, extra, status, field, ue) -> No
         error = response.json()["error"]
         assert (error["field"], error["ue_index"]) == (field, ue)
         assert ("limit is 8" in error["message"]) == (status == 413)
-        assert f'linkadapt_errors_total{{code="{status}",transport="rest"}} 1.0' in \
+        if ue >= 0:
+            assert error["message"].startswith(f"reports[{ue}]")
+        metrics = client.get("/metrics").text
+        assert f'linkadapt_errors_total{{code="{status}",transport="rest"}} 1.0' in metrics
+        assert 'linkadapt_decisions_total{source="fallback"} 0.0' in metrics  # none decided
+
+
+def test_bodies_that_are_not_a_json_object_get_400_and_chunked_bodies_the_limit(
+        start_service) -> None:
+    running = start_service(max_request_bytes=4096)
+    json_type = {"content-type": "application/json"}
+    with httpx.Client(base_url=running.http, timeout=30) as client:
+        for content, headers, reason in [
+            (b'{"schema_version": 1, bad', json_type, "not valid JSON at character 22"),
+            (b"[]", json_type, "must be a JSON object"),
+            (b"hello", {"content-type": "text/plain"}, "sent as application/json, got text/plain"),
+        ]:
+            response = client.post("/v1/decisions", content=content, headers=headers)
+            assert response.status_code == 400, content
+            error = response.json()["error"]
+            assert error["code"] == "INVALID_ARGUMENT" and reason in error["message"], error
+            assert (error["field"], error["ue_index"]) == ("", -1)
+
+        def chunks(body: bytes):  # no length known in advance: sent chunked
+            yield from (body[i:i + 1000] for i in range(0, len(body), 1000))
+
+        body = json.dumps({"schema_version": 1, "cell_id": 4, "reports": [report()]}).encode()
+        small = client.post("/v1/decisions", content=chunks(body), headers=json_type)
+        assert small.status_code == 200 and small.json()["cell_id"] == 4
+        big = client.post("/v1/decisions", content=chunks(body + b" " * 5000), headers=json_type)
+        assert big.status_code == 413
+        assert "exceeds the limit of 4096 bytes" in big.json()["error"]["message"]
+
+
+def test_unexpected_failures_answer_with_the_error_body(start_service, monkeypatch) -> None:
+    running = start_service()
+
+    def broken() -> list:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(running.service.registry, "list", broken)
+    with httpx.Client(base_url=running.http, timeout=30) as client:
+        response = client.get("/v1/models", headers=AUTH)
+        assert response.status_code == 500
+        assert response.json()["error"]["code"] == "INTERNAL"
+        assert "RuntimeError" in response.json()["error"]["message"]
+        assert 'linkadapt_errors_total{code="500",transport="rest"} 1.0' in \
             client.get("/metrics").text
+
+
+def test_openapi_documents_the_error_body(start_service) -> None:
+    running = start_service()
+    with httpx.Client(base_url=running.http, timeout=30) as client:
+        spec = client.get("/openapi.json").json()
+    decide_responses = spec["paths"]["/v1/decisions"]["post"]["responses"]
+    assert {"400", "401", "413", "422", "500"} <= decide_responses.keys()
+    assert decide_responses["422"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ErrorBody")
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    activate = spec["paths"]["/v1/models/{model_id}/{version}/activate"]["post"]["responses"]
+    assert {"401", "403", "404", "422", "503"} <= activate.keys()
+    assert "text/plain" in spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
 
 
 def test_bad_uploads_keep_the_active_model_serving(start_service) -> None:
@@ -110,3 +181,17 @@ def test_auth_rules_and_body_limit(start_service) -> None:
     with httpx.Client(base_url=no_token.http, timeout=30) as client:
         assert client.get("/v1/models", headers=AUTH).status_code == 403
         assert decide(client, [report()]).status_code == 200
+
+
+def test_activation_answers_name_the_registry_key(start_service, tmp_path) -> None:
+    default = tmp_path / "default.onnx"
+    default.write_bytes(mlp_bytes("m", "1"))  # the same card key as the stored model below
+    running = start_service(default_model=default)
+    with httpx.Client(base_url=running.http, timeout=30) as client:
+        assert upload(client, mlp_bytes("m", "1", seed=3)).status_code == 201
+        active = client.post("/v1/models/m/1/activate", headers=AUTH).json()
+        assert (active["active"], active["origin"], active["model_id"]) == ("m@1", "store", "m")
+        back = client.post("/v1/models/rollback", headers=AUTH).json()
+        assert (back["active"], back["origin"], back["version"]) == ("default", "embedded", "1")
+        assert back["sha256"] != active["sha256"]
+        assert client.get("/v1/models", headers=AUTH).json()["active"] == "default"
