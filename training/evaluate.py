@@ -36,8 +36,8 @@ from typing import Any, Final
 import numpy as np
 
 from training.sim import config, runner
-from training.sim.policies import Genie, Illa, Olla, OnnxPolicy, Policy
-from xapp import features, nr_tables
+from training.sim.policies import Genie, Illa, Olla, OnnxPolicy, Policy, check_policy_model
+from xapp import features
 from xapp.model_card import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, ModelCardError, load_model
 from xapp.model_card import read_model_card as _read_card
 
@@ -125,7 +125,8 @@ def model_spec(path: str | Path) -> ModelSpec:
     """Check that ``path`` is a usable policy model and describe it from its card.
 
     Raises:
-        ValueError: unreadable file, not ONNX, an invalid card, or the wrong signature.
+        ValueError: unreadable file, not ONNX, an invalid card, the wrong signature, or
+            non-finite scores (:func:`~training.sim.policies.check_policy_model`).
 
     """
     path = Path(path)
@@ -148,7 +149,7 @@ def model_spec(path: str | Path) -> ModelSpec:
         metadata.update(model_id=card.model_id, version=card.version, kind=card.kind,
                         parameter_count=card.parameter_count,
                         size_kbit=card.extra.get("size_kbit", card.parameter_count * 32 / 1000))
-    _probe(data, path)
+    check_policy_model(data, path)
     metadata["inference_us"] = inference_p50_us(data)
     return ModelSpec(name=name, path=str(path), metadata=metadata)
 
@@ -172,24 +173,6 @@ def inference_p50_us(data: bytes, batch: int = 1, runs: int = 300) -> float:
         session.run([OUTPUT_NAME], obs)
         times[i] = time.perf_counter() - start
     return round(float(np.median(times)) * 1e6, 1)
-
-
-def _probe(data: bytes, path: Path) -> None:
-    """Load and run the model once: fail here, with the reason, not mid-evaluation."""
-    import onnxruntime as ort
-
-    obs = np.zeros((1, features.NUM_FEATURES), dtype=np.float32)
-    try:
-        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-        q = session.run([OUTPUT_NAME], {INPUT_NAME: obs})[0]
-    except Exception as exc:  # onnxruntime raises its own exception types
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{str(path)!r} is not a usable linkadapt policy model (needs input "
-                         f"{INPUT_NAME!r} float32 [batch, {features.NUM_FEATURES}] and output "
-                         f"{OUTPUT_NAME!r}): {first_line}") from None
-    if np.shape(q) != (1, nr_tables.NUM_ACTIONS):
-        raise ValueError(f"{str(path)!r}: output {OUTPUT_NAME!r} has shape {list(np.shape(q))}"
-                         f" for one observation, needs [1, {nr_tables.NUM_ACTIONS}]")
 
 
 def unique_names(specs: Sequence[ModelSpec]) -> tuple[ModelSpec, ...]:

@@ -188,5 +188,5 @@ def test_parse_policy_errors_are_clear(tmp_path) -> None:
         parse_policy(str(tmp_path / "missing.onnx"))
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"not a model")
-    with pytest.raises(ValueError, match="not a loadable ONNX model"):
+    with pytest.raises(ValueError, match="not an ONNX model"):
         parse_policy(str(garbage))
