@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -327,3 +329,123 @@ def test_realtime_student_keeps_the_newest_states_and_polishes_on_the_final_teac
     after, _ = agreement_and_regret(hook.net, obs, q_t)
     assert after > max(before + 0.2, 0.6)  # 150 states of a random 1-layer teacher
     assert RealtimeStudent(StudentConfig(), 1).polish(teacher, epochs=5) == 0  # nothing kept
+
+
+# --- datasets are replaced whole or not at all ---------------------------------------
+
+
+def _fake_chunks(n_chunks: int, size: int = 1500, closed: list[bool] | None = None):
+    """Stands in for the Ray actors of :func:`ds.teacher_chunks`: ``n_chunks`` synthetic chunks."""
+
+    def chunks(teacher: object, cfg: ds.CollectConfig, scenario: str,
+               actor: object = None) -> Iterator[ds.TeacherSamples]:
+        try:
+            for i in range(n_chunks):
+                obs = _observations(size, seed=100 + i)
+                yield ds.TeacherSamples(obs, np.zeros((size, NUM_ACTIONS), np.float32))
+        finally:
+            if closed is not None:
+                closed.append(True)
+
+    return chunks
+
+
+def _snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_interrupted_collection_leaves_the_old_dataset_and_no_temporary_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    teacher_path, net = _teacher_file(tmp_path)
+    directory = _dataset(tmp_path, teacher_path, net, n=3000)
+    before = _snapshot(directory)
+    closed: list[bool] = []
+    monkeypatch.setattr(ds, "teacher_chunks", _fake_chunks(10, closed=closed))
+
+    def interrupt(n: int) -> None:
+        if n >= 4500:  # a shard of the new dataset is on disk by now
+            raise KeyboardInterrupt
+
+    cfg = ds.CollectConfig(samples=12_000, actors=1, shard_samples=2000)
+    with pytest.raises(KeyboardInterrupt):
+        ds.collect(load_teacher(teacher_path), directory, cfg, on_chunk=interrupt)
+    assert closed == [True]  # the actors are stopped
+    assert _snapshot(directory) == before
+    assert len(ds.load_dataset(directory)) == 3000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset", "teacher.onnx"]
+
+
+def test_completed_collection_replaces_the_old_dataset(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    teacher_path, net = _teacher_file(tmp_path)
+    directory = _dataset(tmp_path, teacher_path, net, n=6000)  # three shards
+    monkeypatch.setattr(ds, "teacher_chunks", _fake_chunks(10))
+    manifest = ds.collect(load_teacher(teacher_path), directory,
+                          ds.CollectConfig(samples=4000, actors=1, shard_samples=2500))
+    assert manifest["samples"] == 4000
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "manifest.json", "shard-00000.npz", "shard-00001.npz"]  # no stale third shard
+    assert len(ds.load_dataset(directory)) == 4000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset", "teacher.onnx"]
+
+
+def test_a_failing_shard_write_leaves_the_old_dataset(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    teacher_path, net = _teacher_file(tmp_path)
+    directory = _dataset(tmp_path, teacher_path, net, n=3000)
+    before = _snapshot(directory)
+    real_write_shard = ds.write_shard
+
+    def failing_second(path: Path, obs: np.ndarray, q: np.ndarray) -> dict:
+        if path.name == "shard-00001.npz":
+            raise OSError(28, "No space left on device")
+        return real_write_shard(path, obs, q)
+
+    monkeypatch.setattr(ds, "write_shard", failing_second)
+    with pytest.raises(OSError, match="No space left"):
+        ds.write_dataset(directory, ds.TeacherSamples(_observations(5000),
+                                                      np.zeros((5000, NUM_ACTIONS), np.float32)),
+                         teacher_id="t", teacher_sha256="0", shard_samples=2000)
+    assert _snapshot(directory) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset", "teacher.onnx"]
+
+
+def test_a_dataset_is_not_written_over_a_file_or_a_foreign_directory(tmp_path: Path) -> None:
+    samples = ds.TeacherSamples(_observations(10), np.zeros((10, NUM_ACTIONS), np.float32))
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(ds.DatasetError, match="it is a file"):
+        ds.write_dataset(tmp_path / "file", samples, teacher_id="t", teacher_sha256="0")
+    with pytest.raises(ds.DatasetError, match="is not a directory"):
+        ds.write_dataset(tmp_path / "file" / "sub", samples, teacher_id="t", teacher_sha256="0")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine")
+    with pytest.raises(ds.DatasetError, match=r"todo\.txt.*not replacing it"):
+        ds.write_dataset(tmp_path / "notes", samples, teacher_id="t", teacher_sha256="0")
+    assert (tmp_path / "file").read_text() == "mine"
+    assert [p.name for p in (tmp_path / "notes").iterdir()] == ["todo.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "notes"]
+
+
+def test_interrupted_distill_keeps_the_dataset_in_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    teacher_path, net = _teacher_file(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copytree(_dataset(tmp_path, teacher_path, net, n=3000), out / "dataset")
+    before = _snapshot(out / "dataset")
+    chunks = _fake_chunks(2, size=4500)
+
+    def interrupted(*args: object, **kwargs: object) -> Iterator[ds.TeacherSamples]:
+        yield from chunks(*args, **kwargs)  # one full shard (smoke: 4000) is written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ds, "teacher_chunks", interrupted)
+    try:
+        status = main(["distill", "--teacher", str(teacher_path), "--profile", "smoke",
+                       "--samples", "100000", "--out", str(out), "--no-progress"])
+    except KeyboardInterrupt:
+        status = 130
+    assert status == 130
+    assert _snapshot(out / "dataset") == before
+    assert sorted(p.name for p in out.iterdir()) == ["dataset"]
+

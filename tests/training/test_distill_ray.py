@@ -3,6 +3,7 @@ real-time and from-scratch modes. Slow: CI runs them."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -108,3 +109,24 @@ def test_scratch_control_is_the_3x32_network_trained_with_dqn(
     card = read_card(out / "scratch-3x32.onnx")
     assert card["kind"] == "scratch" and card["parameter_count"] == 4477
     assert card["training"]["config"]["hidden"] == [32, 32, 32]
+
+
+def test_interrupted_collection_on_ray_keeps_the_old_dataset(smoke_teachers: dict[str, Path],
+                                                             tmp_path: Path) -> None:
+    teacher_model = load_teacher(smoke_teachers["random"])
+    directory = tmp_path / "dataset"
+    cfg = ds.CollectConfig(samples=3000, actors=1, ues=128, episode_slots=100,
+                           shard_samples=1000)
+    ds.collect(teacher_model, directory, cfg)
+    before = {p.name: p.read_bytes() for p in directory.iterdir()}
+
+    def interrupt(n: int) -> None:
+        if n >= 2000:  # new shards are on disk by now
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ds.collect(teacher_model, directory, dataclasses.replace(cfg, samples=100_000, seed=1),
+                   on_chunk=interrupt)
+    assert {p.name: p.read_bytes() for p in directory.iterdir()} == before
+    assert len(ds.load_dataset(directory)) == 3000
+    assert [p.name for p in tmp_path.iterdir()] == ["dataset"]

@@ -26,12 +26,16 @@ finite values) and raises :class:`DatasetError` naming the file and the problem.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
+import secrets
+import shutil
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +53,8 @@ from xapp import features, nr_tables
 FORMAT: Final = "linkadapt-distillation-dataset"
 FORMAT_VERSION: Final = 1
 MANIFEST: Final = "manifest.json"
+_DATASET_FILE: Final = re.compile(r"shard-\d{5}\.npz|\.(shard-\d{5}\.npz|manifest\.json)\.tmp")
+"""Files other than the manifest that a dataset directory may hold (shards, their temporaries)."""
 
 
 class DatasetError(ValueError):
@@ -81,6 +87,8 @@ class CollectConfig:
             raise ValueError("samples, actors and shard_samples must be >= 1")
         if not 0.0 <= self.epsilon <= 1.0:
             raise ValueError(f"epsilon must be in [0, 1], got {self.epsilon}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
 
 
 class TeacherSamples(NamedTuple):
@@ -122,9 +130,13 @@ def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "
             on_chunk: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Run ``teacher`` on Ray actors and write a dataset of ``cfg.samples`` states to ``out``.
 
+    The dataset is written into a temporary sibling directory that replaces ``out``
+    only once it is complete, so an interrupted or failed collection leaves a
+    dataset already at ``out`` as it was and no temporary directory behind.
+
     Args:
         teacher: the loaded teacher.
-        out: dataset directory (created; an existing manifest is replaced).
+        out: dataset directory (created; an existing dataset there is replaced).
         cfg: collection settings.
         profile: profile name recorded in the manifest.
         scenario: scenario to simulate; default: the one the teacher was trained on.
@@ -136,12 +148,50 @@ def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "
     Returns:
         The manifest written.
 
+    Raises:
+        DatasetError: ``out`` exists and is not a dataset directory (nothing is collected).
+
+    """
+    check_target(out)
+    scenario = scenario or teacher.scenario
+    started = time.monotonic()
+    chunks = teacher_chunks(teacher, cfg, scenario, actor)
+    with _staging(out) as staging, contextlib.closing(chunks):
+        writer = _ShardWriter(staging, cfg.shard_samples)
+        collected = 0
+        while collected < cfg.samples:
+            chunk = next(chunks)
+            take = min(len(chunk.obs), cfg.samples - collected)
+            writer.add(chunk.obs[:take], chunk.q[:take])
+            collected += take
+            if on_chunk is not None:
+                on_chunk(collected)
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "feature_schema_version": features.FEATURE_SCHEMA_VERSION,
+            "num_features": features.NUM_FEATURES, "num_actions": nr_tables.NUM_ACTIONS,
+            "teacher_id": teacher.teacher_id, "teacher_sha256": teacher.sha256,
+            "teacher_path": teacher.path, "scenario": scenario, "profile": profile,
+            "samples": collected, "collect": asdict(cfg), "collected_by": actor_id,
+            "seconds": round(time.monotonic() - started, 1),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "shards": writer.close(),
+        }
+        _write_json(staging / MANIFEST, manifest)
+    return manifest
+
+
+def teacher_chunks(teacher: Teacher, cfg: CollectConfig, scenario: str,
+                   actor: QNetwork | None = None) -> Generator[TeacherSamples, None, None]:
+    """Chunks of decision states with the teacher's Q-values, from ``cfg.actors`` Ray actors.
+
+    Endless: the caller stops when it has enough and closes the generator, which
+    kills the actors (so does an exception in the caller).
     """
     import ray
 
     from training.teacher import start_ray
 
-    scenario = scenario or teacher.scenario
     start_ray(None, cfg.actors)
     rollout = RolloutConfig(scenario=scenario, ues=cfg.ues, episode_slots=cfg.episode_slots)
     remote = ray.remote(num_cpus=1)(TeacherWorker)
@@ -151,40 +201,94 @@ def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "
     workers: list[Any] = [remote.remote(rollout, acting.hidden, cfg.seed * 1000 + i, labels)
                           for i in range(cfg.actors)]
     weights = ray.put({k: v.numpy().copy() for k, v in acting.state_dict().items()})
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    writer = _ShardWriter(out, cfg.shard_samples)
-    collected = 0
     try:
         pending = {w.samples.remote(weights, cfg.chunk_slots, cfg.epsilon): w for w in workers}
-        while collected < cfg.samples:
+        while True:
             ready, _ = ray.wait(list(pending), num_returns=1)
             worker = pending.pop(ready[0])
             chunk: TeacherSamples = ray.get(ready[0])
-            take = min(len(chunk.obs), cfg.samples - collected)
-            writer.add(chunk.obs[:take], chunk.q[:take])
-            collected += take
-            if collected < cfg.samples:
-                pending[worker.samples.remote(weights, cfg.chunk_slots, cfg.epsilon)] = worker
-            if on_chunk is not None:
-                on_chunk(collected)
+            pending[worker.samples.remote(weights, cfg.chunk_slots, cfg.epsilon)] = worker
+            yield chunk
     finally:
         for w in workers:
             ray.kill(w)
-    shards = writer.close()
-    manifest = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
-        "feature_schema_version": features.FEATURE_SCHEMA_VERSION,
-        "num_features": features.NUM_FEATURES, "num_actions": nr_tables.NUM_ACTIONS,
-        "teacher_id": teacher.teacher_id, "teacher_sha256": teacher.sha256,
-        "teacher_path": teacher.path, "scenario": scenario, "profile": profile,
-        "samples": collected, "collect": asdict(cfg), "collected_by": actor_id,
-        "seconds": round(time.monotonic() - started, 1),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "shards": shards,
-    }
-    _write_json(out / MANIFEST, manifest)
-    return manifest
+
+
+def check_target(out: Path) -> None:
+    """Refuse an ``out`` a dataset may not be written to: a file, or a directory of other files.
+
+    Raises:
+        DatasetError: naming ``out`` and the reason.
+
+    """
+    out = Path(out)
+    if not out.exists():
+        for parent in out.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise DatasetError(f"cannot write a dataset to {str(out)!r}: "
+                                       f"{str(parent)!r} is not a directory")
+                break
+        return
+    if not out.is_dir():
+        raise DatasetError(f"cannot write a dataset to {str(out)!r}: it is a file, "
+                           "not a directory")
+    foreign = sorted(p.name for p in out.iterdir() if not _is_dataset_file(p.name))
+    if foreign:
+        raise DatasetError(f"{str(out)!r} holds files that are not a dataset's "
+                           f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); "
+                           "not replacing it")
+
+
+def _is_dataset_file(name: str) -> bool:
+    return name == MANIFEST or bool(_DATASET_FILE.fullmatch(name))
+
+
+@contextlib.contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    """A fresh sibling directory of ``out`` to write into; it replaces ``out`` on success.
+
+    On any exception (an interruption too) the sibling is removed and ``out`` is
+    left as it was.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = _fresh_sibling(out, "tmp")
+    try:
+        yield staging
+        _replace_directory(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _fresh_sibling(out: Path, kind: str) -> Path:
+    while True:
+        path = out.with_name(f".{out.name}.{secrets.token_hex(4)}.{kind}")
+        try:
+            path.mkdir()  # the umask's mode, as a plain mkdir of ``out`` would have
+        except FileExistsError:
+            continue
+        return path
+
+
+def _replace_directory(new: Path, out: Path) -> None:
+    """Rename ``new`` to ``out``; an existing ``out`` is moved aside first, removed after."""
+    if not out.exists():
+        os.rename(new, out)
+        return
+    aside = _fresh_sibling(out, "old")
+    try:
+        os.rename(out, aside / out.name)
+        try:
+            os.rename(new, out)
+        except BaseException:
+            os.rename(aside / out.name, out)
+            raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            aside.rmdir()  # empty once ``out`` is back; never remove the old dataset here
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 class _ShardWriter:
@@ -231,20 +335,24 @@ def write_shard(path: Path, obs: npt.NDArray[np.float32],
 def write_dataset(out: Path, samples: TeacherSamples, *, teacher_id: str,
                   teacher_sha256: str, scenario: str = "random",
                   shard_samples: int = 500_000) -> dict[str, Any]:
-    """Write in-memory samples as a dataset (tests, conversions); return the manifest."""
-    out.mkdir(parents=True, exist_ok=True)
-    writer = _ShardWriter(out, shard_samples)
-    writer.add(samples.obs, samples.q)
-    manifest = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
-        "feature_schema_version": features.FEATURE_SCHEMA_VERSION,
-        "num_features": features.NUM_FEATURES, "num_actions": nr_tables.NUM_ACTIONS,
-        "teacher_id": teacher_id, "teacher_sha256": teacher_sha256, "scenario": scenario,
-        "samples": len(samples.obs),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "shards": writer.close(),
-    }
-    _write_json(out / MANIFEST, manifest)
+    """Write in-memory samples as a dataset (tests, conversions); return the manifest.
+
+    As :func:`collect`: written beside ``out`` and renamed over it once complete.
+    """
+    check_target(out)
+    with _staging(out) as staging:
+        writer = _ShardWriter(staging, shard_samples)
+        writer.add(samples.obs, samples.q)
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "feature_schema_version": features.FEATURE_SCHEMA_VERSION,
+            "num_features": features.NUM_FEATURES, "num_actions": nr_tables.NUM_ACTIONS,
+            "teacher_id": teacher_id, "teacher_sha256": teacher_sha256, "scenario": scenario,
+            "samples": len(samples.obs),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "shards": writer.close(),
+        }
+        _write_json(staging / MANIFEST, manifest)
     return manifest
 
 
