@@ -3,6 +3,7 @@
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
 ``run(args) -> int``. Only the chosen module is imported, so ``linkadapt serve``
 never pulls in the offline pipeline and ``linkadapt simulate`` runs without torch.
+Ctrl-C ends any command with one ``interrupted`` line on stderr and exit status 130.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from collections.abc import Sequence
 from typing import Final
 
 from linkadapt import __version__
+
+INTERRUPTED: Final = 130
+"""Exit status after Ctrl-C (128 + SIGINT, as shells report it)."""
 
 # name -> (module, one-line help)
 COMMANDS: Final[dict[str, tuple[str, str]]] = {
@@ -49,11 +53,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     name, rest = args[0], args[1:]
     module_name, summary = COMMANDS[name]
-    module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"linkadapt {name}", description=summary)
-    module.add_arguments(parser)
-    parsed = parser.parse_args(rest)
-    return int(module.run(parsed))
+    try:
+        module = importlib.import_module(module_name)
+        parser = argparse.ArgumentParser(prog=f"linkadapt {name}", description=summary)
+        module.add_arguments(parser)
+        parsed = parser.parse_args(rest)
+        return int(module.run(parsed))
+    except KeyboardInterrupt as exc:
+        # Ctrl-C is a request, not a crash: one line, no traceback. A command that knows
+        # how to continue (train-teacher: its last checkpoint) says so in the exception.
+        detail = str(exc)
+        print(f"linkadapt {name}: interrupted" + (f"; {detail}" if detail else ""),
+              file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +64,19 @@ def test_console_script_runs_as_a_module() -> None:
                              capture_output=True, text=True, timeout=60, check=False)
     assert unknown.returncode == 2
     assert "invalid choice" in unknown.stderr
+
+
+def test_ctrl_c_ends_with_one_line_and_status_130() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "linkadapt", "simulate", "--ues", "64",
+                             "--slots", "10000000"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    first = os.read(proc.stderr.fileno(), 1)  # the progress bar: the run has started
+    assert first, "simulate ended before it started"
+    proc.send_signal(signal.SIGINT)
+    out, rest = proc.communicate(timeout=60)
+    err = (first + rest).decode()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and out == b""
+    # after the progress bar (cleared on a terminal): the one line
+    assert err.endswith("linkadapt simulate: interrupted\n") and err.count("interrupted") == 1
