@@ -87,6 +87,8 @@ class TeacherConfig:
     def __post_init__(self) -> None:
         if self.simulations < 1 or self.actors < 1 or self.learner_threads < 1:
             raise ValueError("simulations, actors and learner_threads must be >= 1")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.rollout.episode_slots % self.chunk_slots:
             raise ValueError("episode_slots must be a multiple of chunk_slots")
         sim_config.config_source(self.rollout.scenario)  # unknown scenario -> ValueError
@@ -142,7 +144,8 @@ def profile(name: str, **overrides: Any) -> TeacherConfig:
 
 # -- Ray -------------------------------------------------------------------------------------
 
-def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
+    """TrainingError unless ``address`` is HOST:PORT and something listens there."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise TrainingError(f"Ray address must be HOST:PORT, got {address!r}")
@@ -158,7 +161,7 @@ def start_ray(address: str | None, actors: int) -> None:
     import ray
 
     if address:
-        _check_reachable(address)
+        check_ray_address(address)
     if ray.is_initialized():
         available = ray.cluster_resources().get("CPU", 0)
         if available < actors:
@@ -166,7 +169,11 @@ def start_ray(address: str | None, actors: int) -> None:
                                 f"instance has {available:g}")
         return
     if address:
-        ray.init(address=address, log_to_driver=False)
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except Exception as exc:  # something listens there, but not a Ray cluster it can join
+            raise TrainingError(f"cannot join the Ray cluster at {address}: "
+                                f"{_one_line(exc)}") from None
     else:
         ray.init(num_cpus=max(actors, os.cpu_count() or 1), include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
@@ -207,17 +214,68 @@ def _save_checkpoint(path: Path, learner: DqnLearner, cfg: TeacherConfig, progre
     os.replace(tmp, path)
 
 
+_CHECKPOINT_KEYS = ("learner", "config", "progress", "rng")
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint; TrainingError with the reason if it is missing or unreadable."""
+    """Read and check a checkpoint.
+
+    Every part a resumed run uses is checked here (the config, the counters, the
+    generator state, and that the learner state fits the network the config
+    describes), so that a checkpoint of another version fails before anything starts.
+
+    Raises:
+        TrainingError: naming the checkpoint and what is wrong with it.
+
+    """
+    where = f"checkpoint {str(path)!r}"
+    if path.is_dir():
+        raise TrainingError(f"{where} is a directory; give the checkpoint.pt file in it")
     if not path.is_file():
-        raise TrainingError(f"checkpoint {str(path)!r} does not exist")
+        raise TrainingError(f"{where} does not exist")
     try:
         data = torch.load(path, weights_only=False)
     except Exception as exc:  # torch raises several types for corrupt files
-        raise TrainingError(f"cannot read checkpoint {str(path)!r}: {exc}") from None
-    if not isinstance(data, dict) or not {"learner", "config", "progress"} <= data.keys():
+        raise TrainingError(f"cannot read {where}: {_one_line(exc)}") from None
+    if not isinstance(data, dict):
         raise TrainingError(f"{str(path)!r} is not a linkadapt teacher checkpoint")
+    missing = [key for key in _CHECKPOINT_KEYS if key not in data]
+    if missing:
+        raise TrainingError(f"{str(path)!r} is not a linkadapt teacher checkpoint: it has no "
+                            f"{', '.join(map(repr, missing))} entry")
+    _check_checkpoint(data, where)
     return data
+
+
+def _check_checkpoint(data: dict[str, Any], where: str) -> None:
+    try:
+        cfg = TeacherConfig.from_dict(data["config"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise TrainingError(f"{where} has a config this version cannot use: "
+                            f"{_one_line(exc)}") from None
+    try:
+        Progress(**data["progress"])
+    except TypeError as exc:
+        raise TrainingError(f"{where} has unusable progress counters: {_one_line(exc)}") from None
+    try:
+        np.random.default_rng().bit_generator.state = data["rng"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TrainingError(f"{where} has an unusable generator state: "
+                            f"{_one_line(exc)}") from None
+    try:
+        DqnLearner(QNetwork(cfg.hidden), cfg.dqn).load_state_dict(data["learner"])
+    except Exception as exc:  # torch raises RuntimeError, KeyError, ValueError...
+        raise TrainingError(f"{where}: its learner state does not fit the network of its "
+                            f"config (hidden {'x'.join(map(str, cfg.hidden))}): "
+                            f"{_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line: a KeyError names the missing key, long texts are cut."""
+    if isinstance(exc, KeyError) and exc.args:
+        return f"no {exc.args[0]!r} field"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 @dataclass
@@ -245,12 +303,23 @@ def train(cfg: TeacherConfig, run_dir: Path, ray_address: str | None = None,
         on_chunk: called after every chunk with the latest metrics (progress bars).
         on_update: called after every gradient step with the learner and the minibatch it
             learned from (real-time distillation trains a student there).
+
+    Raises:
+        TrainingError: the checkpoint is unusable, Ray cannot start or be joined, or the
+            run directory cannot be written; files are only written once Ray is up.
+
     """
     from torch.utils.tensorboard import SummaryWriter
 
     state = load_checkpoint(resume) if resume is not None else None
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    # Ray first: a run that cannot start leaves the run directory as it was.
+    start_ray(ray_address, cfg.actors)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    except OSError as exc:
+        raise TrainingError(f"cannot write the run directory {str(run_dir)!r}: "
+                            f"{exc.strerror or exc}") from None
     # Spare cores belong to the actors: on 2 cores, a 2-thread learner competing with
     # them spent ~5x longer per update than a 1-thread one.
     torch.set_num_threads(cfg.learner_threads)
@@ -265,7 +334,6 @@ def train(cfg: TeacherConfig, run_dir: Path, ray_address: str | None = None,
         progress.resumes += 1
         rng.bit_generator.state = state["rng"]
 
-    start_ray(ray_address, cfg.actors)
     import ray
 
     workers = _remote_workers(cfg, cfg.seed + 7919 * progress.resumes)

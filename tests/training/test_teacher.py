@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
 from linkadapt.cli import main
-from training import teacher
+from training import teacher, teacher_command
 from training.dqn import DqnConfig, DqnLearner, td_targets, valid_actions
 from training.export import read_card
 from training.networks import student_network, teacher_network
@@ -208,19 +213,231 @@ def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
         (["--ray-address", "nonsense"], "HOST:PORT"),
         (["--actors", "0"], "--actors must be at least 1"),
         (["--nack-cost", "-1"], "--nack-cost must be >= 0"),
-        (["--bler-ceiling", "1.5"], "bler_ceiling must be within [0, 1]"),
+        (["--bler-ceiling", "1.5"], "--bler-ceiling must be within [0, 1]"),
+        (["--bler-floor", "0.3"], "--bler-floor (0.3) must not exceed --bler-ceiling (0.12)"),
         (["--hidden", "7by160"], "--hidden must be LAYERSxWIDTH"),
         (["--hidden", "0x128"], "--hidden must be LAYERSxWIDTH"),
+        (["--seed", "-1"], "--seed must be from 0 to 4294967295, got -1"),
+        (["--seed", str(2**32)], "--seed must be from 0 to 4294967295"),
+        (["--resume", "{tmp}"], "is a directory; give the checkpoint.pt file in it"),
+        (["--out", "{tmp}/afile"], "--out '{tmp}/afile' is a file, not a directory"),
+        (["--export", "{tmp}"], "--export '{tmp}' is a directory"),
+        (["--export", "{tmp}/afile/teacher.onnx"], "'{tmp}/afile' is not a directory"),
     ],
 )
 def test_bad_input_fails_fast_with_a_clear_message(
         args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "afile").write_text("not a directory")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     started = time.monotonic()
     code = main(["train-teacher", "--profile", "smoke", "--out", str(tmp_path / "x"),
                  "--no-progress", *args])
     assert code == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message.replace("{tmp}", str(tmp_path)) in err
+    assert err.startswith("linkadapt train-teacher: error:") and "Traceback" not in err
+    assert not (tmp_path / "x").exists()  # a start that fails writes nothing
     assert time.monotonic() - started < 30
+
+
+# -- existing runs and --resume ----------------------------------------------------------------
+
+
+def _fake_run(out: Path, seed: int = 1, simulations: float = 4.0) -> Path:
+    """A run directory as a smoke run leaves it, without running one (no Ray)."""
+    cfg = teacher.profile("smoke", seed=seed)
+    out.mkdir(parents=True)
+    learner = DqnLearner(teacher_network(), cfg.dqn)
+    teacher._save_checkpoint(out / "checkpoint.pt", learner, cfg,
+                             teacher.Progress(simulations=simulations, chunks=8),
+                             np.random.default_rng(seed))
+    for name in ("config.json", "teacher.onnx"):
+        (out / name).write_text(f"the {name} of the run\n")
+    return out / "checkpoint.pt"
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _plan(*argv: str) -> teacher_command._Plan:
+    parser = argparse.ArgumentParser()
+    teacher_command.add_arguments(parser)
+    return teacher_command.plan(parser.parse_args(list(argv)))
+
+
+def test_a_new_run_refuses_a_directory_that_holds_one(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    checkpoint = _fake_run(tmp_path / "run")
+    before = _contents(tmp_path / "run")
+    assert main(["train-teacher", "--profile", "smoke", "--seed", "1", "--out",
+                 str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a teacher run (config.json, checkpoint.pt, teacher.onnx)" in err
+    assert f"--resume {checkpoint}" in err and "--overwrite" in err
+    assert _contents(tmp_path / "run") == before
+    # an existing --export file is another run's model too
+    assert main(["train-teacher", "--profile", "smoke", "--out", str(tmp_path / "new"),
+                 "--export", str(tmp_path / "run" / "teacher.onnx"), "--no-progress"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    # --overwrite is the explicit way in; resuming the run in place needs none
+    assert _plan("--profile", "smoke", "--out", str(tmp_path / "run"), "--overwrite").cfg.seed == 0
+    assert _plan("--resume", str(checkpoint)).out == tmp_path / "run"
+
+
+def test_resume_refuses_options_that_would_change_the_run(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    checkpoint = _fake_run(tmp_path / "run", seed=1)
+    before = _contents(tmp_path / "run")
+    assert main(["train-teacher", "--resume", str(checkpoint), "--seed", "2", "--hidden",
+                 "3x64", "--profile", "quick", "--bler-floor", "0.05", "--scenario", "mimo",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    for change in ("--profile quick (the checkpoint's: smoke)", "--seed 2 (the checkpoint's: 1)",
+                   "--hidden 3x64 (the checkpoint's: 7x128)",
+                   "--bler-floor 0.05 (the checkpoint's: 0.08)",
+                   "--scenario mimo (the checkpoint's: random)"):
+        assert change in err
+    assert _contents(tmp_path / "run") == before
+    assert main(["train-teacher", "--resume", str(checkpoint), "--simulations", "2"]) == 2
+    assert "--simulations 2 is fewer than the 4 the checkpoint has done" in \
+        capsys.readouterr().err
+    # options that agree with the checkpoint are not conflicts; --simulations and --actors apply
+    resumed = _plan("--resume", str(checkpoint), "--profile", "smoke", "--seed", "1",
+                    "--hidden", "7x128", "--bler-floor", "0.08", "--simulations", "9",
+                    "--actors", "2")
+    assert (resumed.cfg.simulations, resumed.cfg.actors, resumed.cfg.seed) == (9, 2, 1)
+    assert resumed.cfg.rollout == teacher.profile("smoke").rollout
+
+
+def test_a_failed_start_changes_nothing_in_the_run(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    checkpoint = _fake_run(tmp_path / "run")
+    before = _contents(tmp_path / "run")
+    assert main(["train-teacher", "--resume", str(checkpoint), "--ray-address", "127.0.0.1:1",
+                 "--no-progress"]) == 2
+    assert "cannot reach the Ray cluster" in capsys.readouterr().err
+    assert _contents(tmp_path / "run") == before
+    # the library too: Ray first, then the run directory
+    with pytest.raises(teacher.TrainingError, match="cannot reach the Ray cluster"):
+        teacher.train(teacher.profile("smoke", seed=5), tmp_path / "run",
+                      ray_address="127.0.0.1:1", resume=checkpoint)
+    assert _contents(tmp_path / "run") == before
+    assert not (tmp_path / "run" / "tensorboard").exists()
+
+
+def _edit(data: dict[str, Any], part: str, key: str, value: Any) -> dict[str, Any]:
+    data[part][key] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: {"learner": {}, "config": {}, "progress": {}},
+         "is not a linkadapt teacher checkpoint: it has no 'rng' entry"),
+        (lambda d: {**d, "config": {}}, "has a config this version cannot use: no 'rollout'"),
+        (lambda d: _edit(d, "config", "rollout", {**d["config"]["rollout"], "scenario": "moon"}),
+         "has a config this version cannot use: unknown scenario 'moon'"),
+        (lambda d: _edit(d, "config", "hidden", [64, 64]),
+         "its learner state does not fit the network of its config (hidden 64x64)"),
+        (lambda d: _edit(d, "config", "future_field", 1),
+         "unexpected keyword argument 'future_field'"),
+        (lambda d: _edit(d, "progress", "laps", 3), "has unusable progress counters"),
+        (lambda d: {**d, "rng": {"bit_generator": "MT19937"}}, "unusable generator state"),
+        (lambda d: [1, 2], "is not a linkadapt teacher checkpoint"),
+    ],
+)
+def test_a_checkpoint_of_another_version_is_refused_by_name(
+        edit: Any, message: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    checkpoint = _fake_run(tmp_path / "run")
+    torch.save(edit(torch.load(checkpoint, weights_only=False)), checkpoint)
+    assert main(["train-teacher", "--resume", str(checkpoint), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(checkpoint) in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+# -- interruption and export -----------------------------------------------------------------
+
+
+def _train_then(interrupt: bool, write_checkpoint: bool) -> Any:
+    def fake_train(cfg: teacher.TeacherConfig, run_dir: Path, **_: Any) -> teacher.TrainResult:
+        if write_checkpoint:
+            _fake_run(run_dir / "written")
+            (run_dir / "written" / "checkpoint.pt").replace(run_dir / "checkpoint.pt")
+        if interrupt:
+            raise KeyboardInterrupt
+        return teacher.TrainResult(student_network("3x32"), cfg, teacher.Progress(4.0), [])
+
+    return fake_train
+
+
+def test_ctrl_c_says_where_the_last_checkpoint_is(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    monkeypatch.setattr(teacher, "train", _train_then(interrupt=True, write_checkpoint=True))
+    assert main(["train-teacher", "--profile", "smoke", "--out", str(out), "--export",
+                 str(tmp_path / "t.onnx"), "--no-progress"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"linkadapt train-teacher: interrupted; last checkpoint {out}/checkpoint.pt; "
+                   f"continue with: linkadapt train-teacher --resume {out}/checkpoint.pt "
+                   f"--export {tmp_path}/t.onnx")
+    monkeypatch.setattr(teacher, "train", _train_then(interrupt=True, write_checkpoint=False))
+    assert main(["train-teacher", "--profile", "smoke", "--out", str(tmp_path / "other"),
+                 "--no-progress"]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "linkadapt train-teacher: interrupted; no checkpoint was written yet")
+
+
+def test_ctrl_c_on_resume_before_a_new_checkpoint_repeats_the_extension(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    checkpoint = _fake_run(tmp_path / "run")
+    monkeypatch.setattr(teacher, "train", _train_then(interrupt=True, write_checkpoint=False))
+    assert main(["train-teacher", "--resume", str(checkpoint), "--simulations", "8",
+                 "--no-progress"]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        f"last checkpoint {checkpoint}; continue with: linkadapt train-teacher --resume "
+        f"{checkpoint} --simulations 8 --actors 1")
+
+
+def test_a_failed_export_says_how_to_export_the_saved_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    import training.export
+
+    def no_space(*_: Any, **__: Any) -> Path:
+        raise training.export.ExportError("cannot write 'x.onnx': No space left on device")
+
+    monkeypatch.setattr(teacher, "train", _train_then(interrupt=False, write_checkpoint=True))
+    monkeypatch.setattr(training.export, "export_onnx", no_space)
+    out = tmp_path / "run"
+    assert main(["train-teacher", "--profile", "smoke", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Traceback" not in err
+    assert (f"the run is saved in {out}/checkpoint.pt: export it with linkadapt train-teacher "
+            f"--resume {out}/checkpoint.pt --export PATH.onnx") in err
+
+
+@pytest.mark.slow  # a real Ray run, interrupted
+def test_sigint_stops_a_real_run_with_the_resume_command(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "linkadapt", "train-teacher", "--profile", "smoke",
+         "--simulations", "200", "--out", str(out), "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        f"linkadapt train-teacher: interrupted; last checkpoint {out}/checkpoint.pt; "
+        f"continue with: linkadapt train-teacher --resume {out}/checkpoint.pt")
+    teacher.load_checkpoint(out / "checkpoint.pt")  # complete and usable
 
 
 def test_corrupt_checkpoint_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
