@@ -99,6 +99,9 @@ class EvaluationConfig:
         if not self.scenarios:
             raise ValueError("--scenarios: give at least one scenario")
         for name in self.scenarios:
+            if name == "random":  # simulate's domain randomization: no fixed benchmark
+                raise ValueError("--scenarios: 'random' is not a benchmark scenario; choose "
+                                 f"from: {', '.join(config.BENCHMARK_SCENARIOS)}")
             config.scenario(name)  # raises with the list of valid names
         if len(set(self.scenarios)) != len(self.scenarios):
             raise ValueError("--scenarios: a scenario is named twice")

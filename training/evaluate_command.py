@@ -22,7 +22,8 @@ from training.sim import config
 _EXAMPLES = """examples:
   linkadapt evaluate --model runs/student-3x32.onnx
   linkadapt evaluate --model a.onnx --model b.onnx --scenarios mimo,cell-edge --workers 2
-  linkadapt evaluate --model student.onnx --model teacher.onnx --reference teacher:1 --json
+  linkadapt evaluate --model student.onnx --model runs/teacher-quick-random/teacher.onnx \\
+      --reference teacher-random:quick-s0 --json
 """
 REPORT_FILES: Final = ("report.md", "throughput.png", "bler.png", "mcs_distribution.png",
                        "evaluation.json")
@@ -48,8 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="OLLA d_up values swept per scenario; the best by throughput with "
                              "BLER within 10%% +- 2%% is reported as 'olla' (default: %(default)s)")
     parser.add_argument("--reference", default=None, metavar="NAME",
-                        help="policy the 'change vs' figures compare against (default: olla; "
-                             "with --no-baselines the first model)")
+                        help="policy the 'change vs' figures compare against: olla, illa, "
+                             "genie or a model's name, its card's model_id:version (default: "
+                             "olla; with --no-baselines the first model)")
     parser.add_argument("--no-baselines", action="store_true",
                         help="skip OLLA, ILLA and the genie (models only)")
     parser.add_argument("--workers", type=int, default=1,

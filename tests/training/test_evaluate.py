@@ -148,6 +148,7 @@ def test_reference_names_the_change_column(student: Path, tmp_path: Path) -> Non
         (["--model", "/nonexistent/m.onnx"], "cannot read ONNX model '/nonexistent/m.onnx'"),
         (["--model", "{garbage}"], "not an ONNX model"),
         (["--scenarios", "mimo,nowhere"], "unknown scenario 'nowhere'"),
+        (["--scenarios", "random"], "'random' is not a benchmark scenario; choose from: mimo,"),
         (["--ues", "0"], "--ues must be at least 1"),
         (["--slots", "-1"], "--slots must be at least 1"),
         (["--workers", "0"], "--workers must be at least 1"),
@@ -169,3 +170,23 @@ def test_bad_input_exits_2_with_a_clear_message(args: list[str], message: str,
     assert stderr.startswith("linkadapt evaluate: error:")
     assert "Traceback" not in stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_scenario_lists_offer_only_names_that_are_accepted() -> None:
+    with pytest.raises(ValueError, match="unknown scenario 'moon'") as benchmark:
+        config.scenario("moon")
+    assert "random" not in str(benchmark.value)  # config.scenario refuses it
+    with pytest.raises(ValueError, match="unknown scenario 'moon'") as any_source:
+        config.config_source("moon")
+    assert str(any_source.value).endswith(", random")  # config_source takes it
+    config.config_source("random")
+
+
+def test_help_example_reference_is_a_name_the_pipeline_gives() -> None:
+    from training import teacher
+    from training.teacher_command import teacher_card
+
+    card = teacher_card(teacher.TrainResult(student_network("3x32"), teacher.profile("quick"),
+                                            teacher.Progress(), []))
+    example = evaluate_command._EXAMPLES.split("--reference ")[1].split()[0]
+    assert example == f"{card['model_id']}:{card['version']}"

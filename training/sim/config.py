@@ -227,8 +227,8 @@ def scenario(name: str) -> Scenario:
     try:
         return SCENARIOS[name]
     except KeyError:
-        valid = ", ".join([*SCENARIOS, "random"])
-        raise ValueError(f"unknown scenario {name!r}; choose one of: {valid}") from None
+        raise ValueError(f"unknown scenario {name!r}; choose one of: "
+                         f"{', '.join(SCENARIOS)}") from None
 
 
 def _choice(rng: np.random.Generator, values: tuple, n: int, dtype: type) -> npt.NDArray:
@@ -295,5 +295,8 @@ def config_source(name: str) -> ConfigSource:
     """Return a function drawing the configuration of ``name`` (a scenario or ``random``)."""
     if name == "random":
         return randomized
-    fixed = scenario(name)
+    if name not in SCENARIOS:  # here 'random' is a valid choice too
+        raise ValueError(f"unknown scenario {name!r}; choose one of: "
+                         f"{', '.join([*SCENARIOS, 'random'])}")
+    fixed = SCENARIOS[name]
     return lambda rng, n: fixed.config(n)
