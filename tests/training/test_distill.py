@@ -449,3 +449,33 @@ def test_interrupted_distill_keeps_the_dataset_in_out(
     assert _snapshot(out / "dataset") == before
     assert sorted(p.name for p in out.iterdir()) == ["dataset"]
 
+
+# --- manifests --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("samples", "3000", r"samples must be an integer, is '3000'"),
+    ("samples", True, r"samples must be an integer, is True"),
+    ("teacher_sha256", None, r"teacher_sha256 must be a string, is None"),
+    ("shard_samples", "2500", r"shards\[0\]: samples must be an integer, is '2500'"),
+    ("shard_file", 7, r"shards\[0\]: file must be a string, is 7"),
+    ("shard_total", 2499, r"the shards list 2999 samples, samples says 3000"),
+])
+def test_manifest_fields_of_the_wrong_type_are_named(tmp_path: Path, field: str, value: object,
+                                                      message: str) -> None:
+    teacher_path, net = _teacher_file(tmp_path)
+    directory = _dataset(tmp_path, teacher_path, net, n=3000)
+    path = directory / "manifest.json"
+    manifest = json.loads(path.read_text())
+    if field == "shard_samples":
+        manifest["shards"][0]["samples"] = value
+    elif field == "shard_file":
+        manifest["shards"][0]["file"] = value
+    elif field == "shard_total":
+        manifest["shards"][0]["samples"] = value
+    else:
+        manifest[field] = value
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ds.DatasetError, match=message):
+        ds.load_dataset(directory)
+

@@ -413,9 +413,35 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         if manifest.get(key) != expected:
             raise DatasetError(f"{str(path)!r}: {key} is {manifest.get(key)!r}, "
                                f"needs {expected}")
+    _check_fields(manifest, _MANIFEST_FIELDS, str(path))
+    if manifest["samples"] < 1:
+        raise DatasetError(f"{str(path)!r}: samples must be at least 1, is {manifest['samples']}")
     if not isinstance(manifest.get("shards"), list) or not manifest["shards"]:
         raise DatasetError(f"{str(path)!r}: no shards listed")
+    for i, entry in enumerate(manifest["shards"]):
+        if not isinstance(entry, dict):
+            raise DatasetError(f"{str(path)!r}: shards[{i}] must be an object, is {entry!r}")
+        _check_fields(entry, _SHARD_FIELDS, f"{str(path)!r}: shards[{i}]")
+    listed = sum(entry["samples"] for entry in manifest["shards"])
+    if listed != manifest["samples"]:
+        raise DatasetError(f"{str(path)!r}: the shards list {listed} samples, samples says "
+                           f"{manifest['samples']}")
     return manifest
+
+
+_MANIFEST_FIELDS: Final = {"teacher_id": str, "teacher_sha256": str, "scenario": str,
+                           "samples": int}
+_SHARD_FIELDS: Final = {"file": str, "samples": int, "sha256": str}
+
+
+def _check_fields(record: dict[str, Any], fields: dict[str, type], where: str) -> None:
+    """Each of ``fields`` present in ``record`` with its type (an integer is not a bool)."""
+    for key, kind in fields.items():
+        value = record.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            what = "an integer" if kind is int else "a string"
+            raise DatasetError(f"{where}: {key} must be {what}, is "
+                               f"{'missing' if key not in record else repr(value)}")
 
 
 def load_dataset(directory: str | Path) -> Dataset:
@@ -434,11 +460,9 @@ def load_dataset(directory: str | Path) -> Dataset:
     return Dataset(obs, q, (manifest,))
 
 
-def _load_shard(directory: Path, entry: Any) -> tuple[npt.NDArray[np.float32],
-                                                      npt.NDArray[np.float32]]:
-    if not isinstance(entry, dict) or not {"file", "samples", "sha256"} <= entry.keys():
-        raise DatasetError(f"{str(directory)!r}: malformed shard entry {entry!r}")
-    path = directory / str(entry["file"])
+def _load_shard(directory: Path, entry: dict[str, Any]) -> tuple[npt.NDArray[np.float32],
+                                                                 npt.NDArray[np.float32]]:
+    path = directory / entry["file"]
     if path.parent != directory:
         raise DatasetError(f"{str(directory)!r}: shard {entry['file']!r} is outside the dataset")
     if not path.is_file():
