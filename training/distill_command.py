@@ -190,17 +190,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _attach(args: argparse.Namespace) -> int:
-    from training.distill.card import CardError, attach_evaluation
+    """All or nothing: every model is read and its new card built before any is written."""
+    from training.distill.card import CardError, read_evaluation, with_evaluation
+    from training.export import ExportError, _write_atomically
 
     if not args.model:
         return _fail("--attach-evaluation needs --model PATH.onnx")
-    for model in args.model:
-        try:
-            card = attach_evaluation(model, args.attach_evaluation, commands=args.regenerate)
-        except (CardError, ValueError, OSError) as exc:
-            return _fail(f"{model}: {exc}")
-        write_card_json(model)
-        print(json.dumps({"model": str(model), "evaluation": card["evaluation"]}))
+    try:
+        result = read_evaluation(args.attach_evaluation)
+        updated = [(model, *with_evaluation(model, result, args.attach_evaluation,
+                                            commands=args.regenerate))
+                   for model in args.model]
+        for model, proto, card in updated:
+            _write_atomically(model, proto.SerializeToString())
+            write_card_json(model)
+            print(json.dumps({"model": str(model), "evaluation": card["evaluation"]}))
+    except (CardError, ExportError) as exc:
+        return _fail(str(exc))
     return 0
 
 
@@ -383,11 +389,12 @@ def _export_student(args: argparse.Namespace, stem: str, net: QNetwork,
 
 
 def write_card_json(onnx_path: Path) -> Path:
-    """Mirror the model card of ``onnx_path`` to ``NAME.card.json`` beside it."""
-    from training.export import read_card
+    """Mirror the model card of ``onnx_path`` to ``NAME.card.json`` beside it (atomically)."""
+    from training.export import _write_atomically, read_card
 
     out = onnx_path.with_suffix(".card.json")
-    out.write_text(json.dumps(read_card(onnx_path), indent=2, sort_keys=True) + "\n")
+    text = json.dumps(read_card(onnx_path), indent=2, sort_keys=True) + "\n"
+    _write_atomically(out, text.encode())
     return out
 
 

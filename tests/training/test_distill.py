@@ -479,3 +479,79 @@ def test_manifest_fields_of_the_wrong_type_are_named(tmp_path: Path, field: str,
     with pytest.raises(ds.DatasetError, match=message):
         ds.load_dataset(directory)
 
+
+def _refused(argv: list[str], capsys: pytest.CaptureFixture) -> str:
+    assert main(["distill", *argv, "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("linkadapt distill: error: ")
+    return lines[0]
+
+
+# --- attaching an evaluation: clear errors, all models or none ------------------------
+
+
+def _evaluation(tmp_path: Path, names: list[str]) -> Path:
+    row = {"throughput_mbps": 100.0, "bler": 0.10, "reward": 0.5}
+    result = {"config": {"ues": 8, "slots": 10, "seed": 0}, "summary": {"reference": "ref"},
+              "scenarios": {"mimo": {**{n: row for n in names}, "ref": row}}}
+    path = tmp_path / "evaluation.json"
+    path.write_text(json.dumps(result))
+    return path
+
+
+def test_attach_refuses_garbage_models_and_evaluations_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    teacher_path, _ = _teacher_file(tmp_path)
+    evaluation = _evaluation(tmp_path, ["teacher-random:test"])
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x0a\xff\xff garbage")
+    assert "not an ONNX model" in _refused(["--attach-evaluation", str(evaluation), "--model",
+                                            str(garbage)], capsys)
+    for text, message in [("{}", "summary must be an object, is missing"),
+                          ("[]", "not a 'linkadapt evaluate' result"),
+                          ('{"summary": {"reference": "ref"}, "scenarios": {}, "config": {}}',
+                           "config.ues must be a number"),
+                          ("not json", "cannot read the evaluation")]:
+        evaluation.write_text(text)
+        assert message in _refused(["--attach-evaluation", str(evaluation), "--model",
+                                    str(teacher_path)], capsys)
+
+
+def test_attach_to_several_models_writes_all_or_none(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    first, _ = _teacher_file(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    second, _ = _teacher_file(other, hidden=(8,))
+    card = read_card(second)
+    export_onnx(QNetwork((8,)), second, {**card, "version": "not-evaluated"},
+                latency_budget_us=None)
+    evaluation = _evaluation(tmp_path, ["teacher-random:test"])  # has only the first
+    before = first.read_bytes(), second.read_bytes()
+    message = _refused(["--attach-evaluation", str(evaluation), "--model", str(first),
+                        "--model", str(second)], capsys)
+    assert str(second) in message and "not-evaluated" in message
+    assert (first.read_bytes(), second.read_bytes()) == before
+    assert not first.with_suffix(".card.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evaluation.json", "other",
+                                                          "teacher.onnx"]
+
+
+def test_card_json_is_replaced_atomically(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from training import distill_command, export
+
+    model, _ = _teacher_file(tmp_path)
+    card_json = model.with_suffix(".card.json")
+    card_json.write_text("previous card\n")
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export.os, "fsync", full_disk)
+    with pytest.raises(export.ExportError, match="No space left"):
+        distill_command.write_card_json(model)
+    assert card_json.read_text() == "previous card\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["teacher.card.json", "teacher.onnx"]

@@ -15,7 +15,7 @@ from typing import Any
 import onnx
 
 from training.export import _write_atomically
-from xapp.model_card import read_model_card, write_model_card
+from xapp.model_card import ModelCardError, load_model, read_model_card, write_model_card
 
 
 class CardError(ValueError):
@@ -50,21 +50,92 @@ def _change(value: float, reference: float) -> float:
     return 100.0 * (value / reference - 1.0) if reference > 0 else 0.0
 
 
-def attach_evaluation(model: Path, evaluation: Path, extra: Mapping[str, Any] | None = None,
-                      commands: Sequence[str] = ()) -> dict[str, Any]:
-    """Store the evaluation figures of ``model`` in its card; return the new card."""
+def read_evaluation(path: Path) -> dict[str, Any]:
+    """Read and check an evaluation result (``evaluation.json`` of ``linkadapt evaluate``).
+
+    Raises:
+        CardError: the file cannot be read or lacks what the card needs, naming the field.
+
+    """
     try:
-        result = json.loads(Path(evaluation).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CardError(f"cannot read the evaluation {str(evaluation)!r}: {exc}") from None
-    proto = onnx.load_model(str(model))
-    card = read_model_card(proto).to_dict()
+        result = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CardError(f"cannot read the evaluation {str(path)!r}: {exc}") from None
+    _check_evaluation(result, f"evaluation {str(path)!r}")
+    return result
+
+
+def _check_evaluation(result: Any, where: str) -> None:
+    if not isinstance(result, dict):
+        raise CardError(f"{where}: not a 'linkadapt evaluate' result (a JSON object)")
+    for key in ("summary", "scenarios", "config"):
+        if not isinstance(result.get(key), dict):
+            raise CardError(f"{where}: {key} must be an object, is "
+                            f"{'missing' if key not in result else repr(result[key])}")
+    reference = result["summary"].get("reference")
+    if not isinstance(reference, str):
+        raise CardError(f"{where}: summary.reference must be a model name, is {reference!r}")
+    for key in ("ues", "slots", "seed"):
+        if not _is_number(result["config"].get(key)):
+            raise CardError(f"{where}: config.{key} must be a number, is "
+                            f"{result['config'].get(key)!r}")
+    for scenario, rows in result["scenarios"].items():
+        if not isinstance(rows, dict) or reference not in rows:
+            raise CardError(f"{where}: scenario {scenario!r} has no row of the reference "
+                            f"{reference!r}")
+        for name, row in rows.items():
+            for kpi in ("throughput_mbps", "bler", "reward"):
+                value = row.get(kpi) if isinstance(row, dict) else None
+                if not _is_number(value):
+                    raise CardError(f"{where}: scenarios.{scenario}.{name}.{kpi} must be a "
+                                    f"number, is {value!r}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def with_evaluation(model: Path, result: Mapping[str, Any], evaluation: Path,
+                    extra: Mapping[str, Any] | None = None,
+                    commands: Sequence[str] = ()) -> tuple[onnx.ModelProto, dict[str, Any]]:
+    """The model at ``model`` with the figures of the checked ``result`` in its card.
+
+    Nothing is written: the caller writes the model (and its card) once every model
+    it attaches to has been prepared.
+
+    Raises:
+        CardError: the model cannot be read, has no valid card, is not in the evaluation,
+            or the new card is invalid.
+
+    """
+    try:
+        proto = load_model(Path(model).read_bytes())
+        card = read_model_card(proto).to_dict()
+    except OSError as exc:
+        raise CardError(f"cannot read {str(model)!r}: {exc.strerror or exc}") from None
+    except ModelCardError as exc:
+        raise CardError(f"{str(model)!r}: {exc}") from None
     name = f"{card['model_id']}:{card['version']}"
-    figures = evaluation_figures(result, name)
+    try:
+        figures = evaluation_figures(result, name)
+    except CardError as exc:
+        raise CardError(f"{str(model)!r}: {exc}") from None
     figures["report"] = str(Path(evaluation).parent)
     card["evaluation"] = {**(card.get("evaluation") or {}), **figures, **(extra or {})}
     if commands:
         card.setdefault("training", {})["regenerate"] = list(commands)
-    write_model_card(proto, card)
+    try:
+        write_model_card(proto, card)
+    except ModelCardError as exc:
+        raise CardError(f"{str(model)!r}: the card with the evaluation is invalid: {exc}") \
+            from None
+    return proto, card
+
+
+def attach_evaluation(model: Path, evaluation: Path, extra: Mapping[str, Any] | None = None,
+                      commands: Sequence[str] = ()) -> dict[str, Any]:
+    """Store the evaluation figures of ``model`` in its card; return the new card."""
+    proto, card = with_evaluation(model, read_evaluation(evaluation), evaluation, extra,
+                                  commands)
     _write_atomically(Path(model), proto.SerializeToString())
     return card
