@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,10 @@ def run_simulation(args: argparse.Namespace) -> tuple[RunResult, str]:
         raise ValueError(f"--slots must be at least 1, got {args.slots}")
     if args.speed_kmh is not None and not (np.isfinite(args.speed_kmh) and args.speed_kmh >= 0):
         raise ValueError(f"--speed-kmh must be a number >= 0, got {args.speed_kmh}")
-    if args.plot is not None and args.plot.suffix.lower() != ".png":
-        raise ValueError(f"--plot must name a .png file, got {str(args.plot)!r}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if args.plot is not None:
+        _check_plot_path(args.plot)
     source = config.config_source(args.scenario)
     policy = parse_policy(args.policy)
     cfg = source(np.random.default_rng([args.seed, 1]), args.ues)
@@ -69,6 +72,19 @@ def run_simulation(args: argparse.Namespace) -> tuple[RunResult, str]:
         if bar is not None:
             bar.close()
     return result, policy.name
+
+
+def _check_plot_path(path: Path) -> None:
+    """Fail before the run, not after it, when the plot cannot be written."""
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"--plot must name a .png file, got {str(path)!r}")
+    if path.is_dir():
+        raise ValueError(f"--plot {str(path)!r} is a directory")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(f"--plot {str(path)!r}: directory {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"--plot {str(path)!r}: cannot write in {str(folder)!r}")
 
 
 def _progress_bar(total: int) -> Any:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from linkadapt.cli import main
+from training.sim import runner
 
 
 def test_json_has_the_documented_keys(capsys: pytest.CaptureFixture[str]) -> None:
@@ -44,14 +45,23 @@ def test_table_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         (["--policy", "/nonexistent/model.onnx"], "cannot read ONNX model"),
         (["--policy", "fixed:99"], "fixed MCS must be in 0..28"),
         (["--plot", "out.jpg"], "--plot must name a .png file"),
+        (["--plot", "{tmp}/nodir/x.png"], "directory '{tmp}/nodir' does not exist"),
+        (["--plot", "{tmp}/dir.png"], "--plot '{tmp}/dir.png' is a directory"),
+        (["--seed", "-1"], "--seed must be >= 0, got -1"),
     ],
 )
 def test_bad_input_exits_non_zero_with_a_clear_message(
-        args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+        args: list[str], message: str, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "dir.png").mkdir()
+    ran: list[object] = []
+    monkeypatch.setattr(runner, "run", lambda *a, **k: ran.append(a))
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     assert main(["simulate", "--slots", "10", "--ues", "2", *args]) == 2
     err = capsys.readouterr().err
-    assert message in err
+    assert message.replace("{tmp}", str(tmp_path)) in err
     assert "Traceback" not in err
+    assert not ran  # refused before the simulation, not after it
 
 
 def test_console_script_runs_as_a_module() -> None:
