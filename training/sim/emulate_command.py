@@ -3,7 +3,9 @@
 Exit status: 0 when the run met its SLOs, 1 when one was violated (``--slo-p99-us``,
 ``--max-bler``, ``--max-missed-slots``; a hot-swap drill with a failed slot or a
 failed activation) or the run gave up (no answer for ``--give-up-s``), 2 on bad
-options or when the service cannot be reached at the start. This is what a ``helm test`` hook runs.
+options or when the service cannot be reached at the start (for a hot-swap drill:
+also when its admin API cannot be reached, refuses the token or lacks one of the
+``--swap-models``). This is what a ``helm test`` hook runs.
 """
 
 from __future__ import annotations
@@ -136,8 +138,8 @@ def options_from_args(args: argparse.Namespace) -> EmulatorOptions:
         raise ValueError(f"--max-bler must be in 0..1, got {args.max_bler}")
     if args.slo_p99_us is not None and not args.slo_p99_us > 0:
         raise ValueError(f"--slo-p99-us must be positive, got {args.slo_p99_us}")
-    if args.connect_timeout_s <= 0:
-        raise ValueError(f"--connect-timeout-s must be positive, got {args.connect_timeout_s}")
+    if args.max_missed_slots is not None and args.max_missed_slots < 0:
+        raise ValueError(f"--max-missed-slots must be >= 0, got {args.max_missed_slots}")
     opts = EmulatorOptions(
         target=args.target, cells=args.cells, ues_per_cell=args.ues_per_cell,
         scenario=args.scenario, slots=args.slots, seed=args.seed, speed_kmh=args.speed_kmh,
@@ -272,13 +274,25 @@ def _run_load(args: argparse.Namespace, opts: EmulatorOptions) -> int:
     return 0 if best is not None else 1
 
 
+def _check_load(args: argparse.Namespace) -> None:
+    """The load ramp's options; ValueError naming the bad one."""
+    if args.swap_every or args.compare:
+        raise ValueError("--load runs alone: no --swap-every or --compare")
+    start_flag = "--cells" if args.load == "cells" else "--ues-per-cell"
+    start = args.cells if args.load == "cells" else args.ues_per_cell
+    if args.load_max < start:
+        raise ValueError(f"--load-max {args.load_max} is below the first level of the ramp "
+                         f"({start_flag} {start}): no level would run")
+    if args.load_repeats < 1:
+        raise ValueError(f"--load-repeats must be at least 1, got {args.load_repeats}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``linkadapt emulate``."""
     try:
         opts = options_from_args(args)
         if args.load is not None:
-            if args.swap_every or args.compare:
-                raise ValueError("--load runs alone: no --swap-every or --compare")
+            _check_load(args)
             return _run_load(args, opts)
         result = run_emulation(opts)
     except (ValueError, EmulatorError) as exc:

@@ -53,6 +53,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final, cast
+from urllib.parse import urlsplit
 
 import grpc
 import numpy as np
@@ -121,7 +122,8 @@ class EmulatorOptions:
     def check(self) -> None:
         """Raise ValueError naming the first bad option."""
         for name, value, low in (("cells", self.cells, 1), ("ues_per_cell", self.ues_per_cell, 1),
-                                 ("slots", self.slots, 1), ("swap_every", self.swap_every, 0)):
+                                 ("slots", self.slots, 1), ("swap_every", self.swap_every, 0),
+                                 ("seed", self.seed, 0)):
             if value < low:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
         if not self.target or ":" not in self.target:
@@ -133,6 +135,14 @@ class EmulatorOptions:
             raise ValueError(f"--give-up-s must be a positive number, got {self.give_up_s}")
         if not (math.isfinite(self.timeout_ms) and self.timeout_ms > 0):
             raise ValueError(f"--timeout-ms must be a positive number, got {self.timeout_ms}")
+        if not (math.isfinite(self.connect_timeout_s) and self.connect_timeout_s > 0):
+            raise ValueError(f"--connect-timeout-s must be a positive number, got "
+                             f"{self.connect_timeout_s}")
+        if self.admin_url is not None:
+            url = urlsplit(self.admin_url)
+            if url.scheme not in ("http", "https") or not url.hostname:
+                raise ValueError(f"--admin-url must be an http(s) URL such as "
+                                 f"http://127.0.0.1:8080, got {self.admin_url!r}")
         if self.speed_kmh is not None and not (math.isfinite(self.speed_kmh)
                                                and self.speed_kmh >= 0):
             raise ValueError(f"--speed-kmh must be a number >= 0, got {self.speed_kmh}")
@@ -638,6 +648,44 @@ class _Swapper:
         await self.client.aclose()
 
 
+async def check_swap_models(opts: EmulatorOptions) -> None:
+    """Before a hot-swap drill: the admin API answers, takes the token, stores every model.
+
+    Raises:
+        EmulatorError: naming what is wrong (unreachable, refused token, missing models).
+
+    """
+    import httpx  # only hot-swap drills need it
+
+    where = f"the admin API at {opts.admin_url}"
+    try:
+        async with httpx.AsyncClient(base_url=str(opts.admin_url),
+                                     timeout=opts.connect_timeout_s,
+                                     headers={"Authorization": f"Bearer {opts.token}"}) as client:
+            response = await client.get("/v1/models")
+    except httpx.HTTPError as exc:
+        raise EmulatorError(f"cannot reach {where}: {type(exc).__name__}: {exc}") from None
+    if response.status_code == 401:
+        raise EmulatorError(f"{where} refused the admin token (HTTP 401); check --token, "
+                            "--token-file or LINKADAPT_ADMIN_TOKEN")
+    if response.status_code == 403:
+        raise EmulatorError(f"{where} has model management disabled (HTTP 403: the service "
+                            "has no admin token)")
+    if response.status_code != 200:
+        raise EmulatorError(f"{where} answered GET /v1/models with HTTP "
+                            f"{response.status_code}: {response.text[:200]}")
+    try:
+        stored = {f"{m['model_id']}:{m['version']}" for m in response.json()["models"]}
+    except (ValueError, KeyError, TypeError):
+        raise EmulatorError(f"{where} is not a linkadapt admin API (unexpected answer to "
+                            "GET /v1/models)") from None
+    missing = [m for m in opts.swap_models if m not in stored]
+    if missing:
+        raise EmulatorError(f"--swap-models {', '.join(missing)} not stored in the service "
+                            f"(stored: {', '.join(sorted(stored)) or 'none'}); upload them "
+                            "first with 'linkadapt models upload'")
+
+
 def default_deadline_us(cfgs: Sequence[LinkConfig]) -> float:
     """The shortest slot duration among the cells' UEs, microseconds."""
     return float(min(cfg.slot_s().min() for cfg in cfgs) * 1e6)
@@ -653,10 +701,13 @@ async def emulate(opts: EmulatorOptions,
 
     Raises:
         ValueError: a bad option.
-        EmulatorError: the service cannot be reached at the start.
+        EmulatorError: the service cannot be reached at the start; for a hot-swap drill,
+            also its admin API, or it refuses the token or lacks a model.
 
     """
     opts.check()
+    if opts.swap_every:
+        await check_swap_models(opts)
     cells = [Cell(c, opts) for c in range(opts.cells)]
     deadline_us = opts.deadline_us or default_deadline_us([c.cfg for c in cells])
     deadline_ns = int(deadline_us * 1e3)

@@ -7,6 +7,7 @@ reports, which is all the closed-loop tests need.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import socket
@@ -276,10 +277,21 @@ def test_bad_options_and_unreachable_service_exit_2(capsys: pytest.CaptureFixtur
         (["--swap-every", "10"], "--swap-models"),
         (["--max-bler", "2"], "--max-bler"),
         (["--target", "nowhere"], "HOST:PORT"),
+        (["--seed", "-1"], "--seed must be at least 0, got -1"),
+        (["--connect-timeout-s", "nan"], "--connect-timeout-s must be a positive number"),
+        (["--max-missed-slots", "-5"], "--max-missed-slots must be >= 0"),
+        (["--load", "cells", "--load-max", "0"], "--load-max 0 is below the first level"),
+        (["--load", "ues", "--ues-per-cell", "8", "--load-max", "4"],
+         "(--ues-per-cell 8): no level would run"),
+        (["--load", "cells", "--load-repeats", "0"], "--load-repeats must be at least 1"),
+        (["--swap-every", "10", "--swap-models", "a:1", "--token", "t", "--admin-url",
+          "notaurl"], "--admin-url must be an http(s) URL"),
     ]
     for args, message in cases:
-        assert main(["emulate", *args]) == 2, args
-        assert message in capsys.readouterr().err
+        assert main(["emulate", "--target", f"127.0.0.1:{port}", "--connect-timeout-s", "0.3",
+                     *args]) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (args, err)
 
 
 # -- robustness ------------------------------------------------------------------------------------
@@ -476,11 +488,47 @@ def test_hot_swap_drill_has_no_failed_slots(start_service: Callable[..., Service
     # the models choose differently: the KPIs change with the swap
     assert segments[0]["mean_mcs"] != segments[1]["mean_mcs"]
     assert segments[0]["throughput_mbps"] != segments[1]["throughput_mbps"]
-    # a drill whose activation fails exits non-zero
+    # a model the service does not store is refused before the run (bad option)
     status, bad = emulate_json(
         capsys, "--target", service.grpc, "--slots", "60", "--swap-every", "30",
         "--swap-models", "missing:9", "--admin-url", service.http, "--token", TOKEN)
-    assert status == 1 and not bad["swaps"][0]["ok"]
+    assert status == 2 and bad == {}
+
+
+def test_a_failed_activation_during_a_drill_violates_its_slo() -> None:
+    from training.sim.emulate_command import slo_violations
+    from training.sim.emulator import SwapEvent
+
+    kpis = {"latency_p99_us": 100.0, "bler": 0.1, "missed_slots": 0, "failed_slots": 0}
+    opts = EmulatorOptions(target="x:1", swap_every=30, swap_models=("b:1",),
+                           admin_url="http://x:8080", token="t")
+    args = argparse.Namespace(slo_p99_us=None, max_bler=None, max_missed_slots=None)
+    swaps = [SwapEvent(30, "b@1", False, "HTTP 404: no stored model b@1", 0.01)]
+    result = EmulationResult(opts, 500.0, kpis, [], [], swaps, None, 1.0)
+    assert slo_violations(args, result) == [
+        "hot-swap drill: 1 activations failed (HTTP 404: no stored model b@1)"]
+
+
+def test_hot_swap_drill_checks_the_admin_api_before_the_run(
+        serving_a: Service, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    drill = ["emulate", "--target", serving_a.grpc, "--slots", "2000", "--swap-every", "10"]
+    cases = [
+        (["--swap-models", "a:1", "--admin-url", serving_a.http, "--token", "wrong"],
+         "refused the admin token (HTTP 401)"),
+        (["--swap-models", "a:1,b:7", "--admin-url", serving_a.http, "--token", TOKEN],
+         "--swap-models b:7 not stored in the service (stored: a:1)"),
+        (["--swap-models", "a:1", "--admin-url", closed, "--token", TOKEN],
+         f"cannot reach the admin API at {closed}"),
+    ]
+    for args, message in cases:
+        started = time.monotonic()
+        assert main([*drill, *args]) == 2, args  # bad options: before any of the slots
+        captured = capsys.readouterr()
+        assert message in captured.err and captured.out == ""
+        assert time.monotonic() - started < 20
 
 
 # -- load mode -------------------------------------------------------------------------------------
