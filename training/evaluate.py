@@ -96,6 +96,8 @@ class EvaluationConfig:
             raise ValueError(f"--slots must be at least 1, got {self.slots}")
         if self.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {self.workers}")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {self.seed}")
         if not self.scenarios:
             raise ValueError("--scenarios: give at least one scenario")
         for name in self.scenarios:

@@ -152,6 +152,7 @@ def test_reference_names_the_change_column(student: Path, tmp_path: Path) -> Non
         (["--ues", "0"], "--ues must be at least 1"),
         (["--slots", "-1"], "--slots must be at least 1"),
         (["--workers", "0"], "--workers must be at least 1"),
+        (["--seed", "-1"], "--seed must be >= 0, got -1"),
         (["--olla-steps", "0.5,x"], "--olla-steps must be comma-separated numbers"),
         (["--olla-steps", "0.5,-1"], "--olla-steps: steps must be positive"),
         (["--reference", "teacher"], "--reference 'teacher' is not an evaluated policy"),
