@@ -68,7 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue a run from its checkpoint.pt")
     parser.add_argument("--overwrite", action="store_true",
                         help="start even if --out already holds a run (or --export exists): "
-                             "its files are replaced as the new run writes them")
+                             "its files are replaced as the new run writes them; its "
+                             "TensorBoard logs stay beside the new run's")
     parser.add_argument("--ray-address", default=None, metavar="HOST:PORT",
                         help="join an existing Ray cluster instead of starting Ray locally")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
