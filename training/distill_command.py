@@ -12,25 +12,62 @@ Modes:
 
 Writes to ``--out``: ``dataset*/`` (shards + manifest), ``student-SIZE.onnx`` and
 ``student-SIZE.card.json``, ``student-SIZE-int8.onnx`` (+ card), ``tensorboard/``
-and ``summary.json``; prints one JSON line with the figures.
+and ``summary.json``; prints one JSON line with the figures. Every file is written
+whole or not at all: a dataset is collected beside its directory and renamed over
+it when complete, models and cards are renamed over the old ones.
+
+Every option is checked before any dataset is collected or network trained, and an
+option the mode would ignore is refused by name (``--mode scratch`` has no
+``--loss``, a ``--dataset`` run collects nothing, so ``--samples`` means nothing).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import shlex
 import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from training.distill import dataset as ds
 from training.distill.profiles import DistillProfile, distill_profile
 from training.distill.student import StudentConfig, StudentResult
 from training.distill.teachers import Teacher, TeacherError, load_teacher
+from training.export import ExportError
 from training.networks import STUDENT_HIDDEN, QNetwork
 
+if TYPE_CHECKING:
+    from training.teacher import TeacherConfig
+
 MODES = ("single", "multi", "realtime", "scratch")
+MAX_SEED: Final = 2**32 - 1
+"""Largest ``--seed``: every generator seeded from it (numpy, torch, the simulations) takes it."""
+DEFAULTS: Final[dict[str, Any]] = {
+    "mode": "single", "student": "3x32", "loss": "kl", "tau": 0.01, "profile": "quick",
+    "dagger_rounds": 0, "polish_epochs": 10, "polish_states": 1_000_000,
+    "learning_rate": 3e-3, "seed": 0,
+}
+"""Defaults, applied once the options are checked against the mode: argparse leaves them
+``None``, so that an option given can be told from one left out."""
+_DISTILLING: Final = frozenset({"teacher", "dataset", "student", "loss", "tau", "sweep_tau",
+                                "profile", "samples", "epochs", "learning_rate", "actors",
+                                "seed", "no_int8", "out"})
+USES: Final[dict[str, frozenset[str]]] = {
+    "single": _DISTILLING | {"dagger_rounds", "dagger_samples"},
+    "multi": _DISTILLING,
+    "realtime": frozenset({"student", "loss", "tau", "profile", "simulations", "polish_epochs",
+                           "polish_states", "learning_rate", "actors", "seed", "no_int8",
+                           "out"}),
+    "scratch": frozenset({"student", "profile", "simulations", "actors", "seed", "no_int8",
+                          "out"}),
+}
+"""Options each mode uses, besides ``--mode`` and ``--no-progress``; any other is refused."""
+_ATTACHING: Final = frozenset({"attach_evaluation", "model", "regenerate", "no_progress"})
 _EXAMPLES = """examples:
   linkadapt distill --teacher runs/teacher-quick/teacher.onnx --profile quick \\
       --student 4x64,4x32,3x32 --out runs/distill-quick
@@ -51,24 +88,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--teacher", action="append", default=[], metavar="PATH.onnx",
                         help="teacher ONNX (repeatable for --mode multi)")
-    parser.add_argument("--mode", default="single", choices=MODES,
+    parser.add_argument("--mode", default=None, choices=MODES,
                         help="single, multi, realtime or scratch (default: single)")
-    parser.add_argument("--student", default="3x32", metavar="SIZE[,SIZE...]",
+    parser.add_argument("--student", default=None, metavar="SIZE[,SIZE...]",
                         help=f"student sizes, of {', '.join(STUDENT_HIDDEN)} (default: 3x32)")
-    parser.add_argument("--loss", default="kl", choices=("kl", "nll", "mse"),
-                        help="distillation loss (default: kl)")
-    parser.add_argument("--tau", type=float, default=0.01,
+    parser.add_argument("--loss", default=None, choices=("kl", "nll", "mse"),
+                        help="distillation loss (default: kl; not --mode scratch)")
+    parser.add_argument("--tau", type=float, default=None,
                         help="teacher temperature of the KL loss (default: 0.01)")
     parser.add_argument("--sweep-tau", default=None, metavar="TAU,TAU,...",
                         help="train one student per temperature instead of --tau")
-    parser.add_argument("--profile", default="quick", choices=("smoke", "quick", "paper"),
+    parser.add_argument("--profile", default=None, choices=("smoke", "quick", "paper"),
                         help="dataset size and epochs; the teacher run for realtime/scratch")
     parser.add_argument("--dataset", action="append", default=[], type=Path, metavar="DIR",
                         help="use collected datasets instead of collecting (repeatable)")
     parser.add_argument("--samples", type=int, default=None,
-                        help="override the profile's samples per teacher")
-    parser.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
-    parser.add_argument("--dagger-rounds", type=int, default=0, metavar="N",
+                        help="override the profile's samples per teacher (single, multi)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="override the profile's epochs (single, multi)")
+    parser.add_argument("--dagger-rounds", type=int, default=None, metavar="N",
                         help="single mode: after training, N rounds of running the student, "
                              "labelling the states it visits with the teacher, and training "
                              "again on all data (dataset aggregation; default: 0)")
@@ -77,16 +115,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "profile's samples)")
     parser.add_argument("--simulations", type=int, default=None,
                         help="realtime/scratch: override the teacher profile's simulations")
-    parser.add_argument("--polish-epochs", type=int, default=10, metavar="N",
+    parser.add_argument("--polish-epochs", type=int, default=None, metavar="N",
                         help="realtime: passes over the run's last minibatch states, labelled "
                              "by the final teacher, after the run (0: none; default: 10)")
-    parser.add_argument("--polish-states", type=int, default=1_000_000, metavar="N",
+    parser.add_argument("--polish-states", type=int, default=None, metavar="N",
                         help="realtime: how many of the last minibatch states the polish "
                              "uses (default: 1,000,000)")
-    parser.add_argument("--learning-rate", type=float, default=3e-3,
-                        help="Adam step size (default: 3e-3)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="Adam step size of the student (default: 3e-3; realtime: at "
+                             "most 1e-3)")
     parser.add_argument("--actors", type=int, default=None, help="Ray actors")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help=f"random seed, 0 to {MAX_SEED} (default: 0)")
     parser.add_argument("--no-int8", action="store_true", help="skip the INT8 variants")
     parser.add_argument("--out", type=Path, default=None,
                         help="output directory (default: runs/distill-MODE-PROFILE)")
@@ -106,6 +146,121 @@ def _fail(message: str) -> int:
     return 2
 
 
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``linkadapt distill``.
+
+    Every option is checked, and everything that can refuse them (student and
+    teacher configurations, teachers, given datasets, the output paths) is built
+    before any dataset is collected or any network trained.
+    """
+    try:
+        _check_usage(args)
+        if args.attach_evaluation is not None:
+            return _attach(args)
+        _apply_defaults(args)
+        plan = _plan(args)
+        if args.mode in ("realtime", "scratch"):
+            summary = _run_training_modes(args, plan)
+        else:
+            summary = _run_distillation(args, plan)
+        _write_file(args.out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    except (CommandError, TeacherError, ds.DatasetError, ExportError, ValueError,
+            OSError) as exc:
+        return _fail(str(exc))
+    print(json.dumps(summary))
+    return 0
+
+
+# --- options ----------------------------------------------------------------------
+
+
+def _flags(names: Iterable[str]) -> str:
+    return ", ".join(f"--{n.replace('_', '-')}" for n in names)
+
+
+def _given(args: argparse.Namespace) -> list[str]:
+    """The options given on the command line, in the order they are declared."""
+    return [name for name, value in vars(args).items()
+            if not (value is None or value is False or value == [])]
+
+
+def _check_usage(args: argparse.Namespace) -> None:
+    """Refuse options the chosen mode (or ``--attach-evaluation``) would silently ignore."""
+    given = _given(args)
+    if args.attach_evaluation is not None:
+        unused = [n for n in given if n not in _ATTACHING]
+        if unused:
+            raise CommandError(f"--attach-evaluation only updates model cards; it does not use "
+                               f"{_flags(unused)}")
+        return
+    if args.model or args.regenerate:
+        raise CommandError(f"{_flags(n for n in given if n in ('model', 'regenerate'))}: "
+                           "only with --attach-evaluation")
+    mode = args.mode or DEFAULTS["mode"]
+    if mode == "multi" and args.dagger_rounds is not None:
+        raise CommandError("--dagger-rounds needs --mode single (one teacher labels the "
+                           "student's states)")
+    if mode in ("realtime", "scratch") and (args.teacher or args.dataset):
+        raise CommandError(f"--mode {mode} trains its own teacher network; "
+                           "drop --teacher/--dataset")
+    unused = [n for n in given if n not in USES[mode] | {"mode", "no_progress"}]
+    if unused:
+        raise CommandError(f"--mode {mode} does not use {_flags(unused)}")
+    loss = args.loss or DEFAULTS["loss"]
+    unused = [n for n in given if n in ("tau", "sweep_tau")]
+    if loss != "kl" and unused:
+        raise CommandError(f"--loss {loss} has no temperature (that is the KL loss's); "
+                           f"drop {_flags(unused)}")
+    if args.tau is not None and args.sweep_tau is not None:
+        raise CommandError("give --tau or --sweep-tau, not both")
+    if args.dagger_samples is not None and not args.dagger_rounds:
+        raise CommandError("--dagger-samples needs --dagger-rounds N (N >= 1)")
+    if args.dataset and not args.dagger_rounds:
+        unused = [n for n in given if n in ("samples", "actors")]
+        if unused:
+            raise CommandError(f"nothing is collected with --dataset: {_flags(unused)} "
+                               "would be ignored")
+    if args.dataset and args.dagger_samples is not None and args.samples is not None:
+        raise CommandError("--dagger-samples sizes the aggregation rounds; with --dataset, "
+                           "--samples would be ignored")
+
+
+def _apply_defaults(args: argparse.Namespace) -> None:
+    for name, value in DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.out = args.out or Path("runs") / f"distill-{args.mode}-{args.profile}"
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The canonical ``linkadapt distill`` command that reproduces this run.
+
+    Only the options the mode uses: the command is run again as it is.
+    """
+    parts = ["linkadapt", "distill", "--mode", args.mode]
+    for t in args.teacher:
+        parts += ["--teacher", str(t)]
+    for d in args.dataset:
+        parts += ["--dataset", str(d)]
+    parts += ["--profile", args.profile, "--student", args.student]
+    if args.mode != "scratch":
+        parts += ["--loss", args.loss]
+        if args.loss == "kl":
+            parts += (["--sweep-tau", args.sweep_tau] if args.sweep_tau
+                      else ["--tau", f"{args.tau:g}"])
+    for name in ("samples", "epochs", "simulations", "actors", "dagger_rounds",
+                 "dagger_samples"):
+        if getattr(args, name):  # unset (None) or, for --dagger-rounds, the default 0
+            parts += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    if args.mode != "scratch" and args.learning_rate != DEFAULTS["learning_rate"]:
+        parts += ["--learning-rate", f"{args.learning_rate:g}"]
+    if args.mode == "realtime":
+        parts += ["--polish-epochs", str(args.polish_epochs),
+                  "--polish-states", str(args.polish_states)]
+    parts += ["--seed", str(args.seed), "--out", str(args.out)]
+    return shlex.join(parts)
+
+
 def _sizes(text: str) -> list[str]:
     sizes = [s.strip() for s in text.split(",") if s.strip()]
     unknown = [s for s in sizes if s not in STUDENT_HIDDEN]
@@ -123,8 +278,8 @@ def _taus(args: argparse.Namespace) -> list[float]:
     except ValueError:
         raise CommandError(f"--sweep-tau must be comma-separated numbers, got "
                            f"{args.sweep_tau!r}") from None
-    if not taus or any(not (t > 0) for t in taus):
-        raise CommandError("--sweep-tau: temperatures must be positive")
+    if not taus or any(not (t > 0 and math.isfinite(t)) for t in taus):
+        raise CommandError("--sweep-tau: temperatures must be positive numbers")
     return taus
 
 
@@ -148,98 +303,141 @@ def _profile(args: argparse.Namespace) -> DistillProfile:
     return dataclasses.replace(prof, collect=collect, epochs=epochs)
 
 
-def command_line(args: argparse.Namespace) -> str:
-    """The canonical ``linkadapt distill`` command that reproduces this run."""
-    parts = ["linkadapt", "distill", "--mode", args.mode]
-    for t in args.teacher:
-        parts += ["--teacher", str(t)]
-    for d in args.dataset:
-        parts += ["--dataset", str(d)]
-    parts += ["--profile", args.profile, "--student", args.student, "--loss", args.loss]
-    parts += ["--sweep-tau", args.sweep_tau] if args.sweep_tau else ["--tau", f"{args.tau:g}"]
-    for name in ("samples", "epochs", "simulations", "actors", "dagger_rounds",
-                 "dagger_samples"):
-        if getattr(args, name):  # unset (None) or, for --dagger-rounds, the default 0
-            parts += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
-    if args.learning_rate != 3e-3:
-        parts += ["--learning-rate", f"{args.learning_rate:g}"]
-    if args.mode == "realtime":
-        parts += ["--polish-epochs", str(args.polish_epochs),
-                  "--polish-states", str(args.polish_states)]
-    parts += ["--seed", str(args.seed), "--out", str(args.out)]
-    return shlex.join(parts)
+@dataclass(frozen=True)
+class _Plan:
+    """A checked run: what is built before any collection or training."""
+
+    prof: DistillProfile
+    """The profile with the command line's overrides."""
+    students: list[tuple[str, StudentConfig]]
+    """File stem and configuration of each student (realtime: the one it trains)."""
+    teachers: list[Teacher]
+    """Loaded teachers (single, multi)."""
+    teacher_cfg: TeacherConfig | None = None
+    """The DQN run of realtime and scratch."""
 
 
-def run(args: argparse.Namespace) -> int:
-    """Entry point of ``linkadapt distill``."""
-    if args.attach_evaluation is not None:
-        return _attach(args)
-    args.out = args.out or Path("runs") / f"distill-{args.mode}-{args.profile}"
-    try:
-        sizes, taus, prof = _sizes(args.student), _taus(args), _profile(args)
-        if args.mode in ("realtime", "scratch"):
-            summary = _run_training_modes(args, sizes, taus, prof)
-        else:
-            summary = _run_distillation(args, sizes, taus, prof)
-    except (CommandError, TeacherError, ds.DatasetError, ValueError) as exc:
-        return _fail(str(exc))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary))
-    return 0
+def _plan(args: argparse.Namespace) -> _Plan:
+    if not 0 <= args.seed <= MAX_SEED:
+        raise CommandError(f"--seed must be from 0 to {MAX_SEED}, got {args.seed}")
+    if not (args.learning_rate > 0 and math.isfinite(args.learning_rate)):
+        raise CommandError(f"--learning-rate must be a positive number, got "
+                           f"{args.learning_rate}")
+    sizes, taus, prof = _sizes(args.student), _taus(args), _profile(args)
+    if args.mode in ("realtime", "scratch"):
+        return _plan_training_modes(args, sizes, taus, prof)
+    return _plan_distillation(args, sizes, taus, prof)
+
+
+def _check_out(args: argparse.Namespace, stems: Iterable[str], files: Iterable[str] = ()) -> None:
+    """Refuse an ``--out`` that cannot take the run's files, before any work starts."""
+    out: Path = args.out
+    for ancestor in (out, *out.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                where = "is a file" if ancestor == out else f"is inside {str(ancestor)!r}, a file"
+                raise CommandError(f"--out {str(out)!r} {where}, not a directory")
+            if not os.access(ancestor, os.W_OK | os.X_OK):
+                raise CommandError(f"--out {str(out)!r}: cannot write to {str(ancestor)!r}")
+            break
+    names = ["summary.json", *files]
+    for stem in stems:
+        variants = [stem] if args.no_int8 else [stem, f"{stem}-int8"]
+        names += [f"{v}{suffix}" for v in variants for suffix in (".onnx", ".card.json")]
+    for name in names:
+        if (out / name).is_dir():
+            raise CommandError(f"--out: {str(out / name)!r} is a directory; the run writes a "
+                               "file there")
+    tensorboard = out / "tensorboard"
+    if tensorboard.exists() and not tensorboard.is_dir():
+        raise CommandError(f"--out: {str(tensorboard)!r} is a file; the run writes TensorBoard "
+                           "logs there")
+
+
+def _write_file(path: Path, text: str) -> None:
+    from training.export import _write_atomically
+
+    _write_atomically(path, text.encode())
+
+
+# --- attach an evaluation ----------------------------------------------------------
 
 
 def _attach(args: argparse.Namespace) -> int:
     """All or nothing: every model is read and its new card built before any is written."""
-    from training.distill.card import CardError, read_evaluation, with_evaluation
-    from training.export import ExportError, _write_atomically
+    from training.distill.card import read_evaluation, with_evaluation
+    from training.export import _write_atomically
 
     if not args.model:
-        return _fail("--attach-evaluation needs --model PATH.onnx")
-    try:
-        result = read_evaluation(args.attach_evaluation)
-        updated = [(model, *with_evaluation(model, result, args.attach_evaluation,
-                                            commands=args.regenerate))
-                   for model in args.model]
-        for model, proto, card in updated:
-            _write_atomically(model, proto.SerializeToString())
-            write_card_json(model)
-            print(json.dumps({"model": str(model), "evaluation": card["evaluation"]}))
-    except (CardError, ExportError) as exc:
-        return _fail(str(exc))
+        raise CommandError("--attach-evaluation needs --model PATH.onnx")
+    result = read_evaluation(args.attach_evaluation)
+    updated = [(model, *with_evaluation(model, result, args.attach_evaluation,
+                                        commands=args.regenerate))
+               for model in args.model]
+    for model, proto, card in updated:
+        _write_atomically(model, proto.SerializeToString())
+        write_card_json(model)
+        print(json.dumps({"model": str(model), "evaluation": card["evaluation"]}))
     return 0
 
 
 # --- single / multi ---------------------------------------------------------------
 
 
-def _teachers(args: argparse.Namespace) -> list[Teacher]:
+def _plan_distillation(args: argparse.Namespace, sizes: list[str], taus: list[float],
+                       prof: DistillProfile) -> _Plan:
     if not args.teacher:
         raise CommandError(f"--mode {args.mode} needs --teacher PATH.onnx")
     if args.mode == "single" and len(args.teacher) != 1:
         raise CommandError("--mode single takes one --teacher; use --mode multi for several")
     if args.mode == "multi" and len(args.teacher) < 2:
         raise CommandError("--mode multi needs at least two --teacher")
-    return [load_teacher(p) for p in args.teacher]
+    if args.dagger_rounds < 0:
+        raise CommandError(f"--dagger-rounds must be >= 0, got {args.dagger_rounds}")
+    if args.dagger_samples is not None and args.dagger_samples < 1:
+        raise CommandError(f"--dagger-samples must be at least 1, got {args.dagger_samples}")
+    if args.dataset and len(args.dataset) != len(args.teacher):
+        raise CommandError(f"give one --dataset per --teacher ({len(args.teacher)}), "
+                           f"got {len(args.dataset)}")
+    students = [(f"student-{size}" + (f"-tau{tau:g}" if len(taus) > 1 else ""),
+                 StudentConfig(size=size, loss=args.loss, tau=tau, epochs=prof.epochs,
+                               batch_size=prof.batch_size, learning_rate=args.learning_rate,
+                               seed=args.seed))
+                for size in sizes for tau in taus]
+    _check_out(args, [stem for stem, _ in students])
+    teachers = [load_teacher(p) for p in args.teacher]
+    for directory, teacher in zip(args.dataset, teachers, strict=False):
+        manifest = ds.read_manifest(directory)
+        if manifest["teacher_sha256"] != teacher.sha256:
+            raise CommandError(f"dataset {str(directory)!r} was collected with teacher "
+                               f"{manifest['teacher_id']!r}, not with "
+                               f"{teacher.path!r} (SHA-256 differs)")
+    targets = [] if args.dataset else _dataset_dirs(args, teachers)
+    targets += [_dagger_dir(args, stem, r) for stem, _ in students
+                for r in range(1, args.dagger_rounds + 1)]
+    for directory in targets:
+        ds.check_target(directory)
+    return _Plan(prof, students, teachers)
+
+
+def _dataset_dirs(args: argparse.Namespace, teachers: list[Teacher]) -> list[Path]:
+    """Where the teachers' datasets are collected (one per teacher)."""
+    if len(teachers) == 1:
+        return [args.out / "dataset"]
+    return [args.out / f"dataset-{i}-{t.scenario}" for i, t in enumerate(teachers)]
+
+
+def _dagger_dir(args: argparse.Namespace, stem: str, round_: int) -> Path:
+    return args.out / f"dataset-{stem}-dagger-{round_}"
 
 
 def _datasets(args: argparse.Namespace, teachers: list[Teacher],
-              prof: DistillProfile) -> ds.Dataset:
+              prof: DistillProfile) -> tuple[ds.Dataset, list[Path]]:
+    """The given datasets, or the teachers' collected now; with their directories."""
     if args.dataset:
-        if len(args.dataset) != len(teachers):
-            raise CommandError(f"give one --dataset per --teacher ({len(teachers)}), "
-                               f"got {len(args.dataset)}")
-        for directory, teacher in zip(args.dataset, teachers, strict=True):
-            manifest = ds.read_manifest(directory)
-            if manifest.get("teacher_sha256") != teacher.sha256:
-                raise CommandError(f"dataset {str(directory)!r} was collected with teacher "
-                                   f"{manifest.get('teacher_id')!r}, not with "
-                                   f"{teacher.path!r} (SHA-256 differs)")
-        return ds.load_datasets(args.dataset, seed=args.seed)
-    dirs = []
-    for i, teacher in enumerate(teachers):
-        directory = args.out / ("dataset" if len(teachers) == 1 else f"dataset-{i}-"
-                                f"{teacher.scenario}")
+        return ds.load_datasets(args.dataset, seed=args.seed), list(args.dataset)
+    dirs = _dataset_dirs(args, teachers)
+    for teacher, directory in zip(teachers, dirs, strict=True):
         bar = _bar(args, prof.collect.samples, "samples", f"collect {teacher.scenario}")
         last = 0
 
@@ -257,69 +455,53 @@ def _datasets(args: argparse.Namespace, teachers: list[Teacher],
                 bar.close()
         print(f"distill: dataset {directory}: {manifest['samples']} states of "
               f"{manifest['scenario']} in {manifest['seconds']} s", file=sys.stderr)
-        dirs.append(directory)
-        args.dataset_dirs = dirs
-    return ds.load_datasets(dirs, seed=args.seed)
+    return ds.load_datasets(dirs, seed=args.seed), dirs
 
 
-def _run_distillation(args: argparse.Namespace, sizes: list[str], taus: list[float],
-                      prof: DistillProfile) -> dict[str, Any]:
+def _run_distillation(args: argparse.Namespace, plan: _Plan) -> dict[str, Any]:
     from training.distill.student import train_student
 
-    teachers = _teachers(args)
-    if args.dagger_rounds and args.mode != "single":
-        raise CommandError("--dagger-rounds needs --mode single (one teacher labels the "
-                           "student's states)")
-    if args.dagger_rounds < 0:
-        raise CommandError(f"--dagger-rounds must be >= 0, got {args.dagger_rounds}")
-    if args.dagger_samples is not None and args.dagger_samples < 1:
-        raise CommandError(f"--dagger-samples must be at least 1, got {args.dagger_samples}")
-    data = _datasets(args, teachers, prof)
+    teachers, prof = plan.teachers, plan.prof
+    data, dirs = _datasets(args, teachers, prof)
     print(f"distill: {len(data)} states from {', '.join(t.teacher_id for t in teachers)}",
           file=sys.stderr)
     single_teacher = teachers[0].net if args.mode == "single" else None
     students = []
-    for size in sizes:
-        for tau in taus:
-            cfg = StudentConfig(size=size, loss=args.loss, tau=tau, epochs=prof.epochs,
-                                batch_size=prof.batch_size, learning_rate=args.learning_rate,
-                                seed=args.seed)
-            stem = f"student-{size}" + (f"-tau{tau:g}" if len(taus) > 1 else "")
-            bar = _bar(args, prof.epochs, "epoch", stem)
+    for stem, cfg in plan.students:
+        bar = _bar(args, prof.epochs, "epoch", stem)
 
-            def on_epoch(m: dict[str, float], bar: Any = bar) -> None:
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{m['distill/loss']:.4f}",
-                                    agree=f"{m['validation/agreement']:.4f}")
+        def on_epoch(m: dict[str, float], bar: Any = bar) -> None:
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{m['distill/loss']:.4f}",
+                                agree=f"{m['validation/agreement']:.4f}")
 
-            try:
-                result = train_student(data, cfg, single_teacher,
-                                       log_dir=args.out / "tensorboard" / stem, on_epoch=on_epoch)
-            finally:
-                if bar is not None:
-                    bar.close()
-            student_data = data
-            if args.dagger_rounds:
-                result, student_data = _aggregate(args, prof, teachers[0], stem, cfg, result)
-            card = _student_card(args, result, teachers, student_data, prof)
-            students.append(_export_student(args, stem, result.net, card, student_data))
+        try:
+            result = train_student(data, cfg, single_teacher,
+                                   log_dir=args.out / "tensorboard" / stem, on_epoch=on_epoch)
+        finally:
+            if bar is not None:
+                bar.close()
+        student_data = data
+        if args.dagger_rounds:
+            result, student_data = _aggregate(args, prof, teachers[0], stem, dirs, result)
+        card = _student_card(args, result, teachers, student_data, prof)
+        students.append(_export_student(args, stem, result.net, card, student_data))
     return {"mode": args.mode, "samples": len(data), "out": str(args.out),
             "teachers": [t.teacher_id for t in teachers], "students": students}
 
 
 def _aggregate(args: argparse.Namespace, prof: DistillProfile, teacher: Teacher, stem: str,
-               cfg: StudentConfig, result: StudentResult) -> tuple[StudentResult, ds.Dataset]:
+               base: list[Path], result: StudentResult) -> tuple[StudentResult, ds.Dataset]:
     """Dataset aggregation: the student acts, the teacher labels, the student trains again."""
     import dataclasses
 
     from training.distill.student import train_student
 
-    base = list(args.dataset or args.dataset_dirs)
     samples = args.dagger_samples or max(1, prof.collect.samples // 2)
     added: list[Path] = []
     for r in range(1, args.dagger_rounds + 1):
-        directory = args.out / f"dataset-{stem}-dagger-{r}"
+        directory = _dagger_dir(args, stem, r)
         collect = dataclasses.replace(prof.collect, samples=samples,
                                       seed=prof.collect.seed + 1000 * r)
         manifest = ds.collect(teacher, directory, collect, profile=prof.name,
@@ -330,7 +512,7 @@ def _aggregate(args: argparse.Namespace, prof: DistillProfile, teacher: Teacher,
               f"by the student in {manifest['seconds']} s; training on {len(data)}",
               file=sys.stderr)
         before = result.agreement
-        result = train_student(data, cfg, teacher.net,
+        result = train_student(data, result.config, teacher.net,
                                log_dir=args.out / "tensorboard" / f"{stem}-dagger-{r}")
         print(f"distill: {stem}: held-out agreement {before:.4f} -> {result.agreement:.4f}",
               file=sys.stderr)
@@ -390,37 +572,51 @@ def _export_student(args: argparse.Namespace, stem: str, net: QNetwork,
 
 def write_card_json(onnx_path: Path) -> Path:
     """Mirror the model card of ``onnx_path`` to ``NAME.card.json`` beside it (atomically)."""
-    from training.export import _write_atomically, read_card
+    from training.export import read_card
 
     out = onnx_path.with_suffix(".card.json")
-    text = json.dumps(read_card(onnx_path), indent=2, sort_keys=True) + "\n"
-    _write_atomically(out, text.encode())
+    _write_file(out, json.dumps(read_card(onnx_path), indent=2, sort_keys=True) + "\n")
     return out
 
 
 # --- realtime / scratch -----------------------------------------------------------
 
 
-def _run_training_modes(args: argparse.Namespace, sizes: list[str], taus: list[float],
-                        prof: DistillProfile) -> dict[str, Any]:
+def _plan_training_modes(args: argparse.Namespace, sizes: list[str], taus: list[float],
+                        prof: DistillProfile) -> _Plan:
     from training import teacher as teacher_training
-    from training.teacher_command import teacher_card
 
-    if args.teacher or args.dataset:
-        raise CommandError(f"--mode {args.mode} trains its own teacher network; "
-                           "drop --teacher/--dataset")
-    if len(sizes) != 1 or len(taus) != 1:
-        raise CommandError(f"--mode {args.mode} trains one student: give one --student, --tau")
+    if len(sizes) != 1:
+        raise CommandError(f"--mode {args.mode} trains one student: give one --student")
+    size = sizes[0]
     overrides: dict[str, Any] = {"seed": args.seed}
     if args.simulations is not None:
         if args.simulations < 1:
             raise CommandError(f"--simulations must be at least 1, got {args.simulations}")
         overrides["simulations"] = args.simulations
     if args.actors is not None:
-        overrides["actors"] = args.actors
-    size = sizes[0]
-    bar = _bar(args, teacher_training.profile(args.profile, **overrides).simulations, "sim",
-               args.mode)
+        overrides["actors"] = args.actors  # checked by _profile
+    if args.mode == "scratch":
+        cfg = teacher_training.profile(args.profile, hidden=STUDENT_HIDDEN[size], **overrides)
+        _check_out(args, [f"scratch-{size}"], files=["config.json", "checkpoint.pt"])
+        return _Plan(prof, [], [], cfg)
+    if args.polish_epochs < 0 or args.polish_states < 1:
+        raise CommandError("--polish-epochs must be >= 0 and --polish-states >= 1")
+    cfg = teacher_training.profile(args.profile, **overrides)
+    student = StudentConfig(size=size, loss=args.loss, tau=taus[0],
+                            learning_rate=min(args.learning_rate, 1e-3), seed=args.seed)
+    _check_out(args, [f"student-{size}"],
+               files=["config.json", "checkpoint.pt", "teacher.onnx", "teacher.card.json"])
+    return _Plan(prof, [(f"student-{size}", student)], [], cfg)
+
+
+def _run_training_modes(args: argparse.Namespace, plan: _Plan) -> dict[str, Any]:
+    from training import teacher as teacher_training
+    from training.teacher_command import teacher_card
+
+    cfg = plan.teacher_cfg
+    assert cfg is not None  # planned for these modes
+    bar = _bar(args, cfg.simulations, "sim", args.mode)
     done = 0.0
 
     def on_chunk(m: dict[str, float]) -> None:
@@ -433,7 +629,7 @@ def _run_training_modes(args: argparse.Namespace, sizes: list[str], taus: list[f
 
     try:
         if args.mode == "scratch":
-            cfg = teacher_training.profile(args.profile, hidden=STUDENT_HIDDEN[size], **overrides)
+            size = _sizes(args.student)[0]
             result = teacher_training.train(cfg, args.out, on_chunk=on_chunk)
             card = teacher_card(result)
             card.update(model_id=f"scratch-{size}", kind="scratch")
@@ -445,11 +641,7 @@ def _run_training_modes(args: argparse.Namespace, sizes: list[str], taus: list[f
         from training.distill.realtime import train_realtime
         from training.export import export_onnx
 
-        cfg = teacher_training.profile(args.profile, **overrides)
-        scfg = StudentConfig(size=size, loss=args.loss, tau=taus[0],
-                             learning_rate=min(args.learning_rate, 1e-3), seed=args.seed)
-        if args.polish_epochs < 0 or args.polish_states < 1:
-            raise CommandError("--polish-epochs must be >= 0 and --polish-states >= 1")
+        stem, scfg = plan.students[0]
         rt = train_realtime(cfg, scfg, args.out, on_chunk=on_chunk,
                             polish_epochs=args.polish_epochs, polish_states=args.polish_states)
     finally:
@@ -460,9 +652,9 @@ def _run_training_modes(args: argparse.Namespace, sizes: list[str], taus: list[f
     teacher_path = export_onnx(rt.teacher.net, args.out / "teacher.onnx", tcard)
     write_card_json(teacher_path)
     card = {
-        "model_id": f"student-{size}", "version": f"realtime-{args.loss}-tau{taus[0]:g}-"
+        "model_id": stem, "version": f"realtime-{args.loss}-tau{scfg.tau:g}-"
         f"{args.profile}-s{args.seed}", "kind": "student",
-        "training": {"mode": "realtime", "loss": args.loss, "tau": taus[0],
+        "training": {"mode": "realtime", "loss": args.loss, "tau": scfg.tau,
                      "teacher_id": f"{tcard['model_id']}:{tcard['version']}",
                      "student_updates": rt.student_updates,
                      "polish_epochs": args.polish_epochs if rt.polish_states else 0,
@@ -470,7 +662,7 @@ def _run_training_modes(args: argparse.Namespace, sizes: list[str], taus: list[f
                      "dataset_samples": rt.teacher.progress.transitions,
                      "seconds": round(rt.seconds, 1), "command": command_line(args)},
     }
-    entry = _export_student(args, f"student-{size}", rt.student, card, None)
+    entry = _export_student(args, stem, rt.student, card, None)
     return {"mode": "realtime", "out": str(args.out), "teacher_onnx": str(teacher_path),
             "seconds": round(rt.seconds, 1), "student_updates": rt.student_updates,
             "students": [entry]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -480,6 +481,25 @@ def test_manifest_fields_of_the_wrong_type_are_named(tmp_path: Path, field: str,
         ds.load_dataset(directory)
 
 
+# --- distill refuses bad options before any work ---------------------------------------
+
+
+@pytest.fixture
+def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Collection, student and DQN training fail the test: the options must be refused first."""
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("work started before the options were checked")
+
+    from training import teacher as teacher_training
+    from training.distill import student
+
+    monkeypatch.setattr(ds, "teacher_chunks", forbidden, raising=False)  # Ray actors
+    monkeypatch.setattr(ds, "collect", forbidden)
+    monkeypatch.setattr(student, "train_student", forbidden)
+    monkeypatch.setattr(teacher_training, "train", forbidden)
+
+
 def _refused(argv: list[str], capsys: pytest.CaptureFixture) -> str:
     assert main(["distill", *argv, "--no-progress"]) == 2
     captured = capsys.readouterr()
@@ -487,6 +507,154 @@ def _refused(argv: list[str], capsys: pytest.CaptureFixture) -> str:
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("linkadapt distill: error: ")
     return lines[0]
+
+
+@pytest.mark.parametrize("mode", [[], ["--mode", "realtime"], ["--mode", "scratch"]])
+def test_out_that_is_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                       no_work: None, mode: list[str]) -> None:
+    teacher_path, _ = _teacher_file(tmp_path)
+    out = tmp_path / "out"
+    out.write_text("mine")
+    teacher = [] if mode else ["--teacher", str(teacher_path)]
+    argv = [*mode, *teacher, "--profile", "smoke"]
+    assert "is a file, not a directory" in _refused([*argv, "--out", str(out)], capsys)
+    assert "is inside" in _refused([*argv, "--out", str(out / "sub")], capsys)
+    assert out.read_text() == "mine"
+
+
+def test_paths_in_out_the_run_cannot_write_are_refused(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture,
+                                                       no_work: None) -> None:
+    teacher_path, _ = _teacher_file(tmp_path)
+    out = tmp_path / "out"
+    (out / "student-3x32-int8.onnx").mkdir(parents=True)
+    argv = ["--teacher", str(teacher_path), "--profile", "smoke", "--out", str(out)]
+    assert "student-3x32-int8.onnx' is a directory" in _refused(argv, capsys)
+    (out / "student-3x32-int8.onnx").rmdir()
+    (out / "dataset").write_text("mine")
+    assert "dataset' : it is a file".replace(" :", ":") in _refused(argv, capsys)
+    assert (out / "dataset").read_text() == "mine"
+
+
+@pytest.mark.parametrize("dataset", [False, True])
+def test_a_negative_seed_is_refused_before_anything_is_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture, no_work: None, dataset: bool) -> None:
+    teacher_path, net = _teacher_file(tmp_path)
+    given = ["--dataset", str(_dataset(tmp_path, teacher_path, net, n=100))] if dataset else []
+    out = tmp_path / "out"
+    message = _refused(["--teacher", str(teacher_path), *given, "--profile", "smoke",
+                        "--seed", "-1", "--out", str(out)], capsys)
+    assert "--seed must be from 0 to" in message
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--tau", "0"], "--tau must be a positive number"),
+    (["--tau", "nan"], "--tau must be a positive number"),
+    (["--sweep-tau", "0.1,-1"], "--sweep-tau: temperatures must be positive"),
+    (["--learning-rate", "-1"], "--learning-rate must be a positive number"),
+    (["--learning-rate", "inf"], "--learning-rate must be a positive number"),
+    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--samples", "0"], "--samples must be at least 1"),
+    (["--actors", "0"], "--actors must be at least 1"),
+    (["--student", "3x32,9x9"], "--student: unknown size '9x9'"),
+    (["--dagger-rounds", "-2"], "--dagger-rounds must be >= 0"),
+    (["--dagger-rounds", "1", "--dagger-samples", "0"], "--dagger-samples must be at least 1"),
+])
+def test_bad_student_and_training_options_are_refused_before_collection(
+        tmp_path: Path, capsys: pytest.CaptureFixture, no_work: None, options: list[str],
+        message: str) -> None:
+    teacher_path, _ = _teacher_file(tmp_path)
+    out = tmp_path / "out"
+    assert message in _refused(["--teacher", str(teacher_path), "--profile", "smoke", *options,
+                                "--out", str(out)], capsys)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--learning-rate", "-1"], "--learning-rate must be a positive number"),
+    (["--tau", "-0.5"], "--tau must be a positive number"),
+    (["--polish-epochs", "-1"], "--polish-epochs must be >= 0"),
+    (["--simulations", "0"], "--simulations must be at least 1"),
+    (["--student", "3x32,4x32"], "trains one student"),
+])
+def test_bad_realtime_options_are_refused_before_training(
+        tmp_path: Path, capsys: pytest.CaptureFixture, no_work: None, options: list[str],
+        message: str) -> None:
+    out = tmp_path / "out"
+    assert message in _refused(["--mode", "realtime", "--profile", "smoke", *options,
+                                "--out", str(out)], capsys)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--mode", "scratch", "--dagger-rounds", "3", "--epochs", "5", "--loss", "mse"],
+     "--mode scratch does not use --loss, --epochs, --dagger-rounds"),
+    (["--mode", "scratch", "--tau", "0.1", "--learning-rate", "1e-3"],
+     "--mode scratch does not use --tau, --learning-rate"),
+    (["--mode", "realtime", "--samples", "10", "--sweep-tau", "0.1,1"],
+     "--mode realtime does not use --sweep-tau, --samples"),
+    (["--mode", "realtime", "--dagger-rounds", "0"], "--mode realtime does not use "
+                                                     "--dagger-rounds"),
+    (["--mode", "multi", "TEACHER", "TEACHER", "--dagger-samples", "10"],
+     "--mode multi does not use --dagger-samples"),
+    (["--mode", "multi", "TEACHER", "TEACHER", "--polish-epochs", "1"],
+     "--mode multi does not use --polish-epochs"),
+    (["TEACHER", "--simulations", "3", "--polish-states", "9"],
+     "--mode single does not use --simulations, --polish-states"),
+    (["TEACHER", "--dagger-samples", "10"], "--dagger-samples needs --dagger-rounds"),
+    (["TEACHER", "DATASET", "--samples", "10", "--actors", "1"],
+     "nothing is collected with --dataset: --samples, --actors"),
+    (["TEACHER", "DATASET", "--dagger-rounds", "1", "--dagger-samples", "10", "--samples", "5"],
+     "--samples would be ignored"),
+    (["TEACHER", "--loss", "mse", "--tau", "0.1"], "--loss mse has no temperature"),
+    (["TEACHER", "--loss", "nll", "--sweep-tau", "0.1,1"], "--loss nll has no temperature"),
+    (["TEACHER", "--tau", "0.1", "--sweep-tau", "0.1,1"], "--tau or --sweep-tau, not both"),
+    (["TEACHER", "--model", "m.onnx"], "--model: only with --attach-evaluation"),
+    (["TEACHER", "--regenerate", "x"], "--regenerate: only with --attach-evaluation"),
+])
+def test_options_a_mode_does_not_use_are_refused_by_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture, no_work: None, argv: list[str],
+        message: str) -> None:
+    teacher_path, net = _teacher_file(tmp_path)
+    dataset = _dataset(tmp_path, teacher_path, net, n=100) if "DATASET" in argv else None
+    expanded: list[str] = []
+    for arg in argv:
+        expanded += {"TEACHER": ["--teacher", str(teacher_path)],
+                     "DATASET": ["--dataset", str(dataset)]}.get(arg, [arg])
+    out = tmp_path / "out"
+    assert message in _refused([*expanded, "--profile", "smoke", "--out", str(out)], capsys)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["--mode", "single", "--teacher", "t.onnx", "--dataset", "d", "--student", "3x32",
+     "--loss", "kl", "--epochs", "60", "--dagger-rounds", "2"],
+    ["--mode", "multi", "--teacher", "a.onnx", "--teacher", "b.onnx", "--samples", "10",
+     "--loss", "mse", "--learning-rate", "1e-3", "--actors", "1"],
+    ["--teacher", "t.onnx", "--sweep-tau", "0.1,1", "--dagger-rounds", "1",
+     "--dagger-samples", "5"],
+    ["--mode", "realtime", "--loss", "nll", "--simulations", "3", "--polish-epochs", "2"],
+    ["--mode", "scratch", "--student", "4x32", "--simulations", "3", "--actors", "1"],
+])
+def test_the_recorded_command_of_every_mode_is_accepted_again(argv: list[str]) -> None:
+    import argparse
+
+    from training import distill_command
+
+    def parsed(args: list[str]) -> argparse.Namespace:
+        parser = argparse.ArgumentParser()
+        distill_command.add_arguments(parser)
+        return parser.parse_args(args)
+
+    args = parsed([*argv, "--profile", "smoke"])
+    distill_command._check_usage(args)
+    distill_command._apply_defaults(args)
+    command = distill_command.command_line(args)
+    again = parsed(shlex.split(command)[2:])
+    distill_command._check_usage(again)  # no option the mode ignores
+    distill_command._apply_defaults(again)
+    assert distill_command.command_line(again) == command
 
 
 # --- attaching an evaluation: clear errors, all models or none ------------------------
@@ -517,6 +685,9 @@ def test_attach_refuses_garbage_models_and_evaluations_in_one_line(
         evaluation.write_text(text)
         assert message in _refused(["--attach-evaluation", str(evaluation), "--model",
                                     str(teacher_path)], capsys)
+    assert "does not use --teacher" in _refused(
+        ["--attach-evaluation", str(evaluation), "--model", str(teacher_path),
+         "--teacher", str(teacher_path)], capsys)
 
 
 def test_attach_to_several_models_writes_all_or_none(tmp_path: Path,

@@ -54,6 +54,11 @@ class StudentConfig:
         loss_function(self.loss)  # unknown loss -> ValueError
         if not (self.tau > 0 and math.isfinite(self.tau)):
             raise ValueError(f"--tau must be a positive number, got {self.tau}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValueError(f"--learning-rate must be a positive number, got "
+                             f"{self.learning_rate}")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {self.seed}")
         if self.epochs < 1 or self.batch_size < 1 or self.threads < 1:
             raise ValueError("epochs, batch_size and threads must be >= 1")
         if not 0.0 < self.validation_fraction < 1.0:
