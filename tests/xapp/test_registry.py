@@ -131,7 +131,7 @@ def test_a_store_that_cannot_be_written_changes_nothing(tmp_path: Path, monkeypa
     monkeypatch.setattr("xapp.registry.write_atomic", full)
     for action in (lambda: registry.activate("m@3"), registry.rollback,
                    lambda: registry.delete("m@1"), lambda: registry.upload(mlp_bytes("m", "4"))):
-        with pytest.raises(StoreUnavailable, match="No space left on device.*nothing was changed"):
+        with pytest.raises(StoreUnavailable, match=r"No space left on device.*nothing was changed"):
             action()
         assert (registry.active_key, registry.history) == ("m@2", ["m@1"])
     assert swaps == []  # the core was never told of a change
