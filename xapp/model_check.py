@@ -100,7 +100,7 @@ def check_model(data: bytes, limits: Limits, origin: str = "store") -> Policy:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
         raise ModelRejected(f"ONNX checker: {str(exc).splitlines()[0]}") from None
-    _check_signature(model)
+    check_signature(model)
     try:
         policy = Policy.load(data, card, hashlib.sha256(data).hexdigest(), origin)
     except Exception as exc:  # ORT raises several unrelated types
@@ -116,14 +116,21 @@ def _graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     return [i for i in model.graph.input if i.name not in initializers]
 
 
-def _check_signature(model: onnx.ModelProto) -> None:
+def check_signature(model: onnx.ModelProto) -> None:
+    """Check the one float32 input and output a policy model must have, and their widths.
+
+    Raises:
+        ModelRejected: naming the input or output and what it must be.
+
+    """
     inputs = _graph_inputs(model)
-    _check_tensor(inputs, "input", INPUT_NAME, features.NUM_FEATURES)
-    _check_tensor(list(model.graph.output), "output", OUTPUT_NAME, nr_tables.NUM_ACTIONS)
+    _check_tensor(inputs, "input", INPUT_NAME, features.NUM_FEATURES, "features")
+    _check_tensor(list(model.graph.output), "output", OUTPUT_NAME, nr_tables.NUM_ACTIONS,
+                  "Q-values, one per MCS index")
 
 
 def _check_tensor(
-    values: list[onnx.ValueInfoProto], role: str, name: str, width: int
+    values: list[onnx.ValueInfoProto], role: str, name: str, width: int, what: str
 ) -> None:
     names = [v.name for v in values]
     if names != [name]:
@@ -135,7 +142,8 @@ def _check_tensor(
     dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
     if len(dims) != 2 or dims[1] != width:
         shown = ["batch" if d is None else d for d in dims]
-        raise ModelRejected(f"{role} {name!r} must have shape [batch, {width}], has {shown}")
+        raise ModelRejected(f"{role} {name!r} must have shape [batch, {width}] ({width} {what}), "
+                            f"has {shown}")
 
 
 def _check_probe(policy: Policy) -> None:

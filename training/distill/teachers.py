@@ -20,8 +20,16 @@ import torch
 from onnx import numpy_helper
 
 from training.networks import QNetwork, network_from_state
-from xapp import features, nr_tables
-from xapp.model_card import INPUT_NAME, OUTPUT_NAME, ModelCardError, load_model, read_model_card
+from xapp import features
+from xapp.errors import ModelRejected
+from xapp.model_card import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    ModelCardError,
+    load_model,
+    read_model_card,
+)
+from xapp.model_check import check_signature
 
 _PARITY_TOLERANCE = 1e-3
 
@@ -79,21 +87,11 @@ def load_teacher(path: str | Path) -> Teacher:
                    scenario=str(scenario), path=str(path), card=card)
 
 
-def _dims(value: onnx.ValueInfoProto) -> list[int | str]:
-    return [d.dim_value if d.HasField("dim_value") else d.dim_param
-            for d in value.type.tensor_type.shape.dim]
-
-
 def _check_signature(proto: onnx.ModelProto, path: Path) -> None:
-    inputs = {i.name: _dims(i) for i in proto.graph.input}
-    outputs = {o.name: _dims(o) for o in proto.graph.output}
-    if INPUT_NAME not in inputs or inputs[INPUT_NAME][-1:] != [features.NUM_FEATURES]:
-        raise TeacherError(f"teacher {str(path)!r}: needs input {INPUT_NAME!r} of shape "
-                           f"[batch, {features.NUM_FEATURES}], has {inputs}")
-    if OUTPUT_NAME not in outputs or outputs[OUTPUT_NAME][-1:] != [nr_tables.NUM_ACTIONS]:
-        raise TeacherError(f"teacher {str(path)!r}: output {OUTPUT_NAME!r} must have "
-                           f"{nr_tables.NUM_ACTIONS} Q-values (one per MCS index), has shape "
-                           f"{outputs.get(OUTPUT_NAME, outputs)}")
+    try:
+        check_signature(proto)
+    except ModelRejected as exc:
+        raise TeacherError(f"teacher {str(path)!r}: {exc}") from None
 
 
 def _rebuild(proto: onnx.ModelProto, path: Path) -> QNetwork:

@@ -186,7 +186,7 @@ def check_policy_model(data: bytes, path: str | Path) -> ort.InferenceSession:
     except ModelCardError as exc:
         raise ValueError(f"{where}: {exc}") from None
     try:
-        model_check._check_signature(model)
+        model_check.check_signature(model)
     except ModelRejected as exc:
         raise ValueError(f"{where} is not a linkadapt policy model: {exc}") from None
     options = ort.SessionOptions()
