@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from xapp.model_check import DEFAULT_LATENCY_BUDGET_US, DEFAULT_MAX_MODEL_BYTES
 from xapp.policy import DEFAULT_BACKOFF
@@ -54,6 +62,16 @@ class Settings(BaseModel):
                                           description="require the token for decisions too")
     shutdown_grace_s: float = Field(5.0, ge=0, description="time in-flight calls get on SIGTERM")
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
+
+    @field_validator("default_model")
+    @classmethod
+    def _default_model_is_a_file(cls, path: Path | None) -> Path | None:
+        # Runs only on a configured path, not on the embedded default: a build
+        # without the embedded model still starts (not ready until an upload).
+        if path is not None and not path.is_file():
+            reason = "is a directory" if path.is_dir() else "does not exist"
+            raise ValueError(f"the default model file {path} {reason}")
+        return path
 
     @model_validator(mode="after")
     def _token_sources(self) -> Settings:
@@ -104,9 +122,14 @@ def load_settings(
     try:
         return Settings(**merged)
     except ValidationError as exc:
-        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {_message(e)}"
                             for e in exc.errors())
         raise SettingsError(f"bad settings: {reasons}") from None
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    """Return pydantic's message without the "Value error, " it puts before our own."""
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def _config_controls(path: Path) -> dict[str, Any]:
