@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
+from collections.abc import Callable
 
 from xapp.core import DecisionCore
 from xapp.errors import AdminDisabled, ServiceError, Unauthenticated
@@ -20,11 +22,21 @@ from xapp.settings import Settings
 log = logging.getLogger(__name__)
 
 
+class StartupError(Exception):
+    """The service cannot start (unusable model store, bad default model, port in use).
+
+    The message is one line for the operator and names what is wrong.
+    """
+
+
 class Service:
     """Everything the transports share.
 
     Args:
         settings: validated settings.
+
+    Raises:
+        StartupError: the model store cannot be used, or the default model is not valid.
 
     """
 
@@ -32,43 +44,54 @@ class Service:
         self.settings = settings
         self.metrics = Metrics()
         self.core = DecisionCore(self.metrics, settings.max_batch_size, settings.fallback_backoff)
-        self.registry = Registry(
-            settings.model_store,
-            Limits(settings.max_model_bytes, settings.latency_budget_us),
-            self.core.set_policy,
-            settings.default_model,
-        )
+        self.registry = _open_registry(settings, self.core.set_policy)
         self._token = settings.token()
         self.core.set_policy(self._initial_policy(), "startup")
 
     def _initial_policy(self) -> Policy | None:
-        """Return the store's active model, else the embedded default, else ``None``."""
-        if self.registry.active_key is not None:
-            try:
-                return self.registry.load_active()
-            except (ServiceError, OSError, ValueError) as exc:
-                self.core.not_ready_reason = (
-                    f"active model {self.registry.active_key} cannot be loaded: {exc}"
-                )
-                log.error("%s; serving fallback decisions", self.core.not_ready_reason)
-                return None
-        path = self.settings.default_model
-        if path is None or not path.is_file():
+        """Return the store's active model, else the embedded default, else ``None``.
+
+        Raises:
+            StartupError: the default model file exists but is not a valid model.
+
+        """
+        default = self._load_default()
+        active = self.registry.active_key
+        if active is None or (active == DEFAULT_KEY and default is not None):
+            return self._serve_default(default)
+        try:
+            return self.registry.load_active()
+        except (ServiceError, OSError, ValueError) as exc:
+            self.core.not_ready_reason = f"active model {active} cannot be loaded: {exc}"
+            log.error("%s; serving fallback decisions", self.core.not_ready_reason)
+            return None
+
+    def _serve_default(self, default: Policy | None) -> Policy | None:
+        if default is None:
             self.core.not_ready_reason = (
                 "no active model in the store and no embedded default model; "
                 "upload and activate one"
             )
             log.warning("%s; serving fallback decisions", self.core.not_ready_reason)
             return None
-        try:
-            policy = self.registry.load(DEFAULT_KEY)
-        except (ServiceError, OSError) as exc:
-            self.core.not_ready_reason = f"default model {path} is not valid: {exc}"
-            log.error("%s; serving fallback decisions", self.core.not_ready_reason)
-            return None
         self.registry.serving_default()
-        log.info("serving the default model %s (%s)", policy.card.key, path)
-        return policy
+        log.info("serving the default model %s (%s)", default.card.key,
+                 self.settings.default_model)
+        return default
+
+    def _load_default(self) -> Policy | None:
+        """Load and check the default model, or return ``None`` when there is none.
+
+        Checked even when the store has an active model: the default is where a
+        rollback may return to, and a broken file is better found now than then.
+        """
+        path = self.settings.default_model
+        if path is None or not path.is_file():
+            return None
+        try:
+            return self.registry.load(DEFAULT_KEY)
+        except (ServiceError, OSError) as exc:
+            raise StartupError(f"the default model {path} is not a valid model: {exc}") from None
 
     @property
     def ready(self) -> bool:
@@ -106,3 +129,27 @@ class Service:
         if not hmac.compare_digest(hashlib.sha256(given.strip().encode()).digest(),
                                    hashlib.sha256(self._token.encode()).digest()):
             raise Unauthenticated("invalid bearer token")
+
+
+def _open_registry(
+    settings: Settings, on_activate: Callable[[Policy | None, str], None]
+) -> Registry:
+    """Open (or create) the model store.
+
+    Raises:
+        StartupError: the store cannot be created or read, or its state file is corrupt.
+
+    """
+    root = settings.model_store
+    try:
+        return Registry(root, Limits(settings.max_model_bytes, settings.latency_budget_us),
+                        on_activate, settings.default_model)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename is not None else ""
+        reason = f"{exc.strerror}{where}" if exc.strerror else str(exc)
+        raise StartupError(f"cannot use the model store {root}: {reason}") from None
+    except json.JSONDecodeError as exc:
+        raise StartupError(f"cannot use the model store {root}: its state file "
+                           f"{root / 'state.json'} is not valid JSON: {exc}") from None
+    except ValueError as exc:
+        raise StartupError(f"cannot use the model store {root}: {exc}") from None

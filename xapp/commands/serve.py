@@ -35,7 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until SIGTERM/SIGINT; 2 on bad settings, 0 after a graceful stop."""
+    """Serve until SIGTERM/SIGINT; 0 after a graceful stop.
+
+    2, with one line on stderr, on bad settings or when the service cannot start
+    (model store, default model, a port in use).
+    """
     flags = {k: v for k, v in vars(args).items() if k != "config"}
     try:
         settings = load_settings(flags, config_file=args.config)
@@ -48,7 +52,13 @@ def run(args: argparse.Namespace) -> int:
     if token is None:
         logging.getLogger(__name__).warning(
             "no admin token configured: the model management API is disabled")
-    from xapp.runner import serve  # imported late: --help stays fast
+    # imported late: --help stays fast
+    from xapp.runner import serve
+    from xapp.service import StartupError
 
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except StartupError as exc:
+        print(f"linkadapt serve: {exc}", file=sys.stderr)
+        return 2
     return 0
