@@ -7,17 +7,21 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
+from typing import Final
 
+import grpc
 import uvicorn
 
 from xapp.grpc_server import start_grpc_server
 from xapp.rest import create_app
-from xapp.service import Service
+from xapp.service import Service, StartupError
 from xapp.settings import Settings
 
 log = logging.getLogger(__name__)
+
+_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,79 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _listen_rest(host: str, port: int) -> socket.socket:
+    """Bind the REST socket; raise :class:`StartupError` naming the address if it cannot."""
+    try:
+        return _bind(host, port)
+    except OSError as exc:
+        raise StartupError(f"cannot listen for REST on {host}:{port}: "
+                           f"{exc.strerror or exc}") from None
+
+
+async def _start_grpc(service: Service, host: str, port: int) -> tuple[grpc.aio.Server, int]:
+    """Start the gRPC server; raise :class:`StartupError` naming the address if it cannot."""
+    try:
+        return await start_grpc_server(service, host, port)
+    except (RuntimeError, OSError) as exc:
+        reason = _bind_failure(host, port) or str(exc).split(";")[0]
+        raise StartupError(f"cannot listen for gRPC on {host}:{port}: {reason}") from None
+
+
+def _bind_failure(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound (``None`` if it can).
+
+    gRPC only says that it failed to bind; a plain socket tells whether the port is
+    in use or the address is not one of this host.
+    """
+    try:
+        _bind(host, port).close()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+@dataclass(slots=True)
+class _Started:
+    """What :func:`serve` has started so far: all of it is stopped, whatever happens."""
+
+    grpc: grpc.aio.Server | None = None
+    sock: socket.socket | None = None
+    http: _UvicornServer | None = None
+    http_task: asyncio.Task[None] | None = None
+
+    async def start_rest(self, service: Service, settings: Settings) -> None:
+        """Serve REST on :attr:`sock`; return once it accepts connections.
+
+        Raises:
+            StartupError: uvicorn stopped before it started.
+
+        """
+        assert self.sock is not None
+        config = uvicorn.Config(
+            create_app(service), log_level=settings.log_level, access_log=False,
+            lifespan="off", timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+        )
+        self.http = http = _UvicornServer(config)
+        self.http_task = task = asyncio.create_task(http.serve(sockets=[self.sock]))
+        while not http.started and not task.done():
+            await asyncio.sleep(0.01)
+        if task.done():
+            error = None if task.cancelled() else task.exception()
+            raise StartupError(f"the REST server did not start: {error or 'it stopped'}")
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop both servers together; in-flight calls get ``grace_s`` seconds."""
+        stopping: list[Awaitable[object]] = []
+        if self.grpc is not None:
+            stopping.append(self.grpc.stop(grace_s))
+        if self.http is not None and self.http_task is not None:
+            self.http.should_exit = True
+            stopping.append(self.http_task)
+        await asyncio.gather(*stopping, return_exceptions=True)
+        if self.sock is not None:
+            self.sock.close()
+
+
 async def serve(
     settings: Settings,
     stop: asyncio.Event | None = None,
@@ -73,41 +150,37 @@ async def serve(
         on_started: called once both servers accept connections.
         handle_signals: install SIGTERM/SIGINT handlers (main thread only).
 
+    Raises:
+        StartupError: the service cannot start (model store, default model, a port);
+            what had started before is stopped first.
+
     """
     stop = stop or asyncio.Event()
     service = Service(settings)
     loop = asyncio.get_running_loop()
     if handle_signals:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in _SIGNALS:
             loop.add_signal_handler(sig, stop.set)
-    grpc_server, grpc_port = await start_grpc_server(service, settings.host, settings.grpc_port)
-    sock = _bind(settings.host, settings.http_port)
-    http_port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(service), log_level=settings.log_level, access_log=False, lifespan="off",
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
-    )
-    http_server = _UvicornServer(config)
-    http_task = asyncio.create_task(http_server.serve(sockets=[sock]))
-    while not http_server.started and not http_task.done():
-        await asyncio.sleep(0.01)
-    if http_task.done():
-        await grpc_server.stop(None)
-        http_task.result()
-        raise RuntimeError("the REST server did not start")
-    bound = Bound(settings.host, grpc_port, http_port)
-    log.info("serving gRPC on %s:%d and REST on %s:%d", bound.host, grpc_port, bound.host,
-             http_port)
-    if on_started is not None:
-        on_started(service, bound)
-    stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait((stopper, http_task), return_when=asyncio.FIRST_COMPLETED)
-    log.info("shutting down: in-flight calls get %.1f s", settings.shutdown_grace_s)
-    http_server.should_exit = True
-    await asyncio.gather(grpc_server.stop(settings.shutdown_grace_s), http_task,
-                         return_exceptions=True)
-    stopper.cancel()
-    sock.close()
-    if handle_signals:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+    started = _Started()
+    try:
+        started.grpc, grpc_port = await _start_grpc(service, settings.host, settings.grpc_port)
+        started.sock = _listen_rest(settings.host, settings.http_port)
+        await started.start_rest(service, settings)
+        assert started.http_task is not None
+        bound = Bound(settings.host, grpc_port, started.sock.getsockname()[1])
+        log.info("serving gRPC on %s:%d and REST on %s:%d", bound.host, grpc_port, bound.host,
+                 bound.http_port)
+        if on_started is not None:
+            on_started(service, bound)
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait((stopper, started.http_task),
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        log.info("shutting down: in-flight calls get %.1f s", settings.shutdown_grace_s)
+    finally:
+        await started.stop(settings.shutdown_grace_s)
+        if handle_signals:
+            for sig in _SIGNALS:
+                loop.remove_signal_handler(sig)

@@ -1,4 +1,4 @@
-"""``linkadapt serve`` refuses to start with one line and exit status 2.
+"""``linkadapt serve`` refuses to start with one line and exit status 2, and leaves nothing behind.
 
 The command runs as a subprocess, as an operator runs it: a traceback, a warning
 about a never-awaited coroutine or a server that starts anyway (the subprocess
@@ -7,11 +7,13 @@ times out) all fail these tests.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from conftest import TOKEN, make_settings, mlp_bytes
 
 from xapp.model_check import Limits
 from xapp.registry import Registry
+from xapp.runner import Bound, serve
 from xapp.service import Service, StartupError
 from xapp.settings import SettingsError, load_settings
 
@@ -43,6 +46,41 @@ def _assert_refused(result: subprocess.CompletedProcess[str], *expected: str) ->
         assert part in ours[0], result.stderr
     for noise in ("Traceback", "never awaited", "Exception ignored", "Event loop is closed"):
         assert noise not in result.stderr, result.stderr
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    """A loopback port someone else listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_rest_port_in_use(tmp_path: Path, listening: int) -> None:
+    result = _serve("--http-port", str(listening), store=tmp_path / "store")
+    _assert_refused(result, f"REST on 127.0.0.1:{listening}", "Address already in use")
+
+
+def test_grpc_port_in_use(tmp_path: Path, listening: int) -> None:
+    result = _serve("--grpc-port", str(listening), store=tmp_path / "store")
+    _assert_refused(result, f"gRPC on 127.0.0.1:{listening}", "Address already in use")
 
 
 def _store_is_a_file(tmp_path: Path) -> Path:
@@ -106,3 +144,27 @@ def test_invalid_default_model_refused_even_with_an_active_stored_model(
     with pytest.raises(StartupError, match=f"default model {broken} is not a valid model"):
         Service(make_settings(store, default_model=broken))
     assert Service(make_settings(store)).core.policy.card.key == "stored@1"
+
+
+def test_a_failed_rest_bind_stops_the_started_grpc_server(tmp_path: Path,
+                                                          listening: int) -> None:
+    grpc_port = _free_port()
+    settings = make_settings(tmp_path / "store", grpc_port=grpc_port, http_port=listening)
+    with pytest.raises(StartupError, match=f"REST on 127.0.0.1:{listening}"):
+        asyncio.run(serve(settings, handle_signals=False))
+    assert _is_free(grpc_port)
+
+
+def test_a_failing_start_callback_stops_both_servers(tmp_path: Path) -> None:
+    seen: list[Bound] = []
+
+    def on_started(service: Service, bound: Bound) -> None:
+        seen.append(bound)
+        raise RuntimeError("the caller's start-up failed")
+
+    settings = make_settings(tmp_path / "store")
+    with pytest.raises(RuntimeError, match="caller's start-up"):
+        asyncio.run(serve(settings, on_started=on_started, handle_signals=False))
+    assert seen
+    assert _is_free(seen[0].grpc_port)
+    assert _is_free(seen[0].http_port)
