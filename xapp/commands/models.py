@@ -7,9 +7,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import httpx
+
+TOKEN_ENV: Final = "LINKADAPT_ADMIN_TOKEN"
+_BODY_SHOWN: Final = 120
+"""Characters of a non-JSON reply shown in the error: enough to recognise the server."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default=os.environ.get("LINKADAPT_URL", "http://127.0.0.1:8080"),
                         help="REST base URL (default $LINKADAPT_URL or http://127.0.0.1:8080)")
     parser.add_argument("--token-file", type=Path,
-                        help="file with the admin bearer token (default $LINKADAPT_ADMIN_TOKEN)")
+                        help=f"file with the admin bearer token (default ${TOKEN_ENV})")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("list", help="stored models, the active one and the history")
@@ -37,11 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _token(args: argparse.Namespace) -> str | None:
     if args.token_file is not None:
         return str(args.token_file.read_text().strip())
-    return os.environ.get("LINKADAPT_ADMIN_TOKEN")
+    return os.environ.get(TOKEN_ENV)
 
 
-def _request(args: argparse.Namespace) -> httpx.Response:
-    token = _token(args)
+def _request(args: argparse.Namespace, token: str | None, model: bytes | None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     with httpx.Client(base_url=args.url, headers=headers, timeout=args.timeout) as client:
         if args.action == "list":
@@ -49,7 +52,7 @@ def _request(args: argparse.Namespace) -> httpx.Response:
         if args.action == "active":
             return client.get("/v1/models/active")
         if args.action == "upload":
-            return client.post("/v1/models", content=args.file.read_bytes(),
+            return client.post("/v1/models", content=model,
                                params={"activate": str(args.activate).lower()},
                                headers={"Content-Type": "application/octet-stream"})
         if args.action == "activate":
@@ -60,13 +63,57 @@ def _request(args: argparse.Namespace) -> httpx.Response:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Do the action; print the JSON answer; 0 on success, 1 on an error answer."""
+    """Do the action; print the JSON answer; 0 on success, 1 on an error answer or none."""
     try:
-        response = _request(args)
-    except (httpx.HTTPError, OSError) as exc:
-        print(f"linkadapt models: {exc}", file=sys.stderr)
-        return 1
-    body: Any = response.json() if response.content else {"status": response.status_code}
+        token = _token(args)
+        model = args.file.read_bytes() if args.action == "upload" else None
+    except OSError as exc:
+        return _fail(f"cannot read {exc.filename}: {exc.strerror or exc}")
+    try:
+        response = _request(args, token, model)
+    except httpx.InvalidURL as exc:
+        return _fail(f"bad --url {args.url}: {exc}")
+    except httpx.RequestError as exc:
+        return _fail(_unreachable(exc, args))
+    ok = _print_reply(response)
+    if response.status_code == 401:
+        _fail(_token_hint(args, token))
+    return 0 if ok else 1
+
+
+def _print_reply(response: httpx.Response) -> bool:
+    """Print the JSON reply (stdout on success, else stderr); False on an error or no JSON."""
+    body: Any = {"status": response.status_code}
+    if response.content:
+        try:
+            body = response.json()
+        except ValueError:  # JSONDecodeError, or bytes that are not even UTF-8
+            start = " ".join(response.text.split())
+            if len(start) > _BODY_SHOWN:
+                start = start[:_BODY_SHOWN] + "..."
+            _fail(f"HTTP {response.status_code} from {response.request.url} is not a JSON "
+                  f"reply (not a linkadapt service?): {start!r}")
+            return False
     out = sys.stdout if response.is_success else sys.stderr
     print(json.dumps(body, indent=2), file=out)
-    return 0 if response.is_success else 1
+    return response.is_success
+
+
+def _unreachable(exc: httpx.RequestError, args: argparse.Namespace) -> str:
+    url = exc.request.url
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+        return f"no reply from {url} within {args.timeout:g} s (--timeout)"
+    return f"cannot reach {url}: {str(exc) or type(exc).__name__}"
+
+
+def _token_hint(args: argparse.Namespace, token: str | None) -> str:
+    if not token:
+        return (f"the admin API needs the bearer token: pass --token-file FILE "
+                f"or set {TOKEN_ENV}")
+    source = f"--token-file {args.token_file}" if args.token_file is not None else TOKEN_ENV
+    return f"the server refused the token from {source}: it must be the server's admin token"
+
+
+def _fail(message: str) -> int:
+    print(f"linkadapt models: {message}", file=sys.stderr)
+    return 1
