@@ -339,10 +339,16 @@ class Registry:
         if not path.exists():
             return
         state = json.loads(path.read_text())
+        if not isinstance(state, dict):
+            raise ValueError(f"{path}: must hold a JSON object, holds {type(state).__name__}")
         if state.get("format") != _STATE_FORMAT:
             raise ValueError(f"{path}: unknown store format {state.get('format')!r}")
-        self._active = state.get("active")
-        self._history = list(state.get("history", []))
+        active, history = state.get("active"), state.get("history", [])
+        if not (active is None or isinstance(active, str)) or not (
+                isinstance(history, list) and all(isinstance(k, str) for k in history)):
+            raise ValueError(f"{path}: 'active' must be a model key or null and 'history' a "
+                             "list of model keys")
+        self._active, self._history = active, history
 
     def _commit(self, active: str | None, history: Sequence[str], action: str) -> None:
         """Persist ``active`` and ``history``, then adopt them (nothing changes if writing fails).

@@ -142,3 +142,15 @@ def test_a_store_that_cannot_be_written_changes_nothing(tmp_path: Path, monkeypa
     assert registry.rollback().card.key == "m@1"  # the history survived intact
     registry.delete("m@2")
     assert [m.key for m in registry.list()] == ["m@1", "m@3"]
+
+
+@pytest.mark.parametrize(("state", "reason"), [
+    ("[]", "must hold a JSON object, holds list"),
+    ('{"format": 1, "active": "m@1", "history": "m@0"}', "a list of model keys"),
+    ('{"format": 1, "active": 3, "history": []}', "a model key or null"),
+    ('{"format": 7}', "unknown store format 7"),
+])
+def test_a_malformed_state_file_is_refused_by_name(tmp_path: Path, state: str, reason: str) -> None:
+    (tmp_path / "state.json").write_text(state)
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        make(tmp_path)
