@@ -40,13 +40,12 @@ from training.distill.student import StudentConfig, StudentResult
 from training.distill.teachers import Teacher, TeacherError, load_teacher
 from training.export import ExportError
 from training.networks import STUDENT_HIDDEN, QNetwork
+from training.options import MAX_SEED, seed_problem
 
 if TYPE_CHECKING:
     from training.teacher import TeacherConfig
 
 MODES = ("single", "multi", "realtime", "scratch")
-MAX_SEED: Final = 2**32 - 1
-"""Largest ``--seed``: every generator seeded from it (numpy, torch, the simulations) takes it."""
 DEFAULTS: Final[dict[str, Any]] = {
     "mode": "single", "student": "3x32", "loss": "kl", "tau": 0.01, "profile": "quick",
     "dagger_rounds": 0, "polish_epochs": 10, "polish_states": 1_000_000,
@@ -318,8 +317,8 @@ class _Plan:
 
 
 def _plan(args: argparse.Namespace) -> _Plan:
-    if not 0 <= args.seed <= MAX_SEED:
-        raise CommandError(f"--seed must be from 0 to {MAX_SEED}, got {args.seed}")
+    if problem := seed_problem(args.seed):
+        raise CommandError(problem)
     if not (args.learning_rate > 0 and math.isfinite(args.learning_rate)):
         raise CommandError(f"--learning-rate must be a positive number, got "
                            f"{args.learning_rate}")

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from training import teacher
 from training.networks import TEACHER_HIDDEN
+from training.options import MAX_SEED, seed_problem
 from training.rollout import RolloutConfig
 
 _EXAMPLES = """examples:
@@ -30,8 +31,6 @@ A run directory holds one run: a new run refuses an --out that already holds one
 seed and reward; of the run's options only --simulations (to extend it) and
 --actors may change, and any other that differs from the checkpoint is refused.
 """
-MAX_SEED: Final = 2**32 - 1
-"""Largest ``--seed`` (the bound of ``linkadapt distill``'s)."""
 RUN_FILES: Final = ("config.json", "checkpoint.pt", "teacher.onnx")
 """Files whose presence means a directory already holds a teacher run."""
 
@@ -86,8 +85,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError(f"--actors must be at least 1, got {args.actors}")
     if args.simulations is not None and args.simulations < 1:
         raise ValueError(f"--simulations must be at least 1, got {args.simulations}")
-    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
-        raise ValueError(f"--seed must be from 0 to {MAX_SEED}, got {args.seed}")
+    if args.seed is not None and (problem := seed_problem(args.seed)):
+        raise ValueError(problem)
     if args.hidden is not None:
         _hidden(args.hidden)
     for name in _REWARD_FLAGS:
