@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shlex
 import sys
 from collections.abc import Iterable
@@ -40,7 +39,7 @@ from training.distill.student import StudentConfig, StudentResult
 from training.distill.teachers import Teacher, TeacherError, load_teacher
 from training.export import ExportError
 from training.networks import STUDENT_HIDDEN, QNetwork
-from training.options import MAX_SEED, seed_problem
+from training.options import MAX_SEED, directory_problem, seed_problem
 
 if TYPE_CHECKING:
     from training.teacher import TeacherConfig
@@ -331,14 +330,8 @@ def _plan(args: argparse.Namespace) -> _Plan:
 def _check_out(args: argparse.Namespace, stems: Iterable[str], files: Iterable[str] = ()) -> None:
     """Refuse an ``--out`` that cannot take the run's files, before any work starts."""
     out: Path = args.out
-    for ancestor in (out, *out.parents):
-        if ancestor.exists():
-            if not ancestor.is_dir():
-                where = "is a file" if ancestor == out else f"is inside {str(ancestor)!r}, a file"
-                raise CommandError(f"--out {str(out)!r} {where}, not a directory")
-            if not os.access(ancestor, os.W_OK | os.X_OK):
-                raise CommandError(f"--out {str(out)!r}: cannot write to {str(ancestor)!r}")
-            break
+    if problem := directory_problem(out, "--out"):
+        raise CommandError(problem)
     names = ["summary.json", *files]
     for stem in stems:
         variants = [stem] if args.no_int8 else [stem, f"{stem}-int8"]

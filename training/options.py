@@ -1,7 +1,9 @@
-"""Option checks shared by the training commands (``train-teacher``, ``distill``)."""
+"""Option checks shared by the training commands (``train-teacher``, ``distill``, ``simulate``)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Final
 
 MAX_SEED: Final = 2**32 - 1
@@ -13,3 +15,22 @@ def seed_problem(seed: int) -> str | None:
     if 0 <= seed <= MAX_SEED:
         return None
     return f"--seed must be from 0 to {MAX_SEED}, got {seed}"
+
+
+def directory_problem(path: Path, option: str) -> str | None:
+    """Why ``path`` is not, and cannot be created as, a directory this process writes in.
+
+    ``None`` if it is or can be. The nearest existing ancestor decides: it must be
+    a directory the process may write in (``path`` itself, if it exists).
+    """
+    for ancestor in (path, *path.parents):
+        if not ancestor.exists():
+            continue
+        if not ancestor.is_dir():
+            if ancestor == path:
+                return f"{option} {str(path)!r} is a file, not a directory"
+            return f"{option} {str(path)!r} is inside a file: {str(ancestor)!r} is not a directory"
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            return f"{option} {str(path)!r}: cannot write in {str(ancestor)!r}"
+        return None
+    return None

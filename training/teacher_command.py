@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import re
 import shlex
 import sys
@@ -15,7 +14,7 @@ from typing import Any, Final
 
 from training import teacher
 from training.networks import TEACHER_HIDDEN
-from training.options import MAX_SEED, seed_problem
+from training.options import MAX_SEED, directory_problem, seed_problem
 from training.rollout import RolloutConfig
 
 _EXAMPLES = """examples:
@@ -178,25 +177,15 @@ def _flag(name: str) -> str:
 
 def _check_directory(path: Path, option: str) -> None:
     """``path`` is, or can be created as, a directory this process can write to."""
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{option} {str(path)!r} is a file, not a directory")
-    _check_creatable(path, option)
-
-
-def _check_creatable(path: Path, option: str) -> None:
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ValueError(f"{option} {str(path)!r}: {str(existing)!r} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"{option} {str(path)!r}: cannot write in {str(existing)!r}")
+    if problem := directory_problem(path, option):
+        raise ValueError(problem)
 
 
 def _check_export(path: Path) -> None:
     if path.is_dir():
         raise ValueError(f"--export {str(path)!r} is a directory; give the .onnx file to write")
-    _check_creatable(path.parent, "--export")
+    # An existing file is replaced in its folder; a new one is created along its path.
+    _check_directory(path.parent if path.exists() else path, "--export")
 
 
 def _existing_run(out: Path, export: Path, resume: Path | None) -> str | None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from training.options import directory_problem
 from training.sim import config, runner
 from training.sim.policies import parse_policy
 from training.sim.runner import RunResult
@@ -83,8 +83,8 @@ def _check_plot_path(path: Path) -> None:
     folder = path.parent
     if not folder.is_dir():
         raise ValueError(f"--plot {str(path)!r}: directory {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"--plot {str(path)!r}: cannot write in {str(folder)!r}")
+    if problem := directory_problem(folder, "--plot"):
+        raise ValueError(problem)
 
 
 def _progress_bar(total: int) -> Any:
