@@ -39,7 +39,7 @@ from training.distill.student import StudentConfig, StudentResult
 from training.distill.teachers import Teacher, TeacherError, load_teacher
 from training.export import ExportError
 from training.networks import STUDENT_HIDDEN, QNetwork
-from training.options import MAX_SEED, directory_problem, seed_problem
+from training.options import MAX_SEED, directory_problem, flag, seed_problem
 
 if TYPE_CHECKING:
     from training.teacher import TeacherConfig
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _flags(names: Iterable[str]) -> str:
-    return ", ".join(f"--{n.replace('_', '-')}" for n in names)
+    return ", ".join(flag(n) for n in names)
 
 
 def _given(args: argparse.Namespace) -> list[str]:
@@ -249,7 +249,7 @@ def command_line(args: argparse.Namespace) -> str:
     for name in ("samples", "epochs", "simulations", "actors", "dagger_rounds",
                  "dagger_samples"):
         if getattr(args, name):  # unset (None) or, for --dagger-rounds, the default 0
-            parts += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+            parts += [flag(name), str(getattr(args, name))]
     if args.mode != "scratch" and args.learning_rate != DEFAULTS["learning_rate"]:
         parts += ["--learning-rate", f"{args.learning_rate:g}"]
     if args.mode == "realtime":

@@ -10,6 +10,11 @@ MAX_SEED: Final = 2**32 - 1
 """Largest ``--seed``: every generator seeded from it (numpy, torch, the simulations) takes it."""
 
 
+def flag(name: str) -> str:
+    """The flag of an argparse destination: ``dagger_rounds`` -> ``--dagger-rounds``."""
+    return f"--{name.replace('_', '-')}"
+
+
 def seed_problem(seed: int) -> str | None:
     """The reason ``seed`` is not a valid ``--seed``, or ``None`` if it is."""
     if 0 <= seed <= MAX_SEED:

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from training import teacher
 from training.networks import TEACHER_HIDDEN
-from training.options import MAX_SEED, directory_problem, seed_problem
+from training.options import MAX_SEED, directory_problem, flag, seed_problem
 from training.rollout import RolloutConfig
 
 _EXAMPLES = """examples:
@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "extend the run to this many")
     defaults = RolloutConfig()
     for name, text in _REWARD_FLAGS.items():
-        parser.add_argument(_flag(name), type=float, default=None,
+        parser.add_argument(flag(name), type=float, default=None,
                             help=f"{text} (default: the profile's, {getattr(defaults, name):g})")
     parser.add_argument("--hidden", default=None, metavar="LAYERSxWIDTH",
                         help="teacher hidden layers, e.g. 7x160 (default: the profile's, "
@@ -91,7 +91,7 @@ def _check_options(args: argparse.Namespace) -> None:
     for name in _REWARD_FLAGS:
         value = getattr(args, name)
         if value is not None and not value >= 0:
-            raise ValueError(f"{_flag(name)} must be >= 0, got {value}")
+            raise ValueError(f"{flag(name)} must be >= 0, got {value}")
 
 
 def _config(args: argparse.Namespace) -> teacher.TeacherConfig:
@@ -112,7 +112,7 @@ def _config(args: argparse.Namespace) -> teacher.TeacherConfig:
         try:
             cfg = dataclasses.replace(cfg, rollout=dataclasses.replace(cfg.rollout, **reward))
         except ValueError as exc:  # the reward's own check names fields: name the flags
-            raise ValueError(_REWARD_FIELD.sub(lambda m: _flag(m.group(0)), str(exc))) from None
+            raise ValueError(_REWARD_FIELD.sub(lambda m: flag(m.group(0)), str(exc))) from None
     return cfg
 
 
@@ -124,7 +124,7 @@ def _resumed_config(args: argparse.Namespace, state: dict[str, Any]) -> teacher.
         ("--scenario", args.scenario, cfg.rollout.scenario),
         ("--seed", args.seed, cfg.seed),
         ("--hidden", None if args.hidden is None else _hidden(args.hidden), cfg.hidden),
-        *((_flag(name), getattr(args, name), getattr(cfg.rollout, name))
+        *((flag(name), getattr(args, name), getattr(cfg.rollout, name))
           for name in _REWARD_FLAGS),
     ]
     conflicts = [f"{flag} {_shown(value)} (the checkpoint's: {_shown(own)})"
@@ -169,10 +169,6 @@ _REWARD_FLAGS: dict[str, str] = {
 }
 """Flags that set the learning reward (fields of :class:`~training.rollout.RolloutConfig`)."""
 _REWARD_FIELD: Final = re.compile(r"\b(" + "|".join(_REWARD_FLAGS) + r")\b")
-
-
-def _flag(name: str) -> str:
-    return f"--{name.replace('_', '-')}"
 
 
 def _check_directory(path: Path, option: str) -> None:
@@ -359,7 +355,7 @@ def teacher_card(result: teacher.TrainResult) -> dict[str, Any]:
                           if cfg.simulations != teacher.PROFILES[cfg.profile].simulations else "")
                        + (f" --hidden {len(cfg.hidden)}x{cfg.hidden[0]}"
                           if cfg.hidden != teacher.PROFILES[cfg.profile].hidden else "")
-                       + "".join(f" {_flag(name)} {getattr(cfg.rollout, name):g}"
+                       + "".join(f" {flag(name)} {getattr(cfg.rollout, name):g}"
                                  for name in _REWARD_FLAGS)
                        + (f" --scenario {cfg.rollout.scenario}"
                           if cfg.rollout.scenario != "random" else ""),

@@ -59,6 +59,7 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
+from training.options import flag
 from training.sim import config, runner
 from training.sim.config import LinkConfig
 from training.sim.link import Kpis, LinkSimulator
@@ -125,7 +126,7 @@ class EmulatorOptions:
                                  ("slots", self.slots, 1), ("swap_every", self.swap_every, 0),
                                  ("seed", self.seed, 0)):
             if value < low:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
+                raise ValueError(f"{flag(name)} must be at least {low}, got {value}")
         if not self.target or ":" not in self.target:
             raise ValueError(f"--target must be HOST:PORT, got {self.target!r}")
         if self.deadline_us is not None and not (math.isfinite(self.deadline_us)
