@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -105,7 +106,7 @@ def check_model(data: bytes, limits: Limits, origin: str = "store") -> Policy:
         policy = Policy.load(data, card, hashlib.sha256(data).hexdigest(), origin)
     except Exception as exc:  # ORT raises several unrelated types
         raise ModelRejected(f"ONNX Runtime cannot load the model: {exc}") from None
-    _check_probe(policy)
+    check_probe(policy.q_values)
     if limits.latency_budget_us is not None:
         _check_latency(policy, limits.latency_budget_us)
     return policy
@@ -146,17 +147,24 @@ def _check_tensor(
                             f"has {shown}")
 
 
-def _check_probe(policy: Policy) -> None:
+def check_probe(q_values: Callable[[npt.NDArray[np.float32]], Any]) -> None:
+    """Run probe batches of valid reports through ``q_values`` (observations -> scores).
+
+    Raises:
+        ModelRejected: inference fails, or a batch of ``n`` does not give finite
+            scores of shape ``[n, 29]``.
+
+    """
     rng = np.random.default_rng(0)
     for n in (1, _PROBE_ROWS):
         obs = features.observe(probe_batch(n, rng))
         try:
-            q = policy.q_values(obs)
+            q = q_values(obs)
         except Exception as exc:  # ORT raises several unrelated types
             raise ModelRejected(f"inference on a probe batch failed: {exc}") from None
-        if q.shape != (n, nr_tables.NUM_ACTIONS):
+        if np.shape(q) != (n, nr_tables.NUM_ACTIONS):
             raise ModelRejected(
-                f"output {OUTPUT_NAME!r} has shape {list(q.shape)} for a batch of {n}, "
+                f"output {OUTPUT_NAME!r} has shape {list(np.shape(q))} for a batch of {n}, "
                 f"needs [{n}, {nr_tables.NUM_ACTIONS}]"
             )
         if not np.isfinite(q).all():

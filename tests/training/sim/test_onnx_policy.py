@@ -35,7 +35,7 @@ BAD_MODELS = {
     "ten_inputs": ({"inputs": 10}, "input 'observation' must have shape [batch, 43]"),
     "43_outputs": ({"outputs": 43}, "output 'q_values' must have shape [batch, 29]"),
     "renamed_input": ({"input_name": "x"}, "exactly one input named 'observation'"),
-    "nan_scores": ({"bias": float("nan")}, "non-finite scores (NaN or inf)"),
+    "nan_scores": ({"bias": float("nan")}, "non-finite outputs (NaN or inf)"),
 }
 
 
@@ -85,5 +85,5 @@ def test_evaluate_refuses_nan_scores(tmp_path: Path, capsys: pytest.CaptureFixtu
     out = tmp_path / "report"
     assert main(["evaluate", "--model", str(path), "--ues", "2", "--slots", "5",
                  "--scenarios", "mimo", "--out", str(out)]) == 2
-    assert "non-finite scores" in capsys.readouterr().err
+    assert "non-finite outputs" in capsys.readouterr().err
     assert not out.exists()
