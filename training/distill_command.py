@@ -39,7 +39,13 @@ from training.distill.student import StudentConfig, StudentResult
 from training.distill.teachers import Teacher, TeacherError, load_teacher
 from training.export import ExportError
 from training.networks import STUDENT_HIDDEN, QNetwork
-from training.options import MAX_SEED, directory_problem, flag, seed_problem
+from training.options import (
+    MAX_SEED,
+    directory_problem,
+    flag,
+    model_version_problem,
+    seed_problem,
+)
 
 if TYPE_CHECKING:
     from training.teacher import TeacherConfig
@@ -54,15 +60,15 @@ DEFAULTS: Final[dict[str, Any]] = {
 ``None``, so that an option given can be told from one left out."""
 _DISTILLING: Final = frozenset({"teacher", "dataset", "student", "loss", "tau", "sweep_tau",
                                 "profile", "samples", "epochs", "learning_rate", "actors",
-                                "seed", "no_int8", "out"})
+                                "seed", "no_int8", "out", "model_version"})
 USES: Final[dict[str, frozenset[str]]] = {
     "single": _DISTILLING | {"dagger_rounds", "dagger_samples"},
     "multi": _DISTILLING,
     "realtime": frozenset({"student", "loss", "tau", "profile", "simulations", "polish_epochs",
                            "polish_states", "learning_rate", "actors", "seed", "no_int8",
-                           "out"}),
+                           "out", "model_version"}),
     "scratch": frozenset({"student", "profile", "simulations", "actors", "seed", "no_int8",
-                          "out"}),
+                          "out", "model_version"}),
 }
 """Options each mode uses, besides ``--mode`` and ``--no-progress``; any other is refused."""
 _ATTACHING: Final = frozenset({"attach_evaluation", "model", "regenerate", "no_progress"})
@@ -126,6 +132,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help=f"random seed, 0 to {MAX_SEED} (default: 0)")
     parser.add_argument("--no-int8", action="store_true", help="skip the INT8 variants")
+    parser.add_argument("--model-version", default=None, metavar="VERSION",
+                        help="version in the model cards (default: from the recipe, e.g. "
+                             "single-kl-tau0.01-quick-s0); give a new one when a retrained "
+                             "model must sit beside an earlier one in a model store. INT8 "
+                             "variants add -int8, --sweep-tau students -tauT")
     parser.add_argument("--out", type=Path, default=None,
                         help="output directory (default: runs/distill-MODE-PROFILE)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -256,7 +267,14 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--polish-epochs", str(args.polish_epochs),
                   "--polish-states", str(args.polish_states)]
     parts += ["--seed", str(args.seed), "--out", str(args.out)]
+    if args.model_version is not None:
+        parts += ["--model-version", args.model_version]
     return shlex.join(parts)
+
+
+def _tau_suffix(tau: float) -> str:
+    """What a --sweep-tau student's version gets after --model-version."""
+    return f"-tau{tau:g}"
 
 
 def _sizes(text: str) -> list[str]:
@@ -322,6 +340,12 @@ def _plan(args: argparse.Namespace) -> _Plan:
         raise CommandError(f"--learning-rate must be a positive number, got "
                            f"{args.learning_rate}")
     sizes, taus, prof = _sizes(args.student), _taus(args), _profile(args)
+    if args.model_version is not None:
+        tau_suffixes = [_tau_suffix(t) for t in taus] if len(taus) > 1 else [""]
+        int8 = ("",) if args.no_int8 else ("", "-int8")
+        if problem := model_version_problem(
+                args.model_version, tuple(t + i for t in tau_suffixes for i in int8)):
+            raise CommandError(problem)
     if args.mode in ("realtime", "scratch"):
         return _plan_training_modes(args, sizes, taus, prof)
     return _plan_distillation(args, sizes, taus, prof)
@@ -515,9 +539,13 @@ def _student_card(args: argparse.Namespace, result: StudentResult, teachers: lis
                   data: ds.Dataset, prof: DistillProfile) -> dict[str, Any]:
     cfg = result.config
     tau = f"-tau{cfg.tau:g}" if cfg.loss == "kl" else ""
+    if args.model_version is None:
+        version = f"{args.mode}-{cfg.loss}{tau}-{prof.name}-s{cfg.seed}"
+    else:  # a --sweep-tau run makes one student per temperature: their versions differ
+        version = args.model_version + (_tau_suffix(cfg.tau) if len(_taus(args)) > 1 else "")
     return {
         "model_id": f"student-{cfg.size}",
-        "version": f"{args.mode}-{cfg.loss}{tau}-{prof.name}-s{cfg.seed}",
+        "version": version,
         "kind": "student",
         "training": {
             "mode": args.mode, "loss": cfg.loss, "tau": cfg.tau,
@@ -623,7 +651,7 @@ def _run_training_modes(args: argparse.Namespace, plan: _Plan) -> dict[str, Any]
         if args.mode == "scratch":
             size = _sizes(args.student)[0]
             result = teacher_training.train(cfg, args.out, on_chunk=on_chunk)
-            card = teacher_card(result)
+            card = teacher_card(result, args.model_version)
             card.update(model_id=f"scratch-{size}", kind="scratch")
             card["training"]["mode"] = "scratch"
             card["training"]["command"] = command_line(args)
@@ -640,12 +668,12 @@ def _run_training_modes(args: argparse.Namespace, plan: _Plan) -> dict[str, Any]
         if bar is not None:
             bar.close()
     tcard = teacher_card(rt.teacher)
-    tcard["version"] = f"{tcard['version']}-realtime"
+    tcard["version"] = args.model_version or f"{tcard['version']}-realtime"
     teacher_path = export_onnx(rt.teacher.net, args.out / "teacher.onnx", tcard)
     write_card_json(teacher_path)
     card = {
-        "model_id": stem, "version": f"realtime-{args.loss}-tau{scfg.tau:g}-"
-        f"{args.profile}-s{args.seed}", "kind": "student",
+        "model_id": stem, "version": args.model_version or f"realtime-{args.loss}-tau"
+        f"{scfg.tau:g}-{args.profile}-s{args.seed}", "kind": "student",
         "training": {"mode": "realtime", "loss": args.loss, "tau": scfg.tau,
                      "teacher_id": f"{tcard['model_id']}:{tcard['version']}",
                      "student_updates": rt.student_updates,

@@ -39,3 +39,18 @@ def directory_problem(path: Path, option: str) -> str | None:
             return f"{option} {str(path)!r}: cannot write in {str(ancestor)!r}"
         return None
     return None
+
+
+def model_version_problem(version: str, suffixes: tuple[str, ...] = ("",)) -> str | None:
+    """Why ``version`` cannot be ``--model-version``, or ``None`` if it can.
+
+    Every ``version + suffix`` (the run's variants: ``-int8``, ``-tau0.1`` ...) must be
+    a valid card version.
+    """
+    from xapp.model_card import NAME_RULE, is_valid_name
+
+    for suffix in suffixes:
+        if not is_valid_name(version + suffix):
+            shown = f" (as {version + suffix!r} for one of the run's models)" if suffix else ""
+            return f"--model-version {version!r}{shown}: a version is {NAME_RULE}"
+    return None

@@ -14,7 +14,13 @@ from typing import Any, Final
 
 from training import teacher
 from training.networks import TEACHER_HIDDEN
-from training.options import MAX_SEED, directory_problem, flag, seed_problem
+from training.options import (
+    MAX_SEED,
+    directory_problem,
+    flag,
+    model_version_problem,
+    seed_problem,
+)
 from training.rollout import RolloutConfig
 
 _EXAMPLES = """examples:
@@ -57,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{len(TEACHER_HIDDEN)}x{TEACHER_HIDDEN[0]})")
     parser.add_argument("--seed", type=int, default=None,
                         help=f"random seed, 0 to {MAX_SEED} (default: 0)")
+    parser.add_argument("--model-version", default=None, metavar="VERSION",
+                        help="version in the teacher's model card (default: PROFILE-sSEED); "
+                             "give a new one when a retrained teacher must sit beside an "
+                             "earlier one in a model store")
     parser.add_argument("--out", type=Path, default=None,
                         help="run directory (default: runs/teacher-PROFILE-SCENARIO; with "
                              "--resume, the checkpoint's directory)")
@@ -85,6 +95,8 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.simulations is not None and args.simulations < 1:
         raise ValueError(f"--simulations must be at least 1, got {args.simulations}")
     if args.seed is not None and (problem := seed_problem(args.seed)):
+        raise ValueError(problem)
+    if args.model_version is not None and (problem := model_version_problem(args.model_version)):
         raise ValueError(problem)
     if args.hidden is not None:
         _hidden(args.hidden)
@@ -276,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     from training.export import ExportError, export_onnx
 
-    card = teacher_card(result)
+    card = teacher_card(result, args.model_version)
     try:
         export_onnx(result.net, export_path, card)
     except ExportError as exc:
@@ -329,17 +341,19 @@ def _resume_command(args: argparse.Namespace, checked: _Plan, checkpoint: Path,
         parts += [f"--simulations {checked.cfg.simulations}", f"--actors {checked.cfg.actors}"]
     if export and args.export is not None:
         parts += ["--export", shlex.quote(str(args.export))]
+    if args.model_version is not None:
+        parts += ["--model-version", shlex.quote(args.model_version)]
     if args.ray_address:
         parts += ["--ray-address", shlex.quote(args.ray_address)]
     return " ".join(parts)
 
 
-def teacher_card(result: teacher.TrainResult) -> dict[str, Any]:
-    """Model card fields of a trained teacher."""
+def teacher_card(result: teacher.TrainResult, version: str | None = None) -> dict[str, Any]:
+    """Model card fields of a trained teacher (``version``: ``--model-version``, if given)."""
     cfg = result.config
     return {
         "model_id": f"teacher-{cfg.rollout.scenario}",
-        "version": f"{cfg.profile}-s{cfg.seed}",
+        "version": version or f"{cfg.profile}-s{cfg.seed}",
         "kind": "teacher",
         "training": {
             "algorithm": "double DQN, Huber loss, target network, epsilon-greedy",
@@ -358,7 +372,8 @@ def teacher_card(result: teacher.TrainResult) -> dict[str, Any]:
                        + "".join(f" {flag(name)} {getattr(cfg.rollout, name):g}"
                                  for name in _REWARD_FLAGS)
                        + (f" --scenario {cfg.rollout.scenario}"
-                          if cfg.rollout.scenario != "random" else ""),
+                          if cfg.rollout.scenario != "random" else "")
+                       + (f" --model-version {shlex.quote(version)}" if version else ""),
         },
     }
 

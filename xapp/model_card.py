@@ -55,6 +55,8 @@ METADATA_KEY: Final = "linkadapt.model_card"
 ACTION_MAP: Final = "mcs_index"
 
 _NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+NAME_RULE: Final = "1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
+"""What ``model_id`` and ``version`` may hold (they name the model's directory in the store)."""
 _REQUIRED: Final[dict[str, type]] = {
     "model_id": str,
     "version": str,
@@ -124,7 +126,7 @@ def parse_model_card(raw: Mapping[str, Any]) -> ModelCard:
         if raw.get(name) is not None:
             values[name] = _typed(raw[name], name, kind)
     for name in ("model_id", "version"):
-        if not _NAME_PATTERN.fullmatch(values[name]):
+        if not is_valid_name(values[name]):
             raise ModelCardError(
                 f"model card: {name} {values[name]!r} must match {_NAME_PATTERN.pattern}"
             )
@@ -208,3 +210,8 @@ def read_model_card(model: bytes | onnx.ModelProto) -> ModelCard:
                 raise ModelCardError(f"model card is not valid JSON: {exc}") from None
             return parse_model_card(raw)
     raise ModelCardError(f"model has no card (metadata_props key {METADATA_KEY!r})")
+
+
+def is_valid_name(value: str) -> bool:
+    """Whether ``value`` may be a card's ``model_id`` or ``version`` (:data:`NAME_RULE`)."""
+    return _NAME_PATTERN.fullmatch(value) is not None

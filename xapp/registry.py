@@ -196,7 +196,8 @@ class Registry:
                     return existing, False
                 raise ModelConflict(
                     f"{card.key} is already stored with another checksum; "
-                    "upload under a new version"
+                    "upload it under a new version (the training commands take "
+                    "--model-version)"
                 )
             stored = StoredModel(card, policy.sha256, len(data), _now())
             meta = {"sha256": stored.sha256, "size_bytes": stored.size_bytes,

@@ -256,6 +256,44 @@ def test_distill_command_exports_students_with_cards_and_int8(
     assert fid["int8_bytes"] < fid["float_bytes"]
 
 
+def test_model_version_names_the_students_of_a_retrained_recipe(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The same recipe run twice gives one model_id@version; --model-version tells them apart."""
+    teacher_path, net = _teacher_file(tmp_path, hidden=(16,))
+    directory = _dataset(tmp_path, teacher_path, net, n=4000)
+    out = tmp_path / "out"
+    assert main(["distill", "--teacher", str(teacher_path), "--dataset", str(directory),
+                 "--profile", "smoke", "--epochs", "1", "--sweep-tau", "0.01,0.1",
+                 "--model-version", "retrain-2026.11", "--out", str(out),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    for tau in ("0.01", "0.1"):
+        card = read_card(out / f"student-3x32-tau{tau}.onnx")
+        assert card["version"] == f"retrain-2026.11-tau{tau}"
+        assert "--model-version retrain-2026.11" in card["training"]["command"]
+        assert read_card(out / f"student-3x32-tau{tau}-int8.onnx")["version"] == (
+            f"retrain-2026.11-tau{tau}-int8")
+
+
+@pytest.mark.parametrize(("options", "shown"), [
+    (["--model-version", "v 2"], "'v 2'"),
+    (["--model-version=-v2"], "'-v2'"),
+    (["--model-version", "a/b"], "'a/b'"),
+    (["--model-version", "x" * 60], "-int8"),  # 64 characters alone, too long with -int8
+    (["--model-version", "x" * 60, "--sweep-tau", "0.01,0.1", "--no-int8"], "-tau0.01"),
+])
+def test_a_model_version_the_store_cannot_take_is_refused_before_collection(
+        tmp_path: Path, capsys: pytest.CaptureFixture, no_work: None, options: list[str],
+        shown: str) -> None:
+    teacher_path, _ = _teacher_file(tmp_path)
+    out = tmp_path / "out"
+    message = _refused(["--teacher", str(teacher_path), "--profile", "smoke", *options,
+                        "--out", str(out)], capsys)
+    assert "error: --model-version " in message and shown in message
+    assert "A-Z a-z 0-9 . _ -" in message
+    assert not out.exists()
+
+
 def test_distill_refuses_a_dataset_of_another_teacher(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture) -> None:
     teacher_path, net = _teacher_file(tmp_path)
@@ -636,6 +674,8 @@ def test_options_a_mode_does_not_use_are_refused_by_name(
      "--dagger-samples", "5"],
     ["--mode", "realtime", "--loss", "nll", "--simulations", "3", "--polish-epochs", "2"],
     ["--mode", "scratch", "--student", "4x32", "--simulations", "3", "--actors", "1"],
+    ["--teacher", "t.onnx", "--model-version", "v2"],
+    ["--mode", "realtime", "--model-version", "v2"],
 ])
 def test_the_recorded_command_of_every_mode_is_accepted_again(argv: list[str]) -> None:
     import argparse

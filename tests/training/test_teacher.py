@@ -172,6 +172,9 @@ def test_card_records_extended_and_resumed_runs() -> None:
         teacher.Progress(), []))
     assert wide["training"]["command"].startswith(
         "linkadapt train-teacher --profile quick --seed 0 --hidden 7x160 ")
+    named = teacher_card(result, "retrain-2")
+    assert named["version"] == "retrain-2" and teacher_card(result)["version"] == "smoke-s2"
+    assert named["training"]["command"].endswith(" --model-version retrain-2")
 
 
 def _weights_after(tmp: Path, seed: int) -> list[torch.Tensor]:
@@ -219,6 +222,8 @@ def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
         (["--hidden", "0x128"], "--hidden must be LAYERSxWIDTH"),
         (["--seed", "-1"], "--seed must be from 0 to 4294967295, got -1"),
         (["--seed", str(2**32)], "--seed must be from 0 to 4294967295"),
+        (["--model-version", "v 2"], "--model-version 'v 2': a version is 1 to 64 of"),
+        (["--model-version", "x" * 65], "a version is 1 to 64 of A-Z a-z 0-9 . _ -"),
         (["--resume", "{tmp}"], "is a directory; give the checkpoint.pt file in it"),
         (["--out", "{tmp}/afile"], "--out '{tmp}/afile' is a file, not a directory"),
         (["--export", "{tmp}"], "--export '{tmp}' is a directory"),
