@@ -73,7 +73,14 @@ def _listen_rest(host: str, port: int) -> socket.socket:
 
 
 async def _start_grpc(service: Service, host: str, port: int) -> tuple[grpc.aio.Server, int]:
-    """Start the gRPC server; raise :class:`StartupError` naming the address if it cannot."""
+    """Start the gRPC server; raise :class:`StartupError` naming the address if it cannot.
+
+    The address is tried with a plain socket first: gRPC's C core logs a bind
+    failure in a line of its own before Python hears of it, so the service's one
+    line would come second.
+    """
+    if port and (reason := _bind_failure(host, port)):
+        raise StartupError(f"cannot listen for gRPC on {host}:{port}: {reason}")
     try:
         return await start_grpc_server(service, host, port)
     except (RuntimeError, OSError) as exc:

@@ -81,6 +81,7 @@ def test_rest_port_in_use(tmp_path: Path, listening: int) -> None:
 def test_grpc_port_in_use(tmp_path: Path, listening: int) -> None:
     result = _serve("--grpc-port", str(listening), store=tmp_path / "store")
     _assert_refused(result, f"gRPC on 127.0.0.1:{listening}", "Address already in use")
+    assert "add_port" not in result.stderr, result.stderr  # no log line of gRPC's C core
 
 
 def _store_is_a_file(tmp_path: Path) -> Path:
