@@ -87,9 +87,10 @@ USER ${APP_UID}:${APP_UID}
 WORKDIR /var/lib/linkadapt
 EXPOSE 50051 8080
 
-# O-RAN SC liveness endpoint on whichever port the REST server was given.
+# O-RAN SC liveness endpoint on whichever port the REST server was given: flag,
+# environment or config file, resolved from the service's own command line.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/ric/v1/health/alive' % os.environ.get('LINKADAPT_HTTP_PORT', '8080'), timeout=2)"]
+    CMD ["python3", "-m", "xapp.healthcheck"]
 
 ENTRYPOINT ["linkadapt"]
 CMD ["serve"]

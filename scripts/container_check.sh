@@ -309,9 +309,11 @@ else
     log "no helm-python-sdk: the image's defaults, no admin token"
 fi
 log "running it: --read-only, --network=host, gRPC 127.0.0.1:$grpc_port, HTTP 127.0.0.1:$http_port"
+# The HTTP port is a flag (the others come from the environment): the image's
+# HEALTHCHECK must find it on the service's command line, not in LINKADAPT_HTTP_PORT.
 cid=$(podman run -d --network=host --read-only "${mounts[@]}" \
     -e LINKADAPT_HOST=127.0.0.1 -e "LINKADAPT_GRPC_PORT=$grpc_port" \
-    -e "LINKADAPT_HTTP_PORT=$http_port" "$image" 2> >(grep -v "systemd connection" >&2))
+    "$image" serve --http-port "$http_port" 2> >(grep -v "systemd connection" >&2))
 wait_alive
 log "alive: $(http_get "http://127.0.0.1:$http_port/ric/v1/health/alive")"
 

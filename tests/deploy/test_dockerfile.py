@@ -26,8 +26,10 @@ def test_runtime_is_non_root_with_ports_and_a_healthcheck() -> None:
     assert re.search(r"^ARG APP_UID=[1-9][0-9]{3,}$", DOCKERFILE, flags=re.MULTILINE)
     assert _instructions("EXPOSE") == ["50051 8080"]
     (health,) = _instructions("HEALTHCHECK")
-    assert "/ric/v1/health/alive" in DOCKERFILE.split("HEALTHCHECK", 1)[1]
     assert health.startswith("--interval")
+    # the check that resolves the port as the service does (tests/xapp/test_healthcheck.py)
+    command = DOCKERFILE.split("HEALTHCHECK", 1)[1].split("\n\n", 1)[0]
+    assert 'CMD ["python3", "-m", "xapp.healthcheck"]' in command
 
 
 def test_dependencies_come_from_pyproject_without_extras() -> None:

@@ -1,0 +1,119 @@
+"""The container's HEALTHCHECK: is the ``linkadapt serve`` of this container alive?
+
+``python -m xapp.healthcheck`` asks ``/ric/v1/health/alive`` on the REST port the
+service itself resolved. That port can come from a ``--http-port`` flag, the
+environment, or the config file (``--config`` or ``LINKADAPT_CONFIG``). The
+check reads the service's command line (PID 1's in a container; with an init
+process as PID 1, the first ``linkadapt ... serve`` process found) and applies
+the service's own rules to it (:func:`xapp.settings.load_settings`:
+flags > environment > config file > defaults). A check that read only
+``LINKADAPT_HTTP_PORT`` would probe 8080 while the service listens elsewhere,
+and mark a healthy container unhealthy.
+
+Exit status 0 when the endpoint answers 200, 1 otherwise (what Docker and
+podman expect of a HEALTHCHECK command), with one line saying why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from xapp.commands import serve
+from xapp.settings import Settings, SettingsError, load_settings
+
+_ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
+"""Wildcard bind addresses and the loopback address that reaches them."""
+
+
+def serve_arguments(cmdline: Sequence[str]) -> list[str]:
+    """The arguments after ``serve`` in a ``linkadapt serve ...`` command line.
+
+    Raises:
+        ValueError: the command line is not one of ``serve``.
+
+    """
+    for i, word in enumerate(cmdline):
+        if word == "serve":
+            return list(cmdline[i + 1:])
+    raise ValueError(f"not a 'linkadapt serve' command line: {' '.join(cmdline)!r}")
+
+
+def served_settings(arguments: Sequence[str], environ: Mapping[str, str]) -> Settings:
+    """The settings ``linkadapt serve`` resolves from these arguments and this environment."""
+    parser = argparse.ArgumentParser(add_help=False)
+    serve.add_arguments(parser)
+    args, _ = parser.parse_known_args(list(arguments))
+    flags = {k: v for k, v in vars(args).items() if k != "config"}
+    return load_settings(flags, environ=environ, config_file=args.config)
+
+
+def alive_url(settings: Settings) -> str:
+    """Where the liveness endpoint of a service with these settings answers locally."""
+    host = _ANY_ADDRESS.get(settings.host, settings.host)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.http_port}/ric/v1/health/alive"
+
+
+def _cmdline(pid: int) -> list[str]:
+    raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _is_service(cmdline: Sequence[str]) -> bool:
+    """``linkadapt serve ...`` (the console script or ``python -m linkadapt.cli``)."""
+    words = [Path(word).name for word in cmdline]
+    starts = [i for i, word in enumerate(words) if word in ("linkadapt", "linkadapt.cli")]
+    return bool(starts) and "serve" in words[starts[0] + 1:]
+
+
+def service_cmdline() -> list[str]:
+    """The command line of this container's service: PID 1's, else the first found."""
+    first = _cmdline(1)
+    if _is_service(first):
+        return first
+    pids = sorted(int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    for pid in pids:
+        try:
+            cmdline = _cmdline(pid)
+        except OSError:  # gone, or not ours to read
+            continue
+        if _is_service(cmdline):
+            return cmdline
+    return first  # serve_arguments names it
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Probe the service; 0 when alive, 1 (with one line on stderr) otherwise."""
+    parser = argparse.ArgumentParser(prog="python -m xapp.healthcheck",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--pid", type=int, default=None,
+                        help="process of the service whose command line to read (default: "
+                             "PID 1, or the first 'linkadapt serve' process)")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds (default 2)")
+    args = parser.parse_args(argv)
+    try:
+        cmdline = service_cmdline() if args.pid is None else _cmdline(args.pid)
+        settings = served_settings(serve_arguments(cmdline), os.environ)
+    except (OSError, ValueError, SettingsError) as exc:
+        print(f"healthcheck: cannot tell the service's REST port: {exc}", file=sys.stderr)
+        return 1
+    url = alive_url(settings)
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as reply:
+            if reply.status == 200:
+                return 0
+            print(f"healthcheck: {url} answered {reply.status}", file=sys.stderr)
+    except (OSError, urllib.error.URLError) as exc:
+        print(f"healthcheck: {url}: {exc}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
