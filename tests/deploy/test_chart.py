@@ -224,6 +224,17 @@ def test_default_pdb_allows_one_disruption() -> None:
     }
 
 
+@pytest.mark.parametrize(("pdb", "spec"), [
+    ({"maxUnavailable": 0}, {"maxUnavailable": 0}),  # blocks voluntary evictions: honoured
+    ({"minAvailable": 0}, {"minAvailable": 0}),
+    ({"minAvailable": "50%"}, {"minAvailable": "50%"}),
+    ({"maxUnavailable": 2}, {"maxUnavailable": 2}),
+])
+def test_pdb_honours_zero(pdb: dict[str, Any], spec: dict[str, Any]) -> None:
+    rendered = kind_of(render({"pdb": pdb}), "PodDisruptionBudget")["spec"]
+    assert {k: v for k, v in rendered.items() if k != "selector"} == spec
+
+
 def test_image_reference() -> None:
     def image(values: dict[str, Any]) -> str:
         (container,) = _xapp_pod(render(values))["spec"]["containers"]

@@ -83,6 +83,17 @@ The secret holding the admin token, and whether the chart creates it.
 {{- if and .Values.auth.enabled (not .Values.auth.existingSecret) -}}true{{- end -}}
 {{- end -}}
 
+{{/*
+A PodDisruptionBudget field as text, "" when unset: 0 (a number) is kept, where
+`default` and `if` would take it for empty. Call with (dict "values" .Values.pdb "key" NAME).
+*/}}
+{{- define "linkadapt.pdbValue" -}}
+{{- if hasKey .values .key -}}
+{{- $value := index .values .key -}}
+{{- if kindIs "string" $value -}}{{ $value }}{{- else if not (kindIs "invalid" $value) -}}{{ int64 $value }}{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "linkadapt.claimName" -}}
 {{- default (printf "%s-model-store" (include "linkadapt.fullname" .)) .Values.persistence.existingClaim -}}
 {{- end -}}
