@@ -135,6 +135,18 @@ def test_config_and_token_changes_roll_the_pods() -> None:
     assert new_token["checksum/config"] == base["checksum/config"]
 
 
+def test_a_generated_token_does_not_roll_the_pods_on_every_render() -> None:
+    # The token is random on each offline render (no lookup), so hashing the Secret
+    # would roll the pods on every helm upgrade or GitOps sync: the checksum hashes
+    # only stable inputs.
+    first, second = render(), render()
+    assert kind_of(first, "Secret")["data"] != kind_of(second, "Secret")["data"]
+    assert _checksums(first) == _checksums(second)
+    assert set(_checksums(first)) == {"checksum/config", "checksum/secret"}
+    given = _checksums(render({"auth": {"adminToken": "one"}}))
+    assert given["checksum/secret"] != _checksums(first)["checksum/secret"]
+
+
 def test_existing_secret_is_mounted_and_none_is_created() -> None:
     objects = render(CASES["existing-secret"])
     assert not [o for o in objects if o["kind"] == "Secret"]

@@ -94,6 +94,15 @@ A PodDisruptionBudget field as text, "" when unset: 0 (a number) is kept, where
 {{- end -}}
 {{- end -}}
 
+{{/*
+Checksum of the created Secret's stable inputs (never of secret.yaml itself: its
+generated token is random on every render without a cluster, and a lookup keeps it
+across upgrades anyway), so that only a given token's change rolls the pods.
+*/}}
+{{- define "linkadapt.secretChecksum" -}}
+{{- printf "%s\n%s\n%s" (include "linkadapt.secretName" .) .Values.auth.existingSecretKey .Values.auth.adminToken | sha256sum -}}
+{{- end -}}
+
 {{- define "linkadapt.claimName" -}}
 {{- default (printf "%s-model-store" (include "linkadapt.fullname" .)) .Values.persistence.existingClaim -}}
 {{- end -}}
