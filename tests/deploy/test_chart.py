@@ -209,6 +209,28 @@ def test_persistence_off_uses_an_empty_dir() -> None:
     assert claim == f"{FULLNAME}-model-store"
 
 
+@pytest.mark.parametrize(("values", "strategy"), [
+    # A ReadWriteOnce(Pod) volume cannot attach to a surge pod on another node: Recreate.
+    ({}, {"type": "Recreate"}),
+    ({"persistence": {"accessModes": ["ReadWriteOncePod"]}}, {"type": "Recreate"}),
+    ({"persistence": {"accessModes": ["ReadWriteMany", "ReadWriteOnce"]}}, {"type": "Recreate"}),
+    # An existing claim's access modes are unknown: taken as ReadWriteOnce.
+    ({"persistence": {"existingClaim": "store", "accessModes": ["ReadWriteMany"]}},
+     {"type": "Recreate"}),
+    ({"persistence": {"accessModes": ["ReadWriteMany"]}}, {"type": "RollingUpdate"}),
+    ({"persistence": {"enabled": False}}, {"type": "RollingUpdate"}),
+    # The operator's choice always wins.
+    ({"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0}}},
+     {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0}}),
+    ({"persistence": {"existingClaim": "store"}, "updateStrategy": {"type": "RollingUpdate"}},
+     {"type": "RollingUpdate"}),
+])
+def test_update_strategy_follows_the_model_store(
+    values: dict[str, Any], strategy: dict[str, Any]
+) -> None:
+    assert kind_of(render(values), "Deployment")["spec"]["strategy"] == strategy
+
+
 def test_hpa_pdb_servicemonitor_and_networkpolicy() -> None:
     objects = render(CASES["scaled-and-fenced"])
     assert "replicas" not in kind_of(objects, "Deployment")["spec"]  # the HPA owns it

@@ -103,6 +103,29 @@ across upgrades anyway), so that only a given token's change rolls the pods.
 {{- printf "%s\n%s\n%s" (include "linkadapt.secretName" .) .Values.auth.existingSecretKey .Values.auth.adminToken | sha256sum -}}
 {{- end -}}
 
+{{/*
+"true" when the model store is a claim only one node can attach: the chart's own claim
+with a ReadWriteOnce or ReadWriteOncePod access mode, or an existing claim (its access
+modes are unknown here, so it is taken as ReadWriteOnce).
+*/}}
+{{- define "linkadapt.storeAttachesOnce" -}}
+{{- $p := .Values.persistence -}}
+{{- if and $p.enabled (or $p.existingClaim (has "ReadWriteOnce" $p.accessModes) (has "ReadWriteOncePod" $p.accessModes)) -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+The Deployment strategy: updateStrategy when given; else Recreate when the model store
+attaches to one node only (a surge pod scheduled elsewhere would wait for the volume
+forever: Multi-Attach, a rollout that never ends), else RollingUpdate.
+*/}}
+{{- define "linkadapt.updateStrategy" -}}
+{{- if .Values.updateStrategy -}}
+{{- toYaml .Values.updateStrategy -}}
+{{- else -}}
+type: {{ ternary "Recreate" "RollingUpdate" (eq (include "linkadapt.storeAttachesOnce" .) "true") }}
+{{- end -}}
+{{- end -}}
+
 {{- define "linkadapt.claimName" -}}
 {{- default (printf "%s-model-store" (include "linkadapt.fullname" .)) .Values.persistence.existingClaim -}}
 {{- end -}}
