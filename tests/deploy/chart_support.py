@@ -50,13 +50,40 @@ CASES: Final[dict[str, dict[str, Any]]] = {
 Manifests = list[dict[str, Any]]
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping holds a key twice (PyYAML would keep the last one silently)."""
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate mapping keys.
+
+    Kubernetes decodes manifests strictly: a duplicate key (e.g. a label written twice)
+    is an error there, or a value silently replaced, depending on the client.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise DuplicateKeyError(None, None, f"duplicate key {key!r}",
+                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_manifests(rendered: dict[str, str]) -> Manifests:
-    """Split the rendered templates into Kubernetes objects (NOTES.txt left out)."""
+    """Split the rendered templates into Kubernetes objects (NOTES.txt left out).
+
+    Raises:
+        DuplicateKeyError: a manifest holds a mapping key twice.
+
+    """
     objects: Manifests = []
     for name, text in sorted(rendered.items()):
         if name.endswith("NOTES.txt"):
             continue
-        for document in yaml.safe_load_all(text):
+        for document in yaml.load_all(text, Loader=UniqueKeyLoader):
             if document:
                 document.setdefault("metadata", {}).setdefault("annotations", {})
                 objects.append(document | {"__template__": name})

@@ -11,12 +11,15 @@ from typing import Any
 import helm_python as helm
 import kubernetes_validate
 import pytest
+import yaml
 from chart_support import (
     CASES,
     CHART,
     FULLNAME,
     KUBE_VERSION,
+    DuplicateKeyError,
     Manifests,
+    UniqueKeyLoader,
     chart,
     kind_of,
     parse_manifests,
@@ -70,6 +73,56 @@ def test_each_case_renders_its_resources(name: str, kinds: set[str]) -> None:
     assert {o["kind"] for o in objects} == kinds
     services = sorted(o["metadata"]["name"] for o in objects if o["kind"] == "Service")
     assert services == [f"{FULLNAME}-grpc", f"{FULLNAME}-http"]
+
+
+def test_the_duplicate_key_loader_refuses_duplicates() -> None:
+    with pytest.raises(DuplicateKeyError, match="duplicate key 'a'"):
+        yaml.load("labels: {a: x, b: y}\na: 1\nb: {a: 1}\na: 2\n", Loader=UniqueKeyLoader)
+
+
+LABELLED = {
+    "commonLabels": {"app.kubernetes.io/part-of": "ran", "app.kubernetes.io/version": "1",
+                     "team": "ran"},
+    "podLabels": {"team": "pods", "app.kubernetes.io/managed-by": "me"},
+    "metrics": {"serviceMonitor": {"enabled": True, "labels": {"team": "prom"}},
+                "dashboard": {"enabled": True, "labelKey": "team"}},
+    "networkPolicy": {"enabled": True},
+    "autoscaling": {"enabled": True},
+    "persistence": {"accessModes": ["ReadWriteMany"]},
+}
+
+
+@pytest.mark.parametrize("values", [{}, LABELLED], ids=["defaults", "labelled"])
+def test_rendered_manifests_hold_each_key_once(values: dict[str, Any]) -> None:
+    for name, text in render_raw(values).items():
+        if name.endswith(".yaml"):
+            list(yaml.load_all(text, Loader=UniqueKeyLoader))  # raises on a duplicate key
+
+
+def test_common_labels_override_built_in_labels_but_not_the_selector() -> None:
+    objects = render(LABELLED)
+    selector = kind_of(objects, "Deployment")["spec"]["selector"]["matchLabels"]
+    for obj in objects:
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/part-of"] == "ran", obj["__template__"]
+        assert labels["app.kubernetes.io/version"] == "1"
+        if obj["kind"] != "Pod":
+            assert selector.items() <= labels.items()
+    pod_labels = _xapp_pod(objects)["metadata"]["labels"]
+    assert selector.items() <= pod_labels.items()
+    assert pod_labels["team"] == "pods" and pod_labels["app.kubernetes.io/managed-by"] == "me"
+    assert kind_of(objects, "ServiceMonitor")["metadata"]["labels"]["team"] == "prom"
+    assert kind_of(objects, "ConfigMap", "-dashboard")["metadata"]["labels"]["team"] == "1"
+    test_pod = kind_of(objects, "Pod")["metadata"]["labels"]
+    assert test_pod["app.kubernetes.io/component"] == "test"  # out of the Services
+
+
+@pytest.mark.parametrize("key", ["app.kubernetes.io/name", "app.kubernetes.io/instance",
+                                 "app.kubernetes.io/component"])
+@pytest.mark.parametrize("where", ["commonLabels", "podLabels"])
+def test_selector_labels_cannot_be_overridden(where: str, key: str) -> None:
+    with pytest.raises(helm.HelmError, match=f"{where} cannot set {key}"):
+        render_raw({where: {key: "other"}})
 
 
 def _xapp_pod(objects: Manifests) -> dict[str, Any]:

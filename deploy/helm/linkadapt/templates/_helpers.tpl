@@ -27,26 +27,38 @@ holds it. 58 characters at most, so "<fullname>-grpc" and "<fullname>-http" fit 
 {{- end -}}
 
 {{/*
-Labels every resource carries.
+Labels every resource carries, rendered from one map so that each key appears once.
+Precedence: the selector labels (never overridden: validateValues refuses them in
+commonLabels and podLabels), then the caller's extra labels, then commonLabels, then
+the other built-in labels. Call with the root context, or through labelsWith.
 */}}
 {{- define "linkadapt.labels" -}}
-helm.sh/chart: {{ include "linkadapt.chart" . }}
-{{ include "linkadapt.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/part-of: near-rt-ric
-{{- with .Values.commonLabels }}
-{{ toYaml . }}
-{{- end }}
+{{- include "linkadapt.labelsWith" (dict "root" . "extra" dict) -}}
+{{- end -}}
+
+{{/*
+The labels above plus extra ones: (dict "root" $ "extra" MAP).
+*/}}
+{{- define "linkadapt.labelsWith" -}}
+{{- $root := .root -}}
+{{- $builtIn := dict
+  "helm.sh/chart" (include "linkadapt.chart" $root)
+  "app.kubernetes.io/version" ($root.Chart.AppVersion | toString)
+  "app.kubernetes.io/managed-by" $root.Release.Service
+  "app.kubernetes.io/part-of" "near-rt-ric"
+-}}
+{{- $selector := include "linkadapt.selectorLabels" $root | fromYaml -}}
+{{- toYaml (merge (dict) $selector (default dict .extra) (default dict $root.Values.commonLabels) $builtIn) -}}
 {{- end -}}
 
 {{/*
 Labels selecting the xApp pods (never change them: Deployment selectors are immutable).
 */}}
 {{- define "linkadapt.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "linkadapt.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/component: xapp
+{{- toYaml (dict
+  "app.kubernetes.io/name" (include "linkadapt.name" .)
+  "app.kubernetes.io/instance" .Release.Name
+  "app.kubernetes.io/component" "xapp") -}}
 {{- end -}}
 
 {{/*
@@ -167,6 +179,14 @@ of xapp/settings.py). Ports and paths follow the chart so probes and services ag
 Fail early on value combinations the service would refuse at start-up.
 */}}
 {{- define "linkadapt.validateValues" -}}
+{{- $selector := include "linkadapt.selectorLabels" . | fromYaml -}}
+{{- range $where, $labels := dict "commonLabels" .Values.commonLabels "podLabels" .Values.podLabels -}}
+{{- range $key := keys $selector | sortAlpha -}}
+{{- if hasKey $labels $key -}}
+{{- fail (printf "%s cannot set %s: it selects the xApp pods (a Deployment's selector is immutable); use nameOverride or another key" $where $key) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.config.decisionsRequireToken (not .Values.auth.enabled) -}}
 {{- fail "config.decisionsRequireToken needs auth.enabled (the token is the admin token)" -}}
 {{- end -}}
