@@ -125,6 +125,23 @@ def test_selector_labels_cannot_be_overridden(where: str, key: str) -> None:
         render_raw({where: {key: "other"}})
 
 
+def test_exposing_grpc_keeps_the_http_service_internal() -> None:
+    objects = render({"service": {"type": "NodePort", "grpcNodePort": 30051}})
+    grpc = kind_of(objects, "Service", "-grpc")["spec"]
+    assert grpc["type"] == "NodePort" and grpc["ports"][0]["nodePort"] == 30051
+    http = kind_of(objects, "Service", "-http")["spec"]
+    assert http["type"] == "ClusterIP"  # admin API, /metrics and /docs stay in the cluster
+    assert "nodePort" not in http["ports"][0]
+    objects = render({"service": {"httpType": "LoadBalancer", "httpNodePort": 30080}})
+    assert kind_of(objects, "Service", "-grpc")["spec"]["type"] == "ClusterIP"
+    http = kind_of(objects, "Service", "-http")["spec"]
+    assert http["type"] == "LoadBalancer" and http["ports"][0]["nodePort"] == 30080
+    defaults = render()
+    for suffix in ("-grpc", "-http"):
+        service = kind_of(defaults, "Service", suffix)["spec"]
+        assert service["type"] == "ClusterIP" and "nodePort" not in service["ports"][0]
+
+
 def _xapp_pod(objects: Manifests) -> dict[str, Any]:
     pod: dict[str, Any] = kind_of(objects, "Deployment")["spec"]["template"]
     return pod
@@ -400,6 +417,9 @@ def test_schema_rejects_bad_values_in_a_real_render(
      "decisionsRequireToken needs auth.enabled"),
     ({"containerPorts": {"grpc": 8080}}, "must differ"),
     ({"config": {"shutdownGraceSeconds": 30}}, "below terminationGracePeriodSeconds"),
+    ({"service": {"grpcNodePort": 30051}}, "service.grpcNodePort needs service.type"),
+    ({"service": {"type": "NodePort", "httpNodePort": 30080}},
+     "service.httpNodePort needs service.httpType"),
 ])
 def test_combinations_the_service_would_refuse_fail_the_render(
     values: dict[str, Any], message: str
@@ -414,6 +434,10 @@ def test_notes_render() -> None:
     assert "readinessProbe.requireModel=false" in notes
     scaled = render_raw({"replicaCount": 3})["linkadapt/templates/NOTES.txt"]
     assert "ReadWriteOnce" in scaled
+    assert "admin API" not in notes
+    exposed = render_raw({"service": {"type": "LoadBalancer", "httpType": "NodePort"}})
+    assert "service.httpType=NodePort exposes the admin API" in exposed[
+        "linkadapt/templates/NOTES.txt"]
 
 
 def _leaf_paths(values: Any, prefix: str = "") -> set[str]:

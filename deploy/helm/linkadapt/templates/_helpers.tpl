@@ -190,6 +190,11 @@ Fail early on value combinations the service would refuse at start-up.
 {{- if and .Values.config.decisionsRequireToken (not .Values.auth.enabled) -}}
 {{- fail "config.decisionsRequireToken needs auth.enabled (the token is the admin token)" -}}
 {{- end -}}
+{{- range $port, $type := dict "grpcNodePort" "type" "httpNodePort" "httpType" -}}
+{{- if and (index $.Values.service $port) (eq (index $.Values.service $type) "ClusterIP") -}}
+{{- fail (printf "service.%s needs service.%s NodePort or LoadBalancer" $port $type) -}}
+{{- end -}}
+{{- end -}}
 {{- if eq (int .Values.containerPorts.grpc) (int .Values.containerPorts.http) -}}
 {{- fail "containerPorts.grpc and containerPorts.http must differ" -}}
 {{- end -}}
