@@ -321,6 +321,23 @@ def test_hpa_pdb_servicemonitor_and_networkpolicy() -> None:
     assert kind_of(objects, "PersistentVolumeClaim")["spec"]["storageClassName"] == ""
 
 
+# A label key's name part: 63 characters at most, alphanumeric at both ends.
+LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+
+
+@pytest.mark.parametrize("fullname", ["x" * 58, "x" * 55 + "-yy", "ric-linkadapt"])
+def test_the_client_label_key_is_valid_and_shared(fullname: str) -> None:
+    objects = render({"fullnameOverride": fullname, "networkPolicy": {"enabled": True}})
+    policy = kind_of(objects, "NetworkPolicy")["spec"]
+    (key,) = policy["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+    assert LABEL_NAME.fullmatch(key) and key.endswith("-client"), key
+    assert fullname.startswith(key.removesuffix("-client"))
+    assert kind_of(objects, "Pod")["metadata"]["labels"][key] == "true"
+    for obj in objects:
+        if obj["kind"] == "Service":
+            assert LABEL_NAME.fullmatch(obj["metadata"]["name"])
+
+
 def test_default_pdb_allows_one_disruption() -> None:
     assert kind_of(render(), "PodDisruptionBudget")["spec"] == {
         "maxUnavailable": 1,
@@ -435,6 +452,8 @@ def test_notes_render() -> None:
     scaled = render_raw({"replicaCount": 3})["linkadapt/templates/NOTES.txt"]
     assert "ReadWriteOnce" in scaled
     assert "admin API" not in notes
+    fenced = render_raw({"networkPolicy": {"enabled": True}})["linkadapt/templates/NOTES.txt"]
+    assert f'{FULLNAME}-client: "true"' in fenced
     exposed = render_raw({"service": {"type": "LoadBalancer", "httpType": "NodePort"}})
     assert "service.httpType=NodePort exposes the admin API" in exposed[
         "linkadapt/templates/NOTES.txt"]

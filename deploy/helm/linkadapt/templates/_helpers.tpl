@@ -22,6 +22,14 @@ holds it. 58 characters at most, so "<fullname>-grpc" and "<fullname>-http" fit 
 {{- end -}}
 {{- end -}}
 
+{{/*
+Label key that lets a pod through the NetworkPolicy: "<fullname>-client", the
+fullname cut to 56 characters so that the key fits the 63 of a label name.
+*/}}
+{{- define "linkadapt.clientLabel" -}}
+{{- printf "%s-client" (include "linkadapt.fullname" . | trunc 56 | trimSuffix "-") -}}
+{{- end -}}
+
 {{- define "linkadapt.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
