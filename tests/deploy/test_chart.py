@@ -459,6 +459,38 @@ def test_notes_render() -> None:
         "linkadapt/templates/NOTES.txt"]
 
 
+def _notes(values: dict[str, Any]) -> str:
+    return render_raw(values)["linkadapt/templates/NOTES.txt"]
+
+
+def test_notes_warn_about_a_single_attach_model_store_shared_by_replicas() -> None:
+    one_pod = _notes({"replicaCount": 2, "persistence": {"accessModes": ["ReadWriteOncePod"]}})
+    assert "WARNING" in one_pod and "ReadWriteOncePod" in one_pod
+    # An existing claim's access modes are unknown: persistence.accessModes is not read.
+    existing = _notes({"autoscaling": {"enabled": True},
+                       "persistence": {"existingClaim": "store", "accessModes": ["ReadWriteMany"]}})
+    assert "WARNING" in existing and "persistence.existingClaim (store)" in existing
+    assert "accessModes" not in existing
+    assert "WARNING" not in _notes({"replicaCount": 2,
+                                    "persistence": {"accessModes": ["ReadWriteMany"]}})
+    assert "WARNING" not in _notes({"replicaCount": 1})
+
+
+def test_the_helm_test_pod_is_scheduled_like_the_xapp() -> None:
+    values = {"nodeSelector": {"ric": "true"}, "priorityClassName": "ran-critical",
+              "tolerations": [{"key": "ric", "operator": "Exists", "effect": "NoSchedule"}],
+              "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                  "nodeSelectorTerms": [{"matchExpressions": [
+                      {"key": "ric", "operator": "In", "values": ["true"]}]}]}}}}
+    objects = render(values)
+    xapp, test = _xapp_pod(objects)["spec"], kind_of(objects, "Pod")["spec"]
+    for key in ("nodeSelector", "tolerations", "affinity", "priorityClassName"):
+        assert test[key] == xapp[key] == values[key], key
+    kubernetes_validate.validate(
+        {k: v for k, v in kind_of(objects, "Pod").items() if k != "__template__"},
+        KUBE_VERSION, strict=True)
+
+
 def _leaf_paths(values: Any, prefix: str = "") -> set[str]:
     if isinstance(values, dict) and values:
         return set().union(*(_leaf_paths(v, f"{prefix}{k}.") for k, v in values.items()))
