@@ -15,6 +15,7 @@ import yaml
 from chart_support import (
     CASES,
     CHART,
+    DESCRIPTOR,
     FULLNAME,
     KUBE_VERSION,
     DuplicateKeyError,
@@ -27,7 +28,7 @@ from chart_support import (
     render_raw,
 )
 
-from xapp.settings import load_settings
+from xapp.settings import Settings, load_settings
 
 # Custom resources have no schema in the Kubernetes OpenAPI documents: their kinds are
 # skipped by kubernetes-validate on purpose (the Prometheus Operator validates them).
@@ -271,6 +272,23 @@ def test_values_reach_the_config_file() -> None:
     assert controls["grpc_port"] == 50052  # extraControls never override what the chart wires
 
 
+def test_extra_controls_accept_exactly_the_settings_fields() -> None:
+    schema = chart().schema
+    assert schema is not None
+    extra = schema["properties"]["config"]["properties"]["extraControls"]
+    assert extra["additionalProperties"] is False
+    assert set(extra["properties"]) == set(Settings.model_fields)
+    # The same types and bounds as the descriptor's controls schema (defaults left out).
+    descriptor = json.loads((DESCRIPTOR / "controls-schema.json").read_text())["properties"]
+    assert extra["properties"] == {
+        name: {k: v for k, v in field.items() if k != "default"}
+        for name, field in descriptor.items()}
+    model = "/etc/linkadapt/models/cell.onnx"
+    controls = _controls(render({"config": {"extraControls": {"default_model": model,
+                                                               "host": "::"}}}))
+    assert controls["default_model"] == model and controls["host"] == "0.0.0.0"
+
+
 def test_persistence_off_uses_an_empty_dir() -> None:
     volumes = {v["name"]: v for v in _xapp_pod(render(CASES["no-persistence"]))["spec"]["volumes"]}
     assert volumes["model-store"] == {"name": "model-store", "emptyDir": {}}
@@ -421,6 +439,9 @@ def test_emulator_hook_can_be_disabled() -> None:
     ({"config": {"logLevel": "verbose"}}, "logLevel"),
     ({"tests": {"emulator": {"maxBler": 1.5}}}, "maxBler"),
     ({"replicas": 2}, "replicas"),  # a typo is refused, not ignored
+    # The service refuses unknown controls and bad types at start-up: a crash loop.
+    ({"config": {"extraControls": {"max_batch": 8}}}, "max_batch"),
+    ({"config": {"extraControls": {"max_batch_size": "many"}}}, "max_batch_size"),
 ])
 def test_schema_rejects_bad_values_in_a_real_render(
     values: dict[str, Any], message: str
@@ -434,6 +455,10 @@ def test_schema_rejects_bad_values_in_a_real_render(
      "decisionsRequireToken needs auth.enabled"),
     ({"containerPorts": {"grpc": 8080}}, "must differ"),
     ({"config": {"shutdownGraceSeconds": 30}}, "below terminationGracePeriodSeconds"),
+    ({"config": {"extraControls": {"admin_token": "s3cret"}}},
+     "config.extraControls.admin_token: use auth.adminToken or auth.existingSecret"),
+    ({"config": {"extraControls": {"admin_token": "s3cret"}}, "auth": {"enabled": False}},
+     "config.extraControls.admin_token: use auth.adminToken or auth.existingSecret"),
     ({"service": {"grpcNodePort": 30051}}, "service.grpcNodePort needs service.type"),
     ({"service": {"type": "NodePort", "httpNodePort": 30080}},
      "service.httpNodePort needs service.httpType"),

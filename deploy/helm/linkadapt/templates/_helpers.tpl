@@ -195,6 +195,9 @@ Fail early on value combinations the service would refuse at start-up.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- if hasKey .Values.config.extraControls "admin_token" -}}
+{{- fail "config.extraControls.admin_token: use auth.adminToken or auth.existingSecret (a Secret, not plain text in the ConfigMap; with auth.enabled the service would also refuse two token sources)" -}}
+{{- end -}}
 {{- if and .Values.config.decisionsRequireToken (not .Values.auth.enabled) -}}
 {{- fail "config.decisionsRequireToken needs auth.enabled (the token is the admin token)" -}}
 {{- end -}}
