@@ -2,10 +2,12 @@
 
 Exit status: 0 when the run met its SLOs, 1 when one was violated (``--slo-p99-us``,
 ``--max-bler``, ``--max-missed-slots``; a hot-swap drill with a failed slot or a
-failed activation) or the run gave up (no answer for ``--give-up-s``), 2 on bad
-options or when the service cannot be reached at the start (for a hot-swap drill:
-also when its admin API cannot be reached, refuses the token or lacks one of the
-``--swap-models``). This is what a ``helm test`` hook runs.
+failed activation), the run gave up (no answer for ``--give-up-s``) or no request
+got an answer (e.g. the service refused every batch as too large), 2 on bad
+options, when the service cannot be reached at the start or refuses the decision
+token (for a hot-swap drill: also when its admin API cannot be reached, refuses
+the token or lacks one of the ``--swap-models``). This is what a ``helm test``
+hook runs.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 
 from training.sim import config
 from training.sim.emulator import (
+    MAX_CELLS,
+    MAX_UES,
     EmulationResult,
     EmulatorError,
     EmulatorOptions,
@@ -52,8 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--target", default="127.0.0.1:50051",
                         help="gRPC address of the xApp, HOST:PORT (default: 127.0.0.1:50051)")
-    parser.add_argument("--cells", type=int, default=1, help="simulated cells (default: 1)")
-    parser.add_argument("--ues-per-cell", type=int, default=4, help="UEs per cell (default: 4)")
+    parser.add_argument("--cells", type=int, default=1,
+                        help=f"simulated cells, at most {MAX_CELLS} (default: 1)")
+    parser.add_argument("--ues-per-cell", type=int, default=4,
+                        help=f"UEs per cell; at most {MAX_UES} UEs over all cells (default: 4)")
     parser.add_argument("--scenario", default="mimo",
                         help=f"benchmark scenario ({', '.join(config.SCENARIOS)}) or 'random' "
                              "(default: mimo)")
@@ -102,10 +108,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="runs per level; the level is the run with the median p99 "
                            "(default: 1)")
     swap = parser.add_argument_group("hot-swap drill")
-    swap.add_argument("--swap-every", type=int, default=0, metavar="K",
-                      help="activate the next of --swap-models every K slots through REST")
+    swap.add_argument("--swap-every", type=int, default=None, metavar="K",
+                      help="activate the next of --swap-models every K slots through REST "
+                           "(K >= 1; needs --swap-models)")
     swap.add_argument("--swap-models", default="",
-                      help="comma-separated ID:VER of models already uploaded")
+                      help="comma-separated ID:VER of models already uploaded "
+                           "(needs --swap-every)")
     swap.add_argument("--admin-url", default=None,
                       help="REST base URL of the xApp, e.g. http://127.0.0.1:8080")
     swap.add_argument("--token", default=None,
@@ -140,6 +148,8 @@ def options_from_args(args: argparse.Namespace) -> EmulatorOptions:
         raise ValueError(f"--slo-p99-us must be positive, got {args.slo_p99_us}")
     if args.max_missed_slots is not None and args.max_missed_slots < 0:
         raise ValueError(f"--max-missed-slots must be >= 0, got {args.max_missed_slots}")
+    if args.swap_every is not None and args.swap_every < 1:
+        raise ValueError(f"--swap-every must be at least 1, got {args.swap_every}")
     opts = EmulatorOptions(
         target=args.target, cells=args.cells, ues_per_cell=args.ues_per_cell,
         scenario=args.scenario, slots=args.slots, seed=args.seed, speed_kmh=args.speed_kmh,
@@ -147,7 +157,7 @@ def options_from_args(args: argparse.Namespace) -> EmulatorOptions:
         deadline_us=args.deadline_us, strict_deadline=args.strict_deadline,
         timeout_ms=args.timeout_ms, connect_timeout_s=args.connect_timeout_s,
         give_up_s=args.give_up_s,
-        token=_token(args), swap_every=args.swap_every,
+        token=_token(args), swap_every=args.swap_every or 0,
         swap_models=tuple(m.strip() for m in args.swap_models.split(",") if m.strip()),
         admin_url=args.admin_url, compare=args.compare,
     )
@@ -231,7 +241,9 @@ def slo_violations(args: argparse.Namespace, result: EmulationResult) -> list[st
     k = result.kpis
     out = [result.aborted] if result.aborted else []
     p99 = k["latency_p99_us"]
-    if args.slo_p99_us is not None and (p99 is None or p99 > args.slo_p99_us):
+    if args.slo_p99_us is not None and p99 is None:
+        out.append(f"no p99 latency: no request got an answer (--slo-p99-us {args.slo_p99_us:g})")
+    elif args.slo_p99_us is not None and p99 > args.slo_p99_us:
         out.append(f"p99 latency {p99} us > {args.slo_p99_us:g} us")
     if args.max_bler is not None and k["bler"] > args.max_bler:
         out.append(f"BLER {k['bler']:.4f} > {args.max_bler:g}")
@@ -285,6 +297,14 @@ def _check_load(args: argparse.Namespace) -> None:
                          f"({start_flag} {start}): no level would run")
     if args.load_repeats < 1:
         raise ValueError(f"--load-repeats must be at least 1, got {args.load_repeats}")
+    if args.load == "cells" and args.load_max > MAX_CELLS:
+        raise ValueError(f"--load-max must be at most {MAX_CELLS} with --load cells (the "
+                         f"--cells limit), got {args.load_max}")
+    other_flag, other = (("--ues-per-cell", args.ues_per_cell) if args.load == "cells"
+                         else ("--cells", args.cells))
+    if args.load_max * other > MAX_UES:
+        raise ValueError(f"--load-max {args.load_max} x {other_flag} {other} must be at most "
+                         f"{MAX_UES} UEs with --load {args.load}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -305,5 +325,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_table(result))
         for v in violations:
-            print(f"SLO violated: {v}")
+            # the first entry is why the run failed, when it did: not an SLO of its own
+            print(f"run failed: {v}" if result.aborted and v is violations[0]
+                  else f"SLO violated: {v}")
     return 1 if violations else 0

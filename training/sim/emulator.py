@@ -36,6 +36,10 @@ xApp's own conservative fallback rule (:func:`xapp.policy.fallback_mcs`) locally
 counts the slot as missed and failed, drops its channel, and tries again at its
 next slot after a backoff (20 ms doubling to 1 s) with a new connection. A
 service restart therefore costs a handful of missed slots and the run resumes.
+Statuses a retry cannot change (:data:`FATAL_STATUSES`: a missing or wrong
+token, a target that is not a linkadapt service) stop the run at once with
+:class:`EmulatorError`; a run in which no request got an answer ends with
+``aborted`` naming the status the service answered.
 
 KPIs are those of :func:`training.sim.runner.kpis`, per cell and pooled over all
 cells, plus latency percentiles, missed / failed slots and the fallback share.
@@ -79,6 +83,14 @@ LOCAL_FALLBACK: Final = "local-fallback"
 """Model key recorded for slots decided by the emulator's own fallback rule."""
 SERVICE_FALLBACK: Final = "service-fallback"
 """Model key recorded for slots the service answered with its fallback rule only."""
+MAX_CELLS: Final = 1024
+"""Most ``--cells``: each cell holds its own simulator, gRPC channel and TCP connection."""
+MAX_UES: Final = 100_000
+"""Most UEs over all cells (``--cells`` x ``--ues-per-cell``): a simulated UE takes ~7 kB."""
+FATAL_STATUSES: Final = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED", "UNIMPLEMENTED"})
+"""gRPC statuses no retry can change: the run stops at the first one."""
+_NO_ANSWER_STATUSES: Final = frozenset({"DEADLINE_EXCEEDED", "UNAVAILABLE", "CANCELLED"})
+"""Statuses of requests the service did not answer (the others are its refusals)."""
 _CHANNEL_OPTIONS: Final = [
     ("grpc.initial_reconnect_backoff_ms", 50),
     ("grpc.min_reconnect_backoff_ms", 50),
@@ -92,7 +104,21 @@ class EmulatorError(Exception):
 
 
 class SlotFailure(Exception):
-    """No valid answer for a slot."""
+    """No valid answer for a slot.
+
+    ``code`` is the gRPC status name the service answered with (a status or an
+    error reply), "" when there was no status (a timeout on a stream, a broken
+    connection, an answer that does not match the request).
+    """
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def reason(self) -> str:
+        """The key this failure is counted under: the status, or the message's head."""
+        return self.code or str(self).split(":")[0]
 
 
 @dataclass(frozen=True)
@@ -127,8 +153,16 @@ class EmulatorOptions:
                                  ("seed", self.seed, 0)):
             if value < low:
                 raise ValueError(f"{flag(name)} must be at least {low}, got {value}")
-        if not self.target or ":" not in self.target:
-            raise ValueError(f"--target must be HOST:PORT, got {self.target!r}")
+        if self.cells > MAX_CELLS:
+            raise ValueError(f"--cells must be at most {MAX_CELLS} (each cell holds its own "
+                             f"simulator and gRPC connection), got {self.cells}")
+        if self.cells * self.ues_per_cell > MAX_UES:
+            raise ValueError(f"--cells x --ues-per-cell must be at most {MAX_UES} UEs, got "
+                             f"{self.cells * self.ues_per_cell} (a simulated UE takes ~7 kB)")
+        host, _, port = self.target.rpartition(":")
+        if not host or not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+            raise ValueError(f"--target must be HOST:PORT with a port from 1 to 65535, "
+                             f"got {self.target!r}")
         if self.deadline_us is not None and not (math.isfinite(self.deadline_us)
                                                  and self.deadline_us > 0):
             raise ValueError(f"--deadline-us must be a positive number, got {self.deadline_us}")
@@ -147,6 +181,9 @@ class EmulatorOptions:
         if self.speed_kmh is not None and not (math.isfinite(self.speed_kmh)
                                                and self.speed_kmh >= 0):
             raise ValueError(f"--speed-kmh must be a number >= 0, got {self.speed_kmh}")
+        if self.swap_models and not self.swap_every:
+            raise ValueError("--swap-models needs --swap-every K (activate the next model "
+                             "every K slots)")
         if self.swap_every:
             if not self.swap_models:
                 raise ValueError("--swap-every needs --swap-models ID:VER,ID:VER")
@@ -231,7 +268,7 @@ def parse_response(response: Any, request: Any, ue_ids: npt.NDArray[np.int64]) -
     """
     if response.HasField("error"):
         error = response.error
-        raise SlotFailure(f"service refused slot {request.slot}: {error.code} {error.message}")
+        raise SlotFailure(f"{error.code}: {error.message}", error.code)
     if response.slot != request.slot or response.cell_id != request.cell_id:
         raise SlotFailure(f"answer for cell {response.cell_id} slot {response.slot}, "
                           f"expected cell {request.cell_id} slot {request.slot}")
@@ -328,7 +365,7 @@ class Transport:
             return response
         except grpc.aio.AioRpcError as exc:
             await self.close()
-            raise SlotFailure(f"{exc.code().name}: {exc.details()}") from None
+            raise SlotFailure(f"{exc.code().name}: {exc.details()}", exc.code().name) from None
         except asyncio.CancelledError:
             if not self._timed_out:
                 raise  # the emulation itself is being cancelled
@@ -395,6 +432,7 @@ class Cell:
         self.stats = CellStats()
         self.retry_delay_s = 0.0
         self.failing_since: float | None = None  # monotonic time of the first failure in a row
+        self.last_failure: SlotFailure | None = None
         self.slot_model = ""  # model key of the current slot's answer ("" = no request)
         self._pending: tuple[Any, npt.NDArray[np.int64], ReportBatch] | None = None
         self._mcs = np.zeros(self.sim.n, dtype=np.int64)
@@ -427,8 +465,8 @@ class Cell:
         try:
             answer = parse_response(await self.transport.decide(request), request, asked)
         except SlotFailure as exc:
-            reason = str(exc).split(":")[0]
-            stats.errors[reason] = stats.errors.get(reason, 0) + 1
+            self.last_failure = exc
+            stats.errors[exc.reason] = stats.errors.get(exc.reason, 0) + 1
             stats.failed += 1
             self._local_fallback(asked, batch)
             self.retry_delay_s = min(max(2 * self.retry_delay_s, BACKOFF_START_S), BACKOFF_MAX_S)
@@ -702,8 +740,10 @@ async def emulate(opts: EmulatorOptions,
 
     Raises:
         ValueError: a bad option.
-        EmulatorError: the service cannot be reached at the start; for a hot-swap drill,
-            also its admin API, or it refuses the token or lacks a model.
+        EmulatorError: the service cannot be reached at the start, or answers with a
+            status no retry changes (:data:`FATAL_STATUSES`, e.g. a refused token);
+            for a hot-swap drill, also its admin API, or it refuses the token or lacks
+            a model.
 
     """
     opts.check()
@@ -728,6 +768,10 @@ async def emulate(opts: EmulatorOptions,
             for cell in cells:
                 cell.prepare()
             await asyncio.gather(*(c.exchange(deadline_ns, opts.strict_deadline) for c in cells))
+            fatal = next((c.last_failure for c in cells if c.last_failure is not None
+                          and c.last_failure.code in FATAL_STATUSES), None)
+            if fatal is not None:
+                raise EmulatorError(fatal_message(fatal, opts))
             _track_segment(segments, cells, slot)
             for cell in cells:
                 cell.step()
@@ -738,7 +782,7 @@ async def emulate(opts: EmulatorOptions,
                     if c.failing_since is not None and now - c.failing_since > opts.give_up_s]
             if down:
                 aborted = (f"gave up after slot {slot + 1}: no answer for cell {down[0].cell_id} "
-                           f"for {opts.give_up_s:g} s")
+                           f"for {opts.give_up_s:g} s (last error: {down[0].last_failure})")
                 break
     finally:
         if swapper is not None:
@@ -746,8 +790,36 @@ async def emulate(opts: EmulatorOptions,
         await asyncio.gather(*(c.transport.close() for c in cells))
     wall = time.perf_counter() - start
     result = _result(opts, deadline_us, cells, segments, swapper, wall)
-    result.aborted = aborted
+    unanswered = no_answer_message(cells)
+    result.aborted = "; ".join(m for m in (unanswered, aborted) if m)
     return result
+
+
+def fatal_message(failure: SlotFailure, opts: EmulatorOptions) -> str:
+    """The one-line error of a status no retry changes, with what to do about it."""
+    if failure.code == "UNIMPLEMENTED":
+        hint = f"is --target {opts.target} a linkadapt xApp?"
+    elif opts.token:
+        hint = "check the token given by --token, --token-file or LINKADAPT_ADMIN_TOKEN"
+    else:
+        hint = "pass the service's token with --token, --token-file or LINKADAPT_ADMIN_TOKEN"
+    return f"the service refused the decision requests: {failure}; {hint}"
+
+
+def no_answer_message(cells: Sequence[Cell]) -> str:
+    """Why a run in which no request got an answer failed ("" if some request got one)."""
+    if any(c.stats.latencies_ns for c in cells):
+        return ""
+    failure = next((c.last_failure for c in cells if c.last_failure is not None), None)
+    if failure is None:
+        return ""  # no request at all
+    if not failure.code or failure.code in _NO_ANSWER_STATUSES:
+        return f"no request got an answer from the service (last error: {failure})"
+    message = f"the service refused every request: {failure}"
+    if failure.code == "RESOURCE_EXHAUSTED":
+        message += (" - lower --ues-per-cell (or drop --all-ues) or raise the service's "
+                    "limit (linkadapt serve --max-batch-size)")
+    return message
 
 
 def _track_segment(segments: list[Segment], cells: Sequence[Cell], slot: int) -> None:

@@ -49,13 +49,14 @@ def mlp_bytes(model_id: str, version: str = "1", seed: int = 0) -> bytes:
 class Service:
     """The real xApp (gRPC + uvicorn) on loopback ports, in a background thread."""
 
-    def __init__(self, store: Path, grpc_port: int = 0) -> None:
+    def __init__(self, store: Path, grpc_port: int = 0, **overrides: Any) -> None:
         from xapp.runner import serve
         from xapp.settings import Settings
 
         settings = Settings(host="127.0.0.1", grpc_port=grpc_port, http_port=0,
                             model_store=store, default_model=None, latency_budget_us=5000.0,
-                            admin_token=TOKEN, log_level="warning", shutdown_grace_s=0.5)
+                            admin_token=TOKEN, log_level="warning", shutdown_grace_s=0.5,
+                            **overrides)
         self._started = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
@@ -104,8 +105,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
     started: list[Service] = []
 
-    def start(grpc_port: int = 0) -> Service:
-        service = Service(tmp_path / "store", grpc_port)
+    def start(grpc_port: int = 0, **overrides: Any) -> Service:
+        service = Service(tmp_path / "store", grpc_port, **overrides)
         started.append(service)
         return service
 
@@ -292,6 +293,96 @@ def test_bad_options_and_unreachable_service_exit_2(capsys: pytest.CaptureFixtur
                      *args]) == 2, args
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (args, err)
+
+
+def test_malformed_target_too_many_cells_and_ignored_swap_flags_are_refused_at_once(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{sock.getsockname()[1]}"
+    port_range = "--target must be HOST:PORT with a port from 1 to 65535"
+    cases = [
+        (["--target", "127.0.0.1:abc"], f"{port_range}, got '127.0.0.1:abc'"),
+        (["--target", ":0"], f"{port_range}, got ':0'"),
+        (["--target", ":50051"], f"{port_range}, got ':50051'"),
+        (["--target", "127.0.0.1:0"], port_range),
+        (["--target", "127.0.0.1:99999"], port_range),
+        (["--cells", "100000"], "--cells must be at most 1024"),
+        (["--cells", "100", "--ues-per-cell", "5000"],
+         "--cells x --ues-per-cell must be at most 100000 UEs, got 500000"),
+        (["--load", "cells", "--load-max", "4096"], "--load-max must be at most 1024"),
+        (["--load", "ues", "--cells", "4", "--load-max", "65536"],
+         "--load-max 65536 x --cells 4 must be at most 100000 UEs"),
+        (["--load", "cells", "--ues-per-cell", "1000", "--load-max", "1024"],
+         "--load-max 1024 x --ues-per-cell 1000 must be at most 100000 UEs with --load cells"),
+        (["--swap-every", "0", "--swap-models", "a:1"], "--swap-every must be at least 1, got 0"),
+        (["--swap-models", "a:1"], "--swap-models needs --swap-every K"),
+        (["--swap-models", "a:1", "--admin-url", "http://127.0.0.1:1", "--token", "t"],
+         "--swap-models needs --swap-every K"),
+        (["--swap-every", "10"], "--swap-every needs --swap-models"),
+    ]
+    for args, message in cases:
+        started = time.monotonic()
+        assert main(["emulate", "--target", closed, "--connect-timeout-s", "5", *args]) == 2, args
+        captured = capsys.readouterr()
+        assert message in captured.err and captured.out == "", (args, captured.err)
+        assert captured.err.startswith("linkadapt emulate: error: ")
+        assert captured.err.count("\n") == 1, captured.err
+        assert time.monotonic() - started < 3, args  # refused before connecting
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+def test_a_service_refusing_every_request_says_why_and_fails(
+        start_service: Callable[..., Service], models: dict[str, Path],
+        capsys: pytest.CaptureFixture[str], stream: bool) -> None:
+    service = start_service(max_batch_size=4)
+    service.upload(models["a"].read_bytes(), activate=True)
+    args = ["--target", service.grpc, "--ues-per-cell", "5", "--all-ues", "--slots", "5",
+            *(["--stream"] if stream else [])]
+    why = ("run failed: the service refused every request: RESOURCE_EXHAUSTED: 5 reports in "
+           "one request; the limit is 4 - lower --ues-per-cell (or drop --all-ues) or raise "
+           "the service's limit (linkadapt serve --max-batch-size)")
+    assert main(["emulate", *args]) == 1  # without an SLO flag too
+    assert why in capsys.readouterr().out
+    assert main(["emulate", *args, "--slo-p99-us", "5000"]) == 1
+    out = capsys.readouterr().out
+    assert why in out and "None" not in out
+    assert "SLO violated: no p99 latency: no request got an answer (--slo-p99-us 5000)" in out
+    status, got = emulate_json(capsys, *args)
+    assert status == 1
+    assert got["aborted"] == why.removeprefix("run failed: ")
+    assert got["errors"] == {"RESOURCE_EXHAUSTED": 5} and got["fallback_share"] == 1.0
+    # batches within the limit get answers: no UE asks every slot, so the run holds
+    status, got = emulate_json(capsys, "--target", service.grpc, "--ues-per-cell", "4",
+                               "--all-ues", "--slots", "5")
+    assert status == 0 and got["aborted"] == "" and got["failed_slots"] == 0
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+def test_a_refused_decision_token_stops_the_run_at_once(
+        start_service: Callable[..., Service], models: dict[str, Path],
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        stream: bool) -> None:
+    monkeypatch.delenv("LINKADAPT_ADMIN_TOKEN", raising=False)
+    service = start_service(decisions_require_token=True)
+    service.upload(models["a"].read_bytes(), activate=True)
+    run = ["emulate", "--target", service.grpc, "--slots", "50",
+           *(["--stream"] if stream else [])]
+    cases = [([], "pass the service's token with --token, --token-file or LINKADAPT_ADMIN_TOKEN"),
+             (["--token", "wrong"],
+              "check the token given by --token, --token-file or LINKADAPT_ADMIN_TOKEN")]
+    for token, hint in cases:
+        started = time.monotonic()
+        assert main([*run, *token]) == 2, token  # not after --give-up-s (30 s)
+        captured = capsys.readouterr()
+        assert captured.err.startswith("linkadapt emulate: error: the service refused the "
+                                       "decision requests: UNAUTHENTICATED: ")
+        assert hint in captured.err and captured.err.count("\n") == 1 and captured.out == ""
+        assert time.monotonic() - started < 10
+    assert main([*run, "--token", TOKEN]) == 0
+    monkeypatch.setenv("LINKADAPT_ADMIN_TOKEN", TOKEN)
+    assert main(run) == 0
+    capsys.readouterr()
 
 
 # -- robustness ------------------------------------------------------------------------------------
