@@ -39,6 +39,17 @@ CASES: Final[dict[str, dict[str, Any]]] = {
                           "metricsNamespaceSelector": {"name": "monitoring"}},
         "commonAnnotations": {"team": "ran"},
     },
+    "exposed-and-labelled": {
+        "service": {"type": "NodePort", "grpcNodePort": 30051},
+        "commonLabels": {"app.kubernetes.io/part-of": "ran", "team": "ran"},
+        "podLabels": {"team": "pods"},
+        "priorityClassName": "ran-critical",
+        "tolerations": [{"key": "ric", "operator": "Exists", "effect": "NoSchedule"}],
+        "pdb": {"maxUnavailable": 0},
+        "persistence": {"existingClaim": "ric-models"},
+        "updateStrategy": {"type": "RollingUpdate",
+                           "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+    },
     "no-persistence": {
         "persistence": {"enabled": False},
         "auth": {"enabled": False},

@@ -66,6 +66,8 @@ def test_every_manifest_validates_against_kubernetes(name: str) -> None:
     ("scaled-and-fenced", {"Deployment", "Service", "ConfigMap", "Secret", "PersistentVolumeClaim",
                            "PodDisruptionBudget", "ServiceAccount", "Pod",
                            "HorizontalPodAutoscaler", "ServiceMonitor", "NetworkPolicy"}),
+    ("exposed-and-labelled", {"Deployment", "Service", "ConfigMap", "Secret",
+                              "PodDisruptionBudget", "ServiceAccount", "Pod"}),
     ("no-persistence", {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget",
                         "ServiceAccount", "Pod"}),
 ])
