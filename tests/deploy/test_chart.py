@@ -120,6 +120,13 @@ def test_common_labels_override_built_in_labels_but_not_the_selector() -> None:
     assert test_pod["app.kubernetes.io/component"] == "test"  # out of the Services
 
 
+@pytest.mark.parametrize("name", ["commonLabels", "podLabels", "config"])
+def test_null_label_maps_and_controls_render(name: str) -> None:
+    values: dict[str, Any] = {"config": {"extraControls": None}} if name == "config" else {
+        name: None}
+    assert kind_of(render(values), "Deployment")
+
+
 @pytest.mark.parametrize("key", ["app.kubernetes.io/name", "app.kubernetes.io/instance",
                                  "app.kubernetes.io/component"])
 @pytest.mark.parametrize("where", ["commonLabels", "podLabels"])

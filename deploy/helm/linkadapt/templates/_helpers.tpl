@@ -178,7 +178,7 @@ of xapp/settings.py). Ports and paths follow the chart so probes and services ag
 {{- if .Values.auth.enabled -}}
 {{- $_ := set $controls "admin_token_file" (printf "%s/%s" (include "linkadapt.secretDir" .) .Values.auth.existingSecretKey) -}}
 {{- end -}}
-{{- $controls = merge $controls (deepCopy .Values.config.extraControls) -}}
+{{- $controls = merge $controls (deepCopy (default dict .Values.config.extraControls)) -}}
 {{- $file := dict "name" (include "linkadapt.name" .) "version" .Chart.AppVersion "controls" $controls -}}
 {{- toPrettyJson $file -}}
 {{- end -}}
@@ -188,14 +188,14 @@ Fail early on value combinations the service would refuse at start-up.
 */}}
 {{- define "linkadapt.validateValues" -}}
 {{- $selector := include "linkadapt.selectorLabels" . | fromYaml -}}
-{{- range $where, $labels := dict "commonLabels" .Values.commonLabels "podLabels" .Values.podLabels -}}
+{{- range $where, $labels := dict "commonLabels" (default dict .Values.commonLabels) "podLabels" (default dict .Values.podLabels) -}}
 {{- range $key := keys $selector | sortAlpha -}}
 {{- if hasKey $labels $key -}}
 {{- fail (printf "%s cannot set %s: it selects the xApp pods (a Deployment's selector is immutable); use nameOverride or another key" $where $key) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- if hasKey .Values.config.extraControls "admin_token" -}}
+{{- if hasKey (default dict .Values.config.extraControls) "admin_token" -}}
 {{- fail "config.extraControls.admin_token: use auth.adminToken or auth.existingSecret (a Secret, not plain text in the ConfigMap; with auth.enabled the service would also refuse two token sources)" -}}
 {{- end -}}
 {{- if and .Values.config.decisionsRequireToken (not .Values.auth.enabled) -}}
