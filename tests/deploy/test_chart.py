@@ -306,14 +306,18 @@ def test_persistence_off_uses_an_empty_dir() -> None:
     assert claim == f"{FULLNAME}-model-store"
 
 
+# A ReadWriteOnce(Pod) volume cannot attach to a surge pod on another node: the old pod
+# stops (and releases the volume) before the new one starts. Not Recreate: see below.
+ONE_AT_A_TIME = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+
+
 @pytest.mark.parametrize(("values", "strategy"), [
-    # A ReadWriteOnce(Pod) volume cannot attach to a surge pod on another node: Recreate.
-    ({}, {"type": "Recreate"}),
-    ({"persistence": {"accessModes": ["ReadWriteOncePod"]}}, {"type": "Recreate"}),
-    ({"persistence": {"accessModes": ["ReadWriteMany", "ReadWriteOnce"]}}, {"type": "Recreate"}),
+    ({}, ONE_AT_A_TIME),
+    ({"persistence": {"accessModes": ["ReadWriteOncePod"]}}, ONE_AT_A_TIME),
+    ({"persistence": {"accessModes": ["ReadWriteMany", "ReadWriteOnce"]}}, ONE_AT_A_TIME),
     # An existing claim's access modes are unknown: taken as ReadWriteOnce.
     ({"persistence": {"existingClaim": "store", "accessModes": ["ReadWriteMany"]}},
-     {"type": "Recreate"}),
+     ONE_AT_A_TIME),
     ({"persistence": {"accessModes": ["ReadWriteMany"]}}, {"type": "RollingUpdate"}),
     ({"persistence": {"enabled": False}}, {"type": "RollingUpdate"}),
     # The operator's choice always wins.
@@ -321,11 +325,65 @@ def test_persistence_off_uses_an_empty_dir() -> None:
      {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0}}),
     ({"persistence": {"existingClaim": "store"}, "updateStrategy": {"type": "RollingUpdate"}},
      {"type": "RollingUpdate"}),
+    ({"updateStrategy": {"type": "Recreate"}}, {"type": "Recreate"}),
 ])
 def test_update_strategy_follows_the_model_store(
     values: dict[str, Any], strategy: dict[str, Any]
 ) -> None:
     assert kind_of(render(values), "Deployment")["spec"]["strategy"] == strategy
+
+
+def _three_way_merge(old: dict[str, Any], new: dict[str, Any],
+                     live: dict[str, Any]) -> dict[str, Any]:
+    """What ``helm upgrade`` leaves of a live object (Helm 3's three-way merge patch).
+
+    Fields of ``new`` are set, fields of ``old`` missing from ``new`` are deleted, and
+    fields only the live object holds (the API server's defaults) are kept.
+    """
+    merged = {k: v for k, v in live.items() if k in new or k not in old}
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _three_way_merge(old.get(key) or {}, value, merged[key])
+        else:
+            merged[key] = value
+    return merged
+
+
+def _strategy_errors(strategy: dict[str, Any]) -> list[str]:
+    """The API server's checks of a Deployment strategy (apps/v1 validation)."""
+    rolling = strategy.get("rollingUpdate")
+    if strategy["type"] == "Recreate":
+        return ["rollingUpdate may not be specified when strategy type is 'Recreate'"] if (
+            rolling is not None) else []
+    if rolling and rolling.get("maxSurge", 1) in (0, "0%") and rolling.get(
+            "maxUnavailable", 1) in (0, "0%"):
+        return ["maxUnavailable may not be 0 when maxSurge is 0"]
+    return []
+
+
+def test_the_three_way_merge_model_reproduces_the_recreate_upgrade_failure() -> None:
+    live = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+    merged = _three_way_merge({"type": "RollingUpdate"}, {"type": "Recreate"}, live)
+    assert _strategy_errors(merged) == [  # helm/helm#5144
+        "rollingUpdate may not be specified when strategy type is 'Recreate'"]
+
+
+@pytest.mark.parametrize("values", [
+    {"persistence": {"accessModes": ["ReadWriteOncePod"]}},
+    {"persistence": {"existingClaim": "store"}}, *CASES.values(),
+], ids=["read-write-once-pod", "existing-claim", *CASES])
+def test_the_default_strategy_upgrades_a_release_of_chart_0_1_0(values: dict[str, Any]) -> None:
+    # Chart 0.1.0 rendered {type: RollingUpdate}; the API server defaulted rollingUpdate.
+    old = {"type": "RollingUpdate"}
+    live = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+    new = kind_of(render(values), "Deployment")["spec"]["strategy"]
+    merged = _three_way_merge(old, new, live)
+    assert _strategy_errors(merged) == []
+    assert merged["type"] == new["type"]
+    assert (new.get("rollingUpdate") or {}).items() <= (merged.get("rollingUpdate") or {}).items()
+    # and a later upgrade from this chart's own strategy patches cleanly too
+    for later in ({"type": "RollingUpdate"}, ONE_AT_A_TIME):
+        assert _strategy_errors(_three_way_merge(new, later, merged)) == []
 
 
 def test_hpa_pdb_servicemonitor_and_networkpolicy() -> None:

@@ -134,15 +134,24 @@ modes are unknown here, so it is taken as ReadWriteOnce).
 {{- end -}}
 
 {{/*
-The Deployment strategy: updateStrategy when given; else Recreate when the model store
-attaches to one node only (a surge pod scheduled elsewhere would wait for the volume
-forever: Multi-Attach, a rollout that never ends), else RollingUpdate.
+The Deployment strategy: updateStrategy when given; else, when the model store attaches
+to one node only, a rolling update with no surge (maxSurge 0, maxUnavailable 1): the old
+pod stops and releases the volume before the new one starts, where a surge pod scheduled
+on another node would wait for the volume forever (Multi-Attach, a rollout that never
+ends). Not Recreate: chart 0.1.0 rendered {type: RollingUpdate}, so a live Deployment
+carries the defaulted rollingUpdate, which Helm's three-way merge patch keeps and the API
+server refuses next to type Recreate (helm/helm#5144). Else a plain RollingUpdate.
 */}}
 {{- define "linkadapt.updateStrategy" -}}
 {{- if .Values.updateStrategy -}}
 {{- toYaml .Values.updateStrategy -}}
+{{- else if eq (include "linkadapt.storeAttachesOnce" .) "true" -}}
+type: RollingUpdate
+rollingUpdate:
+  maxSurge: 0
+  maxUnavailable: 1
 {{- else -}}
-type: {{ ternary "Recreate" "RollingUpdate" (eq (include "linkadapt.storeAttachesOnce" .) "true") }}
+type: RollingUpdate
 {{- end -}}
 {{- end -}}
 
