@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import TOKEN, make_settings, mlp_bytes
@@ -169,3 +170,37 @@ def test_a_failing_start_callback_stops_both_servers(tmp_path: Path) -> None:
     assert seen
     assert _is_free(seen[0].grpc_port)
     assert _is_free(seen[0].http_port)
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def test_grpc_addresses_put_ipv6_hosts_in_brackets() -> None:
+    from xapp.grpc_server import grpc_address
+
+    assert grpc_address("0.0.0.0", 50051) == "0.0.0.0:50051"
+    assert grpc_address("::", 50051) == "[::]:50051"
+    assert grpc_address("::1", 0) == "[::1]:0"
+    assert grpc_address("[::1]", 7) == "[::1]:7"
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback on this host")
+def test_the_service_serves_grpc_and_rest_on_an_ipv6_host(start_service: Callable[..., Any]
+                                                          ) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    running = start_service(host="::1")
+    with grpc.insecure_channel(f"[::1]:{running.bound.grpc_port}") as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
+                                                          timeout=10)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    with socket.create_connection(("::1", running.bound.http_port), timeout=10) as sock:
+        sock.sendall(b"GET /ric/v1/health/alive HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert sock.recv(64).startswith(b"HTTP/1.1 200")
