@@ -3,9 +3,9 @@
 ``python -m xapp.healthcheck`` asks ``/ric/v1/health/alive`` on the REST port the
 service itself resolved. That port can come from a ``--http-port`` flag, the
 environment, or the config file (``--config`` or ``LINKADAPT_CONFIG``). The
-check reads the service's command line (PID 1's in a container; with an init
-process as PID 1, the first ``linkadapt ... serve`` process found) and applies
-the service's own rules to it (:func:`xapp.settings.load_settings`:
+check reads the service's command line and environment (PID 1's in a
+container; with an init process as PID 1, the first ``linkadapt ... serve``
+process found) and applies the service's own rules to them (:func:`xapp.settings.load_settings`:
 flags > environment > config file > defaults). A check that read only
 ``LINKADAPT_HTTP_PORT`` would probe 8080 while the service listens elsewhere,
 and mark a healthy container unhealthy.
@@ -61,6 +61,16 @@ def alive_url(settings: Settings) -> str:
     return f"http://{host}:{settings.http_port}/ric/v1/health/alive"
 
 
+def _environ(pid: int) -> dict[str, str]:
+    """The environment process ``pid`` started with (this process's if it cannot be read)."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return dict(os.environ)
+    pairs = (entry.decode(errors="replace").partition("=") for entry in raw.split(b"\0") if entry)
+    return {name: value for name, _, value in pairs}
+
+
 def _cmdline(pid: int) -> list[str]:
     raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
@@ -73,11 +83,10 @@ def _is_service(cmdline: Sequence[str]) -> bool:
     return bool(starts) and "serve" in words[starts[0] + 1:]
 
 
-def service_cmdline() -> list[str]:
-    """The command line of this container's service: PID 1's, else the first found."""
-    first = _cmdline(1)
-    if _is_service(first):
-        return first
+def find_service() -> int:
+    """This container's service: PID 1, else the first ``linkadapt serve`` process found."""
+    if _is_service(_cmdline(1)):
+        return 1
     pids = sorted(int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
     for pid in pids:
         try:
@@ -85,8 +94,8 @@ def service_cmdline() -> list[str]:
         except OSError:  # gone, or not ours to read
             continue
         if _is_service(cmdline):
-            return cmdline
-    return first  # serve_arguments names it
+            return pid
+    return 1  # serve_arguments names what PID 1 runs instead
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,8 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds (default 2)")
     args = parser.parse_args(argv)
     try:
-        cmdline = service_cmdline() if args.pid is None else _cmdline(args.pid)
-        settings = served_settings(serve_arguments(cmdline), os.environ)
+        pid = find_service() if args.pid is None else args.pid
+        settings = served_settings(serve_arguments(_cmdline(pid)), _environ(pid))
     except (OSError, ValueError, SettingsError) as exc:
         print(f"healthcheck: cannot tell the service's REST port: {exc}", file=sys.stderr)
         return 1

@@ -65,14 +65,18 @@ def _healthcheck(pid: int) -> subprocess.CompletedProcess[str]:
                           cwd=REPO, capture_output=True, text=True, timeout=30)
 
 
-def test_a_service_on_a_port_given_by_flag_is_healthy_and_a_stopped_one_is_not(
-        tmp_path: Path) -> None:
+@pytest.mark.parametrize("given_by", ["flag", "service environment"])
+def test_a_service_is_healthy_on_its_own_port_and_a_non_service_is_not(
+        tmp_path: Path, given_by: str) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINKADAPT_")}
     env["LINKADAPT_LOG_LEVEL"] = "warning"
+    flags = ["--http-port", str(port)]
+    if given_by != "flag":  # only the service has it: the check reads /proc/PID/environ
+        env["LINKADAPT_HTTP_PORT"], flags = str(port), []
     service = subprocess.Popen(
         [sys.executable, "-m", "linkadapt.cli", "serve", "--host", "127.0.0.1",
-         "--grpc-port", "0", "--http-port", str(port), "--model-store", str(tmp_path / "s")],
+         "--grpc-port", "0", *flags, "--model-store", str(tmp_path / "s")],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
