@@ -83,6 +83,8 @@ LOCAL_FALLBACK: Final = "local-fallback"
 """Model key recorded for slots decided by the emulator's own fallback rule."""
 SERVICE_FALLBACK: Final = "service-fallback"
 """Model key recorded for slots the service answered with its fallback rule only."""
+_GRPC_SCHEMES: Final = ("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:", "vsock:")
+"""gRPC target schemes: after one of these the address is gRPC's to parse."""
 MAX_CELLS: Final = 1024
 """Most ``--cells``: each cell holds its own simulator, gRPC channel and TCP connection."""
 MAX_UES: Final = 100_000
@@ -163,6 +165,10 @@ class EmulatorOptions:
         if not host or not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
             raise ValueError(f"--target must be HOST:PORT with a port from 1 to 65535, "
                              f"got {self.target!r}")
+        if (":" in host and not (host.startswith("[") and host.endswith("]"))
+                and not self.target.startswith(_GRPC_SCHEMES)):
+            raise ValueError(f"--target: an IPv6 address goes in brackets, [ADDRESS]:PORT "
+                             f"(e.g. [::1]:50051), got {self.target!r}")
         if self.deadline_us is not None and not (math.isfinite(self.deadline_us)
                                                  and self.deadline_us > 0):
             raise ValueError(f"--deadline-us must be a positive number, got {self.deadline_us}")

@@ -307,6 +307,8 @@ def test_malformed_target_too_many_cells_and_ignored_swap_flags_are_refused_at_o
         (["--target", ":50051"], f"{port_range}, got ':50051'"),
         (["--target", "127.0.0.1:0"], port_range),
         (["--target", "127.0.0.1:99999"], port_range),
+        (["--target", "::1"], "an IPv6 address goes in brackets, [ADDRESS]:PORT"),
+        (["--target", "fe80::1:50051"], "got 'fe80::1:50051'"),
         (["--cells", "100000"], "--cells must be at most 1024"),
         (["--cells", "100", "--ues-per-cell", "5000"],
          "--cells x --ues-per-cell must be at most 100000 UEs, got 500000"),
@@ -638,3 +640,9 @@ def test_load_ramp_reports_the_largest_load_within_budget(
                    "--deadline-us", "1"])
     assert status == 1
     assert "no load level kept p99 within the budget" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("target", ["127.0.0.1:50051", "localhost:50051", "[::1]:50051",
+                                    "dns:///localhost:50051", "ipv6:[::1]:50051"])
+def test_targets_grpc_understands_pass_the_up_front_check(target: str) -> None:
+    EmulatorOptions(target=target).check()  # raises ValueError naming --target otherwise
