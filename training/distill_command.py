@@ -136,7 +136,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="version in the model cards (default: from the recipe, e.g. "
                              "single-kl-tau0.01-quick-s0); give a new one when a retrained "
                              "model must sit beside an earlier one in a model store. INT8 "
-                             "variants add -int8, --sweep-tau students -tauT")
+                             "variants add -int8, --sweep-tau students -tauT, a realtime "
+                             "run's teacher -realtime")
     parser.add_argument("--out", type=Path, default=None,
                         help="output directory (default: runs/distill-MODE-PROFILE)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -272,6 +273,10 @@ def command_line(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
+_REALTIME_TEACHER: Final = "-realtime"
+"""What the version of a realtime run's teacher ends with."""
+
+
 def _tau_suffix(tau: float) -> str:
     """What a --sweep-tau student's version gets after --model-version."""
     return f"-tau{tau:g}"
@@ -343,8 +348,9 @@ def _plan(args: argparse.Namespace) -> _Plan:
     if args.model_version is not None:
         tau_suffixes = [_tau_suffix(t) for t in taus] if len(taus) > 1 else [""]
         int8 = ("",) if args.no_int8 else ("", "-int8")
+        teacher = (_REALTIME_TEACHER,) if args.mode == "realtime" else ()
         if problem := model_version_problem(
-                args.model_version, tuple(t + i for t in tau_suffixes for i in int8)):
+                args.model_version, (*(t + i for t in tau_suffixes for i in int8), *teacher)):
             raise CommandError(problem)
     if args.mode in ("realtime", "scratch"):
         return _plan_training_modes(args, sizes, taus, prof)
@@ -668,7 +674,8 @@ def _run_training_modes(args: argparse.Namespace, plan: _Plan) -> dict[str, Any]
         if bar is not None:
             bar.close()
     tcard = teacher_card(rt.teacher)
-    tcard["version"] = args.model_version or f"{tcard['version']}-realtime"
+    # -realtime: not the key of a train-teacher run of the same version
+    tcard["version"] = f"{args.model_version or tcard['version']}{_REALTIME_TEACHER}"
     teacher_path = export_onnx(rt.teacher.net, args.out / "teacher.onnx", tcard)
     write_card_json(teacher_path)
     card = {

@@ -615,6 +615,7 @@ def test_bad_student_and_training_options_are_refused_before_collection(
     (["--polish-epochs", "-1"], "--polish-epochs must be >= 0"),
     (["--simulations", "0"], "--simulations must be at least 1"),
     (["--student", "3x32,4x32"], "trains one student"),
+    (["--model-version", "x" * 56], f"(as '{'x' * 56}-realtime' for one of the run's models)"),
 ])
 def test_bad_realtime_options_are_refused_before_training(
         tmp_path: Path, capsys: pytest.CaptureFixture, no_work: None, options: list[str],
