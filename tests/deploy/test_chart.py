@@ -273,29 +273,88 @@ def test_the_config_file_is_one_the_service_accepts(name: str, tmp_path: Any) ->
 
 
 def test_values_reach_the_config_file() -> None:
-    controls = _controls(render({"config": {
-        "maxBatchSize": 1024, "latencyBudgetUs": 80.5, "extraControls": {"grpc_port": 1},
-    }, "containerPorts": {"grpc": 50052}}))
+    controls = _controls(render({"config": {"maxBatchSize": 1024, "latencyBudgetUs": 80.5},
+                                 "containerPorts": {"grpc": 50052}}))
     assert controls["max_batch_size"] == 1024
     assert controls["latency_budget_us"] == 80.5
-    assert controls["grpc_port"] == 50052  # extraControls never override what the chart wires
+    assert controls["grpc_port"] == 50052
 
 
-def test_extra_controls_accept_exactly_the_settings_fields() -> None:
+# The controls the chart writes itself, and what sets each one instead. In
+# config.extraControls they fail the render: the chart's value would win silently.
+CHART_CONTROLS = {
+    "host": "LINKADAPT_HOST in extraEnvVars",
+    "grpc_port": "containerPorts.grpc",
+    "http_port": "containerPorts.http",
+    "model_store": "persistence.mountPath",
+    "log_level": "config.logLevel",
+    "max_batch_size": "config.maxBatchSize",
+    "max_request_bytes": "config.maxRequestBytes",
+    "max_model_bytes": "config.maxModelBytes",
+    "latency_budget_us": "config.latencyBudgetUs",
+    "fallback_backoff": "config.fallbackBackoff",
+    "decisions_require_token": "config.decisionsRequireToken",
+    "shutdown_grace_s": "config.shutdownGraceSeconds",
+    "admin_token_file": "auth.existingSecret",
+    "admin_token": "auth.adminToken or auth.existingSecret",
+}
+
+
+def test_extra_controls_accept_the_controls_the_chart_does_not_set() -> None:
     schema = chart().schema
     assert schema is not None
     extra = schema["properties"]["config"]["properties"]["extraControls"]
-    assert extra["additionalProperties"] is False
-    assert set(extra["properties"]) == set(Settings.model_fields)
-    # The same types and bounds as the descriptor's controls schema (defaults left out).
+    # Every settings field gets past the schema (a typo does not), so that a field the
+    # chart sets reaches the render's refusal, which names the value to use instead.
+    assert sorted(extra["propertyNames"]["enum"]) == sorted(Settings.model_fields)
+    # The others with the same types and bounds as the descriptor's controls schema.
     descriptor = json.loads((DESCRIPTOR / "controls-schema.json").read_text())["properties"]
+    assert set(CHART_CONTROLS) <= set(descriptor) == set(Settings.model_fields)
     assert extra["properties"] == {
         name: {k: v for k, v in field.items() if k != "default"}
-        for name, field in descriptor.items()}
+        for name, field in descriptor.items() if name not in CHART_CONTROLS}
     model = "/etc/linkadapt/models/cell.onnx"
-    controls = _controls(render({"config": {"extraControls": {"default_model": model,
-                                                               "host": "::"}}}))
+    controls = _controls(render({"config": {"extraControls": {"default_model": model}}}))
     assert controls["default_model"] == model and controls["host"] == "0.0.0.0"
+
+
+def test_every_control_the_chart_writes_is_refused_in_extra_controls() -> None:
+    written = set(_controls(render())) | {"admin_token"}  # admin_token: never, auth.* do
+    assert written == set(CHART_CONTROLS)
+
+
+@pytest.mark.parametrize(("key", "instead"), sorted(CHART_CONTROLS.items()))
+def test_extra_controls_the_chart_sets_fail_the_render(key: str, instead: str) -> None:
+    value = _controls(render()).get(key, "s3cret")  # even the chart's own value
+    with pytest.raises(helm.HelmError,
+                       match=rf"config\.extraControls\.{key}: .*{re.escape(instead)}"):
+        render_raw({"config": {"extraControls": {key: value}}})
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    # Neither is applied: the chart's info and 8080 would have been rendered silently.
+    ({"config": {"extraControls": {"log_level": "debug", "http_port": 9000}}},
+     "config.extraControls.http_port: set containerPorts.http instead"),
+    ({"config": {"extraControls": {"default_model": "/models/cell.onnx", "host": "::"}}},
+     "config.extraControls.host: the chart binds 0.0.0.0"),
+    # A merge keeping only non-empty chart values let 5 win over fallbackBackoff 0.
+    ({"config": {"fallbackBackoff": 0, "extraControls": {"fallback_backoff": 5}}},
+     "config.extraControls.fallback_backoff: set config.fallbackBackoff instead"),
+    # The service would refuse it without a token: a crash loop, not a failed render.
+    ({"auth": {"enabled": False}, "config": {"extraControls": {"decisions_require_token": True}}},
+     "config.extraControls.decisions_require_token: set config.decisionsRequireToken instead"),
+])
+def test_extra_controls_never_lose_silently(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(helm.HelmError, match=re.escape(message)):
+        render_raw(values)
+
+
+def test_zero_and_false_chart_values_reach_the_config_file() -> None:
+    controls = _controls(render({"config": {
+        "fallbackBackoff": 0, "shutdownGraceSeconds": 0, "decisionsRequireToken": False,
+        "extraControls": {"default_model": "/models/cell.onnx"}}}))
+    assert controls["fallback_backoff"] == 0 and controls["shutdown_grace_s"] == 0
+    assert controls["decisions_require_token"] is False
 
 
 def test_persistence_off_uses_an_empty_dir() -> None:
@@ -508,7 +567,7 @@ def test_emulator_hook_can_be_disabled() -> None:
     ({"replicas": 2}, "replicas"),  # a typo is refused, not ignored
     # The service refuses unknown controls and bad types at start-up: a crash loop.
     ({"config": {"extraControls": {"max_batch": 8}}}, "max_batch"),
-    ({"config": {"extraControls": {"max_batch_size": "many"}}}, "max_batch_size"),
+    ({"config": {"extraControls": {"default_model": 5}}}, "default_model"),
 ])
 def test_schema_rejects_bad_values_in_a_real_render(
     values: dict[str, Any], message: str

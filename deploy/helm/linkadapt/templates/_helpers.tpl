@@ -187,8 +187,14 @@ of xapp/settings.py). Ports and paths follow the chart so probes and services ag
 {{- if .Values.auth.enabled -}}
 {{- $_ := set $controls "admin_token_file" (printf "%s/%s" (include "linkadapt.secretDir" .) .Values.auth.existingSecretKey) -}}
 {{- end -}}
-{{- $controls = merge $controls (deepCopy (default dict .Values.config.extraControls)) -}}
-{{- $file := dict "name" (include "linkadapt.name" .) "version" .Chart.AppVersion "controls" $controls -}}
+{{- /* The chart's controls set over extraControls one by one: `merge` would let an
+extraControls value replace a chart value that is empty (0, false). validateValues
+refuses these keys in extraControls anyway. */ -}}
+{{- $file := deepCopy (default dict .Values.config.extraControls) -}}
+{{- range $key, $value := $controls -}}
+{{- $_ := set $file $key $value -}}
+{{- end -}}
+{{- $file = dict "name" (include "linkadapt.name" .) "version" .Chart.AppVersion "controls" $file -}}
 {{- toPrettyJson $file -}}
 {{- end -}}
 
@@ -204,8 +210,28 @@ Fail early on value combinations the service would refuse at start-up.
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- if hasKey (default dict .Values.config.extraControls) "admin_token" -}}
-{{- fail "config.extraControls.admin_token: use auth.adminToken or auth.existingSecret (a Secret, not plain text in the ConfigMap; with auth.enabled the service would also refuse two token sources)" -}}
+{{- /* The controls linkadapt.configFile writes (keep the two lists together), and what
+sets each one: in extraControls the chart's value would win silently. */ -}}
+{{- $chartControls := dict
+  "host" "the chart binds 0.0.0.0, where probes and Services reach the pod; set LINKADAPT_HOST in extraEnvVars to change it"
+  "grpc_port" "set containerPorts.grpc instead"
+  "http_port" "set containerPorts.http instead"
+  "model_store" "set persistence.mountPath instead"
+  "log_level" "set config.logLevel instead"
+  "max_batch_size" "set config.maxBatchSize instead"
+  "max_request_bytes" "set config.maxRequestBytes instead"
+  "max_model_bytes" "set config.maxModelBytes instead"
+  "latency_budget_us" "set config.latencyBudgetUs instead"
+  "fallback_backoff" "set config.fallbackBackoff instead"
+  "decisions_require_token" "set config.decisionsRequireToken instead"
+  "shutdown_grace_s" "set config.shutdownGraceSeconds instead"
+  "admin_token_file" "set auth.existingSecret and auth.existingSecretKey instead (the chart mounts the token file)"
+  "admin_token" "use auth.adminToken or auth.existingSecret (a Secret, not plain text in the ConfigMap; with auth.enabled the service would also refuse two token sources)"
+-}}
+{{- range $key := keys (default dict .Values.config.extraControls) | sortAlpha -}}
+{{- with get $chartControls $key -}}
+{{- fail (printf "config.extraControls.%s: %s" $key .) -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.config.decisionsRequireToken (not .Values.auth.enabled) -}}
 {{- fail "config.decisionsRequireToken needs auth.enabled (the token is the admin token)" -}}
