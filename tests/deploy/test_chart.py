@@ -627,19 +627,37 @@ def test_notes_warn_about_a_single_attach_model_store_shared_by_replicas() -> No
     assert "WARNING" not in _notes({"replicaCount": 1})
 
 
+NODE_AFFINITY = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+    {"matchExpressions": [{"key": "ric", "operator": "In", "values": ["true"]}]}]}}
+# One replica per node: common, and copied to the test pod it would keep that pod off
+# every node running a replica.
+ONE_REPLICA_PER_NODE = {"requiredDuringSchedulingIgnoredDuringExecution": [{
+    "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "linkadapt",
+                                      "app.kubernetes.io/instance": "ric"}},
+    "topologyKey": "kubernetes.io/hostname"}]}
+
+
 def test_the_helm_test_pod_is_scheduled_like_the_xapp() -> None:
     values = {"nodeSelector": {"ric": "true"}, "priorityClassName": "ran-critical",
               "tolerations": [{"key": "ric", "operator": "Exists", "effect": "NoSchedule"}],
-              "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-                  "nodeSelectorTerms": [{"matchExpressions": [
-                      {"key": "ric", "operator": "In", "values": ["true"]}]}]}}}}
+              "affinity": {"nodeAffinity": NODE_AFFINITY,
+                           "podAntiAffinity": ONE_REPLICA_PER_NODE}}
     objects = render(values)
     xapp, test = _xapp_pod(objects)["spec"], kind_of(objects, "Pod")["spec"]
-    for key in ("nodeSelector", "tolerations", "affinity", "priorityClassName"):
+    for key in ("nodeSelector", "tolerations", "priorityClassName"):
         assert test[key] == xapp[key] == values[key], key
+    assert xapp["affinity"] == values["affinity"]
+    assert test["affinity"] == {"nodeAffinity": NODE_AFFINITY}  # on the same nodes only
     kubernetes_validate.validate(
         {k: v for k, v in kind_of(objects, "Pod").items() if k != "__template__"},
         KUBE_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("affinity", [{"podAntiAffinity": ONE_REPLICA_PER_NODE}, {}, None])
+def test_the_helm_test_pod_has_no_affinity_without_a_node_affinity(
+    affinity: dict[str, Any] | None,
+) -> None:
+    assert "affinity" not in kind_of(render({"affinity": affinity}), "Pod")["spec"]
 
 
 def _leaf_paths(values: Any, prefix: str = "") -> set[str]:
