@@ -27,6 +27,7 @@ from xapp.errors import InvalidRequest, ServiceError, status_of
 from xapp.features import ReportError
 from xapp.proto_reports import batch_from_protos
 from xapp.service import Service
+from xapp.settings import host_port
 from xapp.single_ue import decide_one
 
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["LinkAdaptation"].full_name
@@ -267,13 +268,6 @@ class ModelHealthServicer(health_aio.HealthServicer):
         return await super().Check(request, context)
 
 
-def grpc_address(host: str, port: int) -> str:
-    """``host:port`` as gRPC parses it: an IPv6 address goes in brackets."""
-    if ":" in host and not host.startswith("["):
-        return f"[{host}]:{port}"
-    return f"{host}:{port}"
-
-
 async def start_grpc_server(service: Service, host: str, port: int) -> tuple[grpc.aio.Server, int]:
     """Create, bind and start the gRPC server; return it and the bound port."""
     server = grpc.aio.server(options=[
@@ -290,7 +284,7 @@ async def start_grpc_server(service: Service, host: str, port: int) -> tuple[grp
          reflection.SERVICE_NAME),
         server,
     )
-    bound = server.add_insecure_port(grpc_address(host, port))
+    bound = server.add_insecure_port(host_port(host, port))
     if bound == 0:
         raise OSError(f"cannot bind gRPC to {host}:{port}")
     await server.start()

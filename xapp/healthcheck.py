@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from xapp.commands import serve
-from xapp.settings import Settings, SettingsError, load_settings
+from xapp.settings import Settings, SettingsError, host_port, load_settings
 
 _ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
 """Wildcard bind addresses and the loopback address that reaches them."""
@@ -56,9 +56,7 @@ def served_settings(arguments: Sequence[str], environ: Mapping[str, str]) -> Set
 def alive_url(settings: Settings) -> str:
     """Where the liveness endpoint of a service with these settings answers locally."""
     host = _ANY_ADDRESS.get(settings.host, settings.host)
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.http_port}/ric/v1/health/alive"
+    return f"http://{host_port(host, settings.http_port)}/ric/v1/health/alive"
 
 
 def _environ(pid: int) -> dict[str, str]:

@@ -141,3 +141,10 @@ def _config_controls(path: Path) -> dict[str, Any]:
     if not isinstance(controls, dict):
         raise SettingsError(f"config file {path}: 'controls' must be an object")
     return dict(controls)
+
+
+def host_port(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 address in brackets (as gRPC targets and URLs want it)."""
+    if ":" in host and not host.startswith("["):
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"

@@ -181,13 +181,13 @@ def _has_ipv6_loopback() -> bool:
     return True
 
 
-def test_grpc_addresses_put_ipv6_hosts_in_brackets() -> None:
-    from xapp.grpc_server import grpc_address
+def test_addresses_put_ipv6_hosts_in_brackets() -> None:
+    from xapp.settings import host_port
 
-    assert grpc_address("0.0.0.0", 50051) == "0.0.0.0:50051"
-    assert grpc_address("::", 50051) == "[::]:50051"
-    assert grpc_address("::1", 0) == "[::1]:0"
-    assert grpc_address("[::1]", 7) == "[::1]:7"
+    assert host_port("0.0.0.0", 50051) == "0.0.0.0:50051"
+    assert host_port("::", 50051) == "[::]:50051"
+    assert host_port("::1", 0) == "[::1]:0"
+    assert host_port("[::1]", 7) == "[::1]:7"
 
 
 @pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback on this host")
