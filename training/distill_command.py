@@ -278,7 +278,7 @@ _REALTIME_TEACHER: Final = "-realtime"
 
 
 def _tau_suffix(tau: float) -> str:
-    """What a --sweep-tau student's version gets after --model-version."""
+    """``-tau0.01``: what tells students of a --sweep-tau run apart (file stem, version)."""
     return f"-tau{tau:g}"
 
 
@@ -421,7 +421,7 @@ def _plan_distillation(args: argparse.Namespace, sizes: list[str], taus: list[fl
     if args.dataset and len(args.dataset) != len(args.teacher):
         raise CommandError(f"give one --dataset per --teacher ({len(args.teacher)}), "
                            f"got {len(args.dataset)}")
-    students = [(f"student-{size}" + (f"-tau{tau:g}" if len(taus) > 1 else ""),
+    students = [(f"student-{size}" + (_tau_suffix(tau) if len(taus) > 1 else ""),
                  StudentConfig(size=size, loss=args.loss, tau=tau, epochs=prof.epochs,
                                batch_size=prof.batch_size, learning_rate=args.learning_rate,
                                seed=args.seed))
@@ -544,7 +544,7 @@ def _aggregate(args: argparse.Namespace, prof: DistillProfile, teacher: Teacher,
 def _student_card(args: argparse.Namespace, result: StudentResult, teachers: list[Teacher],
                   data: ds.Dataset, prof: DistillProfile) -> dict[str, Any]:
     cfg = result.config
-    tau = f"-tau{cfg.tau:g}" if cfg.loss == "kl" else ""
+    tau = _tau_suffix(cfg.tau) if cfg.loss == "kl" else ""
     if args.model_version is None:
         version = f"{args.mode}-{cfg.loss}{tau}-{prof.name}-s{cfg.seed}"
     else:  # a --sweep-tau run makes one student per temperature: their versions differ

@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from xapp.commands import serve
-from xapp.settings import Settings, SettingsError, host_port, load_settings
+from xapp.settings import Settings, SettingsError, host_port
 
 _ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
 """Wildcard bind addresses and the loopback address that reaches them."""
@@ -49,8 +48,7 @@ def served_settings(arguments: Sequence[str], environ: Mapping[str, str]) -> Set
     parser = argparse.ArgumentParser(add_help=False)
     serve.add_arguments(parser)
     args, _ = parser.parse_known_args(list(arguments))
-    flags = {k: v for k, v in vars(args).items() if k != "config"}
-    return load_settings(flags, environ=environ, config_file=args.config)
+    return serve.settings_from(args, environ)
 
 
 def alive_url(settings: Settings) -> str:
@@ -117,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if reply.status == 200:
                 return 0
             print(f"healthcheck: {url} answered {reply.status}", file=sys.stderr)
-    except (OSError, urllib.error.URLError) as exc:
+    except OSError as exc:  # urllib's URLError and HTTPError included
         print(f"healthcheck: {url}: {exc}", file=sys.stderr)
     return 1
 

@@ -6,9 +6,10 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
-from xapp.settings import SettingsError, load_settings
+from xapp.settings import Settings, SettingsError, load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,15 +35,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
 
 
+def settings_from(args: argparse.Namespace, environ: Mapping[str, str] | None = None
+                  ) -> Settings:
+    """The settings ``serve`` runs with: its flags over the environment over the config file.
+
+    ``environ``: the environment to read (``os.environ`` by default).
+    """
+    flags = {k: v for k, v in vars(args).items() if k != "config"}
+    return load_settings(flags, environ=environ, config_file=args.config)
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM/SIGINT; 0 after a graceful stop.
 
     2, with one line on stderr, on bad settings or when the service cannot start
     (model store, default model, a port in use).
     """
-    flags = {k: v for k, v in vars(args).items() if k != "config"}
     try:
-        settings = load_settings(flags, config_file=args.config)
+        settings = settings_from(args)
         token = settings.token()
     except (SettingsError, ValueError) as exc:
         print(f"linkadapt serve: {exc}", file=sys.stderr)
