@@ -321,7 +321,7 @@ def train(cfg: TeacherConfig, run_dir: Path, ray_address: str | None = None,
         raise TrainingError(f"cannot write the run directory {str(run_dir)!r}: "
                             f"{exc.strerror or exc}") from None
     # Spare cores belong to the actors: on 2 cores, a 2-thread learner competing with
-    # them spent ~5x longer per update than a 1-thread one.
+    # them is slower per update than a 1-thread one (docs/benchmarks.md).
     torch.set_num_threads(cfg.learner_threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)

@@ -1,10 +1,10 @@
 """``ReportColumns`` <-> :class:`~xapp.features.ReportBatch`: the columnar wire form.
 
-A 1000-UE slot read message by message costs milliseconds of Python attribute
-access; as columns it is one ``np.frombuffer`` view per field. The integer
+A 1000-UE slot read message by message costs a Python attribute access per field
+and UE; as columns it is one ``np.frombuffer`` view per field. The integer
 columns stay views in their wire dtypes (``uint8``, ``int32`` ...: casting the
-18 columns to int64 cost more than validating and observing them, ~65 us per
-1000 UEs); :func:`xapp.features.observe` computes the same features from any
+18 columns to int64 cost more than validating and observing them, see
+docs/benchmarks.md); :func:`xapp.features.observe` computes the same features from any
 integer dtype. The float columns become float64 like on the per-message path
 (:func:`xapp.proto_reports.batch_from_protos`), so both paths give bit-identical
 observations. The wire dtypes are documented in

@@ -188,11 +188,11 @@ def observe(batch: ReportBatch) -> npt.NDArray[np.float32]:
 
     The batch must be valid (:func:`validate`); its integer columns may have any
     integer dtype (the wire's ``uint8``, ``int32`` ... or ``int64``). This runs on
-    every decision, so it spends as few numpy calls as it can (each costs ~0.5 us
-    on a batch of one UE, ~1-3 us on 1000). From :data:`_ROWS_FIRST_FROM` UEs on
+    every decision, so it spends as few numpy calls as it can (each has a fixed
+    cost, docs/benchmarks.md). From :data:`_ROWS_FIRST_FROM` UEs on
     it writes the features as the rows of a ``(NUM_FEATURES, n)`` array, where
-    every write is contiguous, and transposes once at the end (122 -> 100 us for
-    1000 UEs); smaller batches are written in place. Every value is computed by
+    every write is contiguous, and transposes once at the end (faster for large
+    batches, docs/benchmarks.md); smaller batches are written in place. Every value is computed by
     the same ufunc loop (float64 for the logarithms, whatever the input's dtype;
     exact integer arithmetic elsewhere) as the plain one-column-at-a-time
     definition in the table above, so the output is bit-identical to it
@@ -301,7 +301,7 @@ def _looks_valid(batch: ReportBatch) -> bool:
 
     False may be a false alarm (a dtype numpy cannot compare, say); the caller then
     runs the field-by-field search, which has the last word. Each numpy call here
-    costs 1-5 us on 1000 UEs, so the common case is answered by reductions: an MCS
+    costs a pass over the batch, so the common case is answered by reductions: an MCS
     index is checked against its report's table only when one exceeds the top MCS
     of the smaller table, which few reports come near.
     """

@@ -73,10 +73,10 @@ def _one_columns_response(request: Any, mcs: int, model_id: str, version: str) -
 class _OneReply:
     """The serialized ``DecisionResponse`` of a one-UE decision, from a reused message.
 
-    Building a response and its ``McsDecision`` per request costs ~1.8 us of
-    Python calls (several times that on a CPU that idled since the last request);
-    setting the integer fields of one kept message and serializing it costs
-    ~0.7 us, and the bytes are those of a fresh message (proto3 omits zero
+    Building a response and its ``McsDecision`` per request costs more than
+    twice as much in Python calls (more on a CPU that idled since the last request)
+    as setting the integer fields of one kept message and serializing it
+    (docs/benchmarks.md), and the bytes are those of a fresh message (proto3 omits zero
     values either way; ``tests/xapp/test_grpc_server.py`` compares). A new model
     gets a new message: upb copies a string into the message's arena on every
     assignment, so a kept message would grow with every swap.
@@ -112,7 +112,7 @@ class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
     """``Decide`` and ``StreamDecisions`` over :class:`~xapp.core.DecisionCore`.
 
     Everything on the decision path runs inline on the event loop: a 1-UE decision
-    is ~20 us of CPU, less than handing it to a thread would cost. Both methods
+    takes less CPU than handing it to a thread would cost (docs/benchmarks.md). Both methods
     return serialized responses (:func:`add_to_server` registers them without a
     response serializer), so a one-UE reply can come from :class:`_OneReply`.
     """

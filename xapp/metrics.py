@@ -2,9 +2,9 @@
 
 Each service instance has its own registry (tests start several in one
 process). What is recorded on every request (decisions, request latency, batch
-size) goes to plain counters (:class:`RequestStats`), a few hundred nanoseconds
-per request instead of a lock per update with ``prometheus_client`` (a few
-microseconds per request, a visible share of a ~100 us decision); a collector
+size) goes to plain counters (:class:`RequestStats`), several times cheaper
+than a lock per update with ``prometheus_client``, which would be a visible share
+of a decision (docs/benchmarks.md); a collector
 turns them into Prometheus families when ``/metrics`` is scraped. Those counters
 are written only by the event loop that serves both transports, and read by the
 scrape in the REST thread pool: a scrape may see one request half-recorded,

@@ -47,11 +47,11 @@ class _SingleRowRunner:
     """Batch-1 inference through an ORT I/O binding bound once to fixed buffers.
 
     ``session.run`` re-checks its arguments and allocates the output on every
-    call (~6 us at batch 1 on the reference machine); a run over a binding whose
-    input and output buffers never move costs ~4 us. :meth:`Policy.q_row` goes
+    call; a run over a binding whose input and output buffers never move skips
+    both and is faster (docs/benchmarks.md). :meth:`Policy.q_row` goes
     further for the one-UE path: the row is packed into :attr:`input_bytes` and the
     output read back from :attr:`output_values` as Python floats, with no numpy
-    call at all (each costs a few microseconds when the CPU idled since the last
+    call at all (each is dearer still when the CPU idled since the last
     request). The buffers are shared, so one caller at a time (:attr:`lock`):
     another caller (a probe in a worker thread while the event loop decides) finds
     it taken and takes the plain path.
@@ -195,10 +195,10 @@ def masked_argmax(q: npt.NDArray[np.float32], mcs_table: IntArray) -> npt.NDArra
     ``mcs_table`` must hold 1 or 2 (a validated batch). Only the 256QAM table has
     invalid actions (MCS 28). The first maximum wins, as with ``np.argmax``; a row
     holding NaN gets an unspecified valid index (the caller falls back for it).
-    ``np.argmax(axis=1)`` costs a call per row (~35 us for 1000 rows of 29), so
+    ``np.argmax(axis=1)`` costs a call per row (docs/benchmarks.md), so
     from :data:`_TRANSPOSED_ARGMAX_FROM` rows on this works on a transposed copy,
     where each step is one pass over contiguous memory: blank the invalid actions,
-    take each UE's maximum, then the first action that attains it (~25 us).
+    take each UE's maximum, then the first action that attains it.
     """
     if len(q) < _TRANSPOSED_ARGMAX_FROM:
         masked = q.copy()

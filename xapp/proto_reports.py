@@ -10,8 +10,8 @@ reads an absent field as zero, so a non-zero value is present). Range checks are
 :func:`xapp.features.validate` on the columns. Errors name the field and the UE
 like :func:`~xapp.features.batch_from_records` does: the first by UE, then field.
 
-Per-message access costs ~0.3 us per HARQ entry and ~0.6 us per report in
-Python: a few milliseconds for a 1000-UE slot. Large batches should use columns.
+Per-message access is Python attribute access per HARQ entry and per report,
+which adds up over a 1000-UE slot (docs/benchmarks.md). Large batches should use columns.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Requests carrying one UE, decided with Python scalars instead of numpy columns.
 
-Each numpy call costs ~0.5 us hot and five to ten times that when the CPU idled
+Each numpy call has a fixed cost (docs/benchmarks.md), several times higher when the CPU idled
 since the last request (which is how a gNB's one-UE slots arrive): the column
 path (convert, :func:`xapp.features.validate`, :func:`xapp.features.observe`,
 argmax) spends ~100 such calls on one UE. Here the report's values stay Python

@@ -281,7 +281,7 @@ def effective_sinr_linear(sinr_linear: npt.ArrayLike, beta: npt.ArrayLike) -> Fl
         sinr = sinr.astype(np.float64)
     beta_arr = np.asarray(beta, dtype=sinr.dtype)
     # Sub-bands first, contiguous: numpy's short-last-axis reductions and row
-    # broadcasts are slow (~3x on (4096, 8)); along axis 0 every step is a long
+    # broadcasts are slow (docs/benchmarks.md); along axis 0 every step is a long
     # contiguous vector operation.
     bands = np.ascontiguousarray(np.moveaxis(sinr, -1, 0))
     low = np.minimum.reduce(bands, axis=0)
@@ -444,7 +444,7 @@ def tb_error_probability(
     x = _logit(snr_eff_db, snr10_db, cb_bits)
     # -log(1 - p_cb) = log(1 + e^-x). Clipping x first keeps exp finite and changes
     # nothing: beyond +-_LOGIT_CLIP the result lands in the clipped tails anyway.
-    # (np.logaddexp(0, -x) is the textbook form but ~10x slower.)
+    # (np.logaddexp(0, -x) is the textbook form but slower: docs/benchmarks.md.)
     np.clip(x, -_LOGIT_CLIP, _LOGIT_CLIP, out=x)
     y = np.log1p(np.exp(np.negative(x, out=x), out=x), out=x)
     y = np.asarray(y * np.asarray(num_cb, dtype=y.dtype))

@@ -9,8 +9,8 @@ Each cell is one :class:`~training.sim.link.LinkSimulator`, configured exactly a
    one unary ``Decide`` call, or one message on the cell's ``StreamDecisions``
    stream. By default a batch goes as ``ReportColumns`` with a columnar answer
    (the fast path for batches) and a single UE as one ``UeReport`` (the service
-   decides a lone report with Python scalars, ~150 us faster than decoding
-   columns); ``columnar`` True / False forces one form;
+   decides a lone report with Python scalars, faster than decoding
+   columns: docs/benchmarks.md); ``columnar`` True / False forces one form;
 2. applies the returned MCS and steps the simulator, which computes the
    transmission outcome and feeds the HARQ ACK/NACK back into later reports.
 
@@ -323,8 +323,8 @@ class Transport:
     async def _watch(self, call: Any) -> None:
         """Cancel the stream when a message waits longer than the timeout for its answer.
 
-        A timer per message (``asyncio.timeout``) costs ~100 us of event-loop work
-        on every slot; this one wakes four times per timeout.
+        A timer per message (``asyncio.timeout``) costs event-loop work on every
+        slot (docs/benchmarks.md); this one wakes four times per timeout.
         """
         while not call.done():
             await asyncio.sleep(self.timeout_s / 4)
