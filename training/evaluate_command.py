@@ -1,22 +1,26 @@
-"""``linkadapt evaluate``: learned policies vs tuned OLLA, ILLA and the genie, as a report.
+"""``linkadapt evaluate``: learned policies judged against the baselines' frontier, as a report.
 
-Writes ``report.md``, ``throughput.png``, ``bler.png``, ``mcs_distribution.png`` and
-``evaluation.json`` to ``--out``; prints the markdown report, or with ``--json``
-the result as one JSON object (the layout is in :mod:`training.evaluate`).
+Writes ``report.md``, ``frontier-SCENARIO.png`` (one per scenario),
+``throughput.png``, ``bler.png``, ``mcs_distribution.png`` and ``evaluation.json``
+to ``--out``; prints the markdown report, or with ``--json`` the result as one
+JSON object (the layout is in :mod:`training.evaluate`). How a policy is judged:
+docs/evaluation.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
-from training import evaluate
-from training.evaluate import OLLA, EvaluationConfig
+from training import baselines, evaluate
+from training.evaluate import GENIE, OLLA, EvaluationConfig
 from training.sim import config
 
 _EXAMPLES = """examples:
@@ -24,9 +28,12 @@ _EXAMPLES = """examples:
   linkadapt evaluate --model a.onnx --model b.onnx --scenarios mimo,cell-edge --workers 2
   linkadapt evaluate --model student.onnx --model runs/teacher-quick-random/teacher.onnx \\
       --reference teacher-random:quick-s0 --json
+  linkadapt evaluate --model student.onnx --targets 0.05,0.1,0.2 --olla-steps 0.5,1
+  linkadapt evaluate --model student.onnx --baselines olla:0.5,olla:1,illa,fixed:0,fixed:12
 """
 REPORT_FILES: Final = ("report.md", "throughput.png", "bler.png", "mcs_distribution.png",
                        "evaluation.json")
+"""Besides one ``frontier-SCENARIO.png`` per scenario (:func:`frontier_file`)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,18 +51,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="slots per run (default: 2000)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of every run; the same for all policies (default: 0)")
-    parser.add_argument("--olla-steps", default=",".join(
-                        f"{d:g}" for d in evaluate.DEFAULT_OLLA_STEPS_DB), metavar="DB,DB,...",
-                        help="OLLA d_up values swept per scenario; the best by throughput with "
-                             "BLER within 10%% +- 2%% is reported as 'olla' (default: %(default)s)")
+    parser.add_argument("--olla-steps", default=None, metavar="DB,DB,...",
+                        help="OLLA d_up values of the frontier's grid; at the 10%% target the "
+                             "best by throughput with BLER within 10%% +- 2%% is the 'olla' row "
+                             "(default: " + ",".join(
+                                 f"{d:g}" for d in baselines.DEFAULT_OLLA_STEPS_DB) + ")")
+    parser.add_argument("--targets", default=None, metavar="T,T,...",
+                        help="BLER targets of OLLA, eOLLA and SALAD in the frontier's grid, "
+                             "each in (0, 1) (default: " + ",".join(
+                                 f"{t:g}" for t in baselines.DEFAULT_TARGETS) + ")")
+    parser.add_argument("--fixed-mcs", default=None, metavar="K,K,...",
+                        help="fixed MCS indices in the frontier's grid (default: " + ",".join(
+                            str(k) for k in baselines.DEFAULT_FIXED_MCS) + ")")
+    parser.add_argument("--baselines", default=None, metavar="SPEC,SPEC,...",
+                        help="the frontier's baselines as policy specs, instead of the grid "
+                             "of --olla-steps, --targets and --fixed-mcs (default: olla:D:T "
+                             "for every step and target, eolla:T, salad:T, illa, fixed:K)")
+    parser.add_argument("--no-genie-delayed", action="store_true",
+                        help="skip the genie-delayed reference row")
     parser.add_argument("--reference", default=None, metavar="NAME",
                         help="policy the 'change vs' figures compare against: olla, illa, "
                              "genie or a model's name, its card's model_id:version (default: "
                              "olla; with --no-baselines the first model)")
     parser.add_argument("--no-baselines", action="store_true",
-                        help="skip OLLA, ILLA and the genie (models only)")
+                        help="skip the frontier's baselines and the genies (models only)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="scenarios run in parallel processes (default: 1)")
+                        help="runs ((scenario, policy) pairs) in parallel processes "
+                             "(default: 1)")
     parser.add_argument("--out", type=Path, default=Path("reports/evaluation"), metavar="DIR",
                         help="directory of the report files (default: reports/evaluation)")
     parser.add_argument("--json", action="store_true",
@@ -74,18 +96,77 @@ def _float_list(text: str, option: str) -> tuple[float, ...]:
         raise ValueError(f"{option} must be comma-separated numbers, got {text!r}") from None
 
 
+def _int_list(text: str, option: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{option} must be comma-separated integers, got {text!r}") from None
+
+
+def baseline_specs_from_args(args: argparse.Namespace) -> tuple[str, ...]:
+    """The frontier's spec list: ``--baselines`` as given, else the grid of the other flags.
+
+    Raises:
+        ValueError: one line naming the flag: unparsable lists, a step <= 0, a target
+            outside (0, 1), an MCS outside 0..28, ``--baselines`` with a grid flag.
+
+    """
+    grid = {"--olla-steps": args.olla_steps, "--targets": args.targets,
+            "--fixed-mcs": args.fixed_mcs}
+    if args.baselines is not None:
+        given = [flag for flag, value in grid.items() if value is not None]
+        if given:
+            raise ValueError(f"--baselines replaces the grid; drop {', '.join(given)}")
+        return tuple(s.strip() for s in args.baselines.split(",") if s.strip())
+    steps = (baselines.DEFAULT_OLLA_STEPS_DB if args.olla_steps is None
+             else _float_list(args.olla_steps, "--olla-steps"))
+    targets = (baselines.DEFAULT_TARGETS if args.targets is None
+               else _float_list(args.targets, "--targets"))
+    fixed = (baselines.DEFAULT_FIXED_MCS if args.fixed_mcs is None
+             else _int_list(args.fixed_mcs, "--fixed-mcs"))
+    if not steps:
+        raise ValueError("--olla-steps: give at least one step")
+    for step in steps:
+        if not (math.isfinite(step) and step > 0):
+            raise ValueError(f"--olla-steps: steps must be positive dB values, got {step:g}")
+    if not targets:
+        raise ValueError("--targets: give at least one target")
+    for target in targets:
+        if not 0 < target < 1:
+            raise ValueError(f"--targets: targets must be in (0, 1), got {target:g}")
+    for mcs in fixed:
+        if not 0 <= mcs <= 28:  # TS 38.214 Table 5.1.3.1-1: MCS 0..28
+            raise ValueError(f"--fixed-mcs: MCS must be in 0..28, got {mcs}")
+    return tuple(baselines.baseline_specs(steps, targets, fixed))
+
+
+def _default_reference(models: Sequence[evaluate.ModelSpec], use_baselines: bool,
+                       specs: Sequence[str]) -> str:
+    """``olla`` (tuned at 10%) when it runs, else the first model, else the genie."""
+    if not use_baselines:
+        return models[0].name if models else OLLA
+    try:
+        if any(baselines.describe(s).family == OLLA
+               and baselines.describe(s).target == evaluate.BLER_TARGET for s in specs):
+            return OLLA
+    except ValueError:
+        return OLLA  # a malformed OLLA spec: the spec check names it
+    return models[0].name if models else GENIE
+
+
 def config_from_args(args: argparse.Namespace) -> EvaluationConfig:
     """Validate the options into an :class:`EvaluationConfig`; ValueError for bad input."""
     models = evaluate.unique_names([evaluate.model_spec(p) for p in args.model])
-    baselines = not args.no_baselines
+    use_baselines = not args.no_baselines
+    specs = baseline_specs_from_args(args)
     reference = args.reference
     if reference is None:
-        reference = OLLA if baselines or not models else models[0].name
+        reference = _default_reference(models, use_baselines, specs)
     return EvaluationConfig(
         scenarios=tuple(s.strip() for s in args.scenarios.split(",") if s.strip()),
-        ues=args.ues, slots=args.slots, seed=args.seed, models=models, baselines=baselines,
-        olla_steps_db=_float_list(args.olla_steps, "--olla-steps"), reference=reference,
-        workers=args.workers)
+        ues=args.ues, slots=args.slots, seed=args.seed, models=models,
+        baselines=use_baselines, baseline_specs=specs,
+        genie_delayed=not args.no_genie_delayed, reference=reference, workers=args.workers)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"evaluate: {scenario} done ({seconds:.1f} s)", file=sys.stderr)
 
+    start = time.perf_counter()
     result = evaluate.evaluate(cfg, progress)
     try:
         write_report(result, args.out)
@@ -112,17 +194,27 @@ def run(args: argparse.Namespace) -> int:
         print(evaluate.to_json(result))
     else:
         print(format_report(result))
-        print(f"wrote {', '.join(REPORT_FILES)} to {args.out}", file=sys.stderr)
+        print(f"wrote {', '.join(REPORT_FILES)} and the frontier plots to {args.out}",
+              file=sys.stderr)
+    print(f"evaluate: {result['config']['runs']} runs on {len(cfg.scenarios)} scenarios in "
+          f"{time.perf_counter() - start:.1f} s with {cfg.workers} worker(s)", file=sys.stderr)
     return 0
 
 
 # --- report -----------------------------------------------------------------------
 
 
+def frontier_file(scenario: str) -> str:
+    """Name of a scenario's frontier plot."""
+    return f"frontier-{scenario}.png"
+
+
 def write_report(result: Mapping[str, Any], out: Path) -> None:
-    """Write the report files of :data:`REPORT_FILES` to ``out``."""
+    """Write the report files of :data:`REPORT_FILES` and the frontier plots to ``out``."""
     (out / "report.md").write_text(format_report(result) + "\n", encoding="utf-8")
     (out / "evaluation.json").write_text(evaluate.to_json(result) + "\n", encoding="utf-8")
+    for scenario in result.get("frontiers", {}):
+        plot_frontier(result, scenario, out / frontier_file(scenario))
     plot_bars(result, "throughput_mbps", "throughput, mean per UE (Mbit/s)",
               out / "throughput.png")
     plot_bars(result, "bler", "BLER, first transmissions (%)", out / "bler.png",
@@ -197,20 +289,126 @@ def _summary_tables(summary: Mapping[str, Any], scenarios: Sequence[str]) -> lis
     return lines
 
 
+def _pct(value: float | None, fmt: str = ".1f", signed: bool = False) -> str:
+    return _num(None if value is None else 100 * value, fmt, signed)
+
+
+def _frontier_from(f: Mapping[str, Any]) -> str:
+    specs, weights = f["frontier_specs"], f["frontier_weights"]
+    if len(specs) == 1:
+        text = specs[0]
+    else:
+        text = " + ".join(f"{100 * w:.0f}% {spec}" for spec, w in zip(specs, weights,
+                                                                         strict=True))
+    return text + (" (below range)" if f["extrapolated"] else "")
+
+
+def _frontier_table(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    head = ["policy", "throughput Mbit/s", "BLER %", "frontier at that BLER Mbit/s",
+            "gain at no higher BLER %", "frontier->genie-delayed gap closed %",
+            "frontier->genie gap closed %", "frontier from"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, row in rows.items():
+        f = row.get("frontier")
+        if f is None or name == GENIE:  # the genie closes its own gap by definition
+            continue
+        cells = [_label(name, row), _num(row["throughput_mbps"], ".2f"),
+                 _pct(row["bler"], ".2f"), _num(f["frontier_mbps"], ".2f"),
+                 _num(f["gain_pct"], ".1f", signed=True),
+                 _pct(f["gap_share_genie_delayed"], ".0f"), _pct(f["gap_share_genie"], ".0f"),
+                 _frontier_from(f)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _family_table(f: Mapping[str, Any]) -> list[str]:
+    lines = ["| family | spec | BLER % | throughput Mbit/s | OLLA frontier at that BLER Mbit/s "
+             "| gain over OLLA at no higher BLER % | OLLA frontier from |",
+             "|---|---|---|---|---|---|---|"]
+    for family, entries in f["families"].items():
+        for e in entries:
+            known = "frontier_mbps" in e
+            lines.append(
+                f"| {family} | {e['spec']} | {_pct(e['bler'], '.2f')} "
+                f"| {_num(e['throughput_mbps'], '.2f')} "
+                f"| {_num(e.get('frontier_mbps'), '.2f')} "
+                f"| {_num(e.get('gain_pct'), '.1f', signed=True)} "
+                f"| {_frontier_from(e) if known else '-'} |")
+    return lines
+
+
+def _hull_line(f: Mapping[str, Any]) -> str:
+    vertices = ", ".join(f"{p['spec']} ({100 * p['bler']:.1f}%, {p['throughput_mbps']:.1f})"
+                         for p in f["hull"])
+    return f"Frontier vertices (BLER, Mbit/s), by BLER: {vertices}."
+
+
+def _frontier_summary(summary: Mapping[str, Any], scenarios: Sequence[str]) -> list[str]:
+    lines = ["Gain at no higher BLER % (throughput over the baselines' frontier at the "
+             "policy's own BLER):", "",
+             "| policy | mean | worst (scenario) | " + " | ".join(scenarios) + " |",
+             "|---|---|---|" + "---|" * len(scenarios)]
+    for name, s in summary["policies"].items():
+        worst = _num(s["worst_frontier_gain_pct"], ".1f", signed=True)
+        if s["worst_frontier_scenario"] is not None:
+            worst += f" ({s['worst_frontier_scenario']})"
+        cells = [_num((p["frontier"] or {}).get("gain_pct"), ".1f", signed=True)
+                 for p in (s["scenarios"][sc] for sc in scenarios)]
+        lines.append(f"| {name} | {_num(s['mean_frontier_gain_pct'], '.1f', signed=True)} "
+                     f"| {worst} | " + " | ".join(cells) + " |")
+    families = summary.get("families", {})
+    if families:
+        lines += ["", "Each baseline family's best configuration against tuned OLLA (OLLA's "
+                  "frontier over all its steps and targets) at equal BLER, gain %:", "",
+                  "| family | " + " | ".join(scenarios) + " |",
+                  "|---|" + "---|" * len(scenarios)]
+        for family, per in families.items():
+            cells = [f"{per[sc]['gain_pct']:+.1f} ({per[sc]['spec']})" if sc in per else "-"
+                     for sc in scenarios]
+            lines.append(f"| {family} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def format_report(result: Mapping[str, Any]) -> str:
-    """Render the result as markdown: one table per scenario, then the summary."""
+    """Render the result as markdown: per scenario the frontier tables, then the summary."""
     cfg, scenarios = result["config"], result["scenarios"]
     reference = result["summary"]["reference"]
+    frontiers = result.get("frontiers", {})
+    steps = sorted({float(d) for rows in scenarios.values()
+                    for d in rows.get(OLLA, {}).get("sweep", {})})
     lines = ["# Link-adaptation evaluation", "",
-             f"{cfg['ues']} UEs x {cfg['slots']} slots per run, seed {cfg['seed']}, the same "
-             "for every policy of a scenario (common random numbers). OLLA: best d_up of "
-             f"{', '.join(f'{d:g}' for d in cfg['olla_steps_db'])} dB by throughput with BLER "
-             f"within {100 * cfg['bler_target']:g} +- {100 * cfg['bler_tolerance']:g} %. "
-             f"Changes are relative to {reference}."]
+             f"{cfg['ues']} UEs x {cfg['slots']} slots per run, evaluation seed {cfg['seed']}, "
+             "the same for every policy of a scenario (common random numbers), drawn under a "
+             "spawn key that training never uses. "
+             f"{cfg.get('runs', '?')} runs in {cfg['elapsed_s']:.0f} s with "
+             f"{cfg['workers']} worker(s)."]
+    if frontiers:
+        lines += ["", f"Each policy is judged at its own BLER against the frontier of "
+                  f"{len(cfg['baseline_specs'])} non-learned baseline configurations per "
+                  "scenario: the upper concave hull of their (BLER, throughput) points "
+                  "(time-sharing two configurations reaches any mix of theirs), taken as the "
+                  "best throughput at a BLER no higher than the policy's. Below the lowest "
+                  "baseline BLER the frontier is the lowest-BLER point's throughput, flagged "
+                  "'below range'. How to read it: docs/evaluation.md."]
+    if steps:
+        lines += ["", f"olla: OLLA at the 10% target, best d_up of "
+                  f"{', '.join(f'{d:g}' for d in steps)} dB by throughput with BLER within "
+                  f"{100 * cfg['bler_target']:g} +- {100 * cfg['bler_tolerance']:g} %. "
+                  f"Changes are relative to {reference}."]
     for name, rows in scenarios.items():
-        lines += ["", f"## {name}", "", config.scenario(name).summary, ""]
+        lines += ["", f"## {name}", "", config.scenario(name).summary]
+        if name in frontiers:
+            lines += ["", _hull_line(frontiers[name]), "", f"![frontier]({frontier_file(name)})",
+                      ""]
+            lines += _frontier_table(rows)
+            if frontiers[name]["families"]:
+                lines += ["", "Baselines against tuned OLLA at equal BLER:", ""]
+                lines += _family_table(frontiers[name])
+        lines += ["", f"All policies against {reference}:", ""]
         lines += _scenario_table(rows, reference)
     lines += ["", "## Summary", ""]
+    if frontiers:
+        lines += [*_frontier_summary(result["summary"], list(scenarios)), ""]
     lines += _summary_tables(result["summary"], list(scenarios))
     return "\n".join(lines)
 
@@ -263,6 +461,45 @@ def plot_mcs(result: Mapping[str, Any], path: Path) -> None:
     for ax in list(axes.flat)[len(scenarios):]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+_FAMILY_STYLE: Final = {"olla": ("tab:blue", "o"), "eolla": ("tab:orange", "s"),
+                        "salad": ("tab:green", "D"), "illa": ("tab:purple", "^"),
+                        "fixed": ("tab:gray", "x")}
+
+
+def plot_frontier(result: Mapping[str, Any], scenario: str, path: Path) -> None:
+    """Throughput against BLER: baseline points by family, the frontier, policies, genies."""
+    plt = _pyplot()
+    runs = result["baselines"][scenario]
+    f = result["frontiers"][scenario]
+    rows = result["scenarios"][scenario]
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    for family in dict.fromkeys(r["family"] for r in runs.values()):
+        color, marker = _FAMILY_STYLE.get(family, ("black", "."))
+        pts = [r for r in runs.values() if r["family"] == family]
+        ax.scatter([100 * r["bler"] for r in pts], [r["throughput_mbps"] for r in pts],
+                   color=color, marker=marker, s=22, alpha=0.8, label=family)
+    hull = f["hull"]
+    x = [100 * p["bler"] for p in hull]
+    y = [p["throughput_mbps"] for p in hull]
+    right = max([100 * r["bler"] for r in [*runs.values(), *rows.values()]] + x) * 1.05 + 0.5
+    ax.plot([*x, right], [*y, y[-1]], color="black", linewidth=1.2, label="frontier")
+    genie_style = {GENIE: ":", evaluate.GENIE_DELAYED: "--"}
+    for name, row in rows.items():
+        if name in genie_style:
+            ax.axhline(row["throughput_mbps"], color="black", linestyle=genie_style[name],
+                       linewidth=1, label=name)
+        elif row["role"] == "model":
+            ax.scatter(100 * row["bler"], row["throughput_mbps"], marker="*", s=160,
+                       edgecolors="black", linewidths=0.6, zorder=5, label=name)
+    ax.set(xlabel="BLER, first transmissions (%)", ylabel="throughput, mean per UE (Mbit/s)",
+           title=f"{scenario}: throughput-BLER frontier of the baselines", xlim=(0, right))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
