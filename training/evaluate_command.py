@@ -50,7 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slots", type=int, default=2000,
                         help="slots per run (default: 2000)")
     parser.add_argument("--seed", type=int, default=0,
-                        help="seed of every run; the same for all policies (default: 0)")
+                        help="seed of every run; the same for all policies. Runs draw under a "
+                             "spawn key that training never derives, so no evaluation stream "
+                             "is a training stream (default: 0)")
     parser.add_argument("--olla-steps", default=None, metavar="DB,DB,...",
                         help="OLLA d_up values of the frontier's grid; at the 10%% target the "
                              "best by throughput with BLER within 10%% +- 2%% is the 'olla' row "
