@@ -484,7 +484,8 @@ def summarize(scenarios: Mapping[str, Mapping[str, Mapping[str, Any]]],
     Over scenarios: ``mean_throughput_gain_pct``, ``worst_throughput_gain_pct`` with
     its ``worst_scenario``, ``mean_gap_closed``, and at no higher BLER
     ``mean_frontier_gain_pct``, ``worst_frontier_gain_pct`` with its
-    ``worst_frontier_scenario``. Figures that need a missing policy are ``None``.
+    ``worst_frontier_scenario``, ``mean_gap_share_genie_delayed`` and
+    ``mean_gap_share_genie``. Figures that need a missing policy are ``None``.
     """
     names = list(next(iter(scenarios.values()))) if scenarios else []
     policies: dict[str, Any] = {}
@@ -517,6 +518,8 @@ def summarize(scenarios: Mapping[str, Mapping[str, Mapping[str, Any]]],
             "mean_gap_closed": _mean([p["gap_closed"] for p in per.values()]),
             **_over_scenarios(per, lambda p: (p["frontier"] or {}).get("gain_pct"),
                               "frontier_gain_pct", "worst_frontier_scenario"),
+            **{f"mean_{key}": _mean([(p["frontier"] or {}).get(key) for p in per.values()])
+               for key in ("gap_share_genie_delayed", "gap_share_genie")},
             "scenarios": per,
         }
     return {"reference": reference, "policies": policies}

@@ -348,14 +348,19 @@ def _hull_line(f: Mapping[str, Any]) -> str:
 def _frontier_summary(summary: Mapping[str, Any], scenarios: Sequence[str]) -> list[str]:
     lines = ["Gain at no higher BLER % (throughput over the baselines' frontier at the "
              "policy's own BLER):", "",
-             "| policy | mean | worst (scenario) | " + " | ".join(scenarios) + " |",
-             "|---|---|---|" + "---|" * len(scenarios)]
+             "| policy | mean | worst (scenario) | " + " | ".join(scenarios)
+             + " | mean frontier->genie-delayed gap closed % | mean frontier->genie gap "
+             "closed % |", "|---|---|---|" + "---|" * (len(scenarios) + 2)]
     for name, s in summary["policies"].items():
+        if name == GENIE:
+            continue
         worst = _num(s["worst_frontier_gain_pct"], ".1f", signed=True)
         if s["worst_frontier_scenario"] is not None:
             worst += f" ({s['worst_frontier_scenario']})"
         cells = [_num((p["frontier"] or {}).get("gain_pct"), ".1f", signed=True)
                  for p in (s["scenarios"][sc] for sc in scenarios)]
+        cells += [_pct(s["mean_gap_share_genie_delayed"], ".0f"),
+                  _pct(s["mean_gap_share_genie"], ".0f")]
         lines.append(f"| {name} | {_num(s['mean_frontier_gain_pct'], '.1f', signed=True)} "
                      f"| {worst} | " + " | ".join(cells) + " |")
     families = summary.get("families", {})
