@@ -164,11 +164,19 @@ def config_from_args(args: argparse.Namespace) -> EvaluationConfig:
     reference = args.reference
     if reference is None:
         reference = _default_reference(models, use_baselines, specs)
-    return EvaluationConfig(
-        scenarios=tuple(s.strip() for s in args.scenarios.split(",") if s.strip()),
-        ues=args.ues, slots=args.slots, seed=args.seed, models=models,
-        baselines=use_baselines, baseline_specs=specs,
-        genie_delayed=not args.no_genie_delayed, reference=reference, workers=args.workers)
+    try:
+        return EvaluationConfig(
+            scenarios=tuple(s.strip() for s in args.scenarios.split(",") if s.strip()),
+            ues=args.ues, slots=args.slots, seed=args.seed, models=models,
+            baselines=use_baselines, baseline_specs=specs,
+            genie_delayed=not args.no_genie_delayed, reference=reference, workers=args.workers)
+    except ValueError as exc:
+        message = str(exc)
+        if args.baselines is None and message.startswith("--baselines: "):
+            # The user gave no --baselines: name what the list came from.
+            message = ("default baseline grid (--olla-steps, --targets, --fixed-mcs): "
+                       + message.removeprefix("--baselines: "))
+        raise ValueError(message) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -504,7 +512,8 @@ def plot_frontier(result: Mapping[str, Any], scenario: str, path: Path) -> None:
             ax.scatter(100 * row["bler"], row["throughput_mbps"], marker="*", s=160,
                        edgecolors="black", linewidths=0.6, zorder=5, label=name)
     ax.set(xlabel="BLER, first transmissions (%)", ylabel="throughput, mean per UE (Mbit/s)",
-           title=f"{scenario}: throughput-BLER frontier of the baselines", xlim=(0, right))
+           title=f"{scenario}: throughput-BLER frontier of the baselines", xlim=(0, right),
+           ylim=(0, None))
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="lower right")
     fig.tight_layout()
