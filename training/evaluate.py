@@ -141,6 +141,10 @@ class EvaluationConfig:
                              f"choose one of: {', '.join(self.policy_names())}")
         if self.baselines:
             baselines.check_specs(self.baseline_specs, "--baselines")
+            for model in self.models:
+                if model.name in self.baseline_specs:
+                    raise ValueError(f"--model: the name {model.name!r} is also a baseline "
+                                     "spec; rename the model (its card's model_id:version)")
             for spec in self.reference_specs():
                 try:
                     parse_policy(spec)

@@ -379,3 +379,15 @@ def test_evaluation_runs_use_the_evaluation_seed(tiny_run: tuple[dict[str, Any],
         == illa["throughput_mbps"]
     assert runner.run(Illa(), link_cfg, 100, 0).kpis["throughput_mbps"] != \
         illa["throughput_mbps"]
+
+
+def test_a_model_named_like_a_baseline_spec_is_refused(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    path = export_onnx(student_network("3x32"), tmp_path / "fixed.onnx",
+                       {"model_id": "fixed", "version": "4", "kind": "student"})
+    status, _, stderr = _run(["--model", str(path), "--ues", "2", "--slots", "5",
+                              "--baselines", "olla:1,fixed:4", "--no-genie-delayed",
+                              "--out", str(tmp_path / "out")])
+    assert status == 2
+    assert "--model: the name 'fixed:4' is also a baseline spec" in stderr
+    assert not (tmp_path / "out").exists()
