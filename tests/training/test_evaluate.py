@@ -9,10 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
-from training import evaluate, evaluate_command
+from training import baselines, evaluate, evaluate_command, frontier
 from training.export import export_onnx
 from training.networks import student_network
 from training.sim import config, runner
@@ -21,7 +22,10 @@ from training.sim.policies import Olla
 from xapp.features import observe
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-TINY = ["--ues", "8", "--slots", "100", "--scenarios", "mimo,bursty"]
+# The default baseline grid needs eolla/salad/genie-delayed; the tests name specs that exist.
+SPECS = ["--baselines", "olla:0.25,olla:0.5,olla:1,olla:2,illa,fixed:0,fixed:14",
+         "--no-genie-delayed"]
+TINY = ["--ues", "8", "--slots", "100", "--scenarios", "mimo,bursty", *SPECS]
 
 
 def _run(argv: list[str]) -> tuple[int, str, str]:
@@ -103,7 +107,8 @@ def test_report_files_are_written(tiny_run: tuple[dict[str, Any], Path]) -> None
 def test_olla_row_is_what_the_simulator_gives_alone(tiny_run: tuple[dict[str, Any], Path]) -> None:
     result, _ = tiny_run
     olla = result["scenarios"]["mimo"]["olla"]
-    alone = runner.run(Olla(olla["d_up_db"]), config.scenario("mimo").config(8), 100, 0).kpis
+    alone = runner.run(Olla(olla["d_up_db"]), config.scenario("mimo").config(8), 100,
+                       evaluate.evaluation_seed(0)).kpis
     assert alone == {k: olla[k] for k in alone}
 
 
@@ -135,8 +140,8 @@ def test_parallel_workers_give_the_serial_result(student: Path, tmp_path: Path) 
 
 def test_reference_names_the_change_column(student: Path, tmp_path: Path) -> None:
     status, stdout, _ = _run(["--model", str(student), "--reference", "genie", "--ues", "4",
-                              "--slots", "30", "--scenarios", "scsu", "--olla-steps", "1",
-                              "--out", str(tmp_path)])
+                              "--slots", "30", "--scenarios", "scsu", "--baselines",
+                              "olla:1,illa", "--no-genie-delayed", "--out", str(tmp_path)])
     assert status == 0
     assert "| vs genie % |" in stdout and "| genie | " not in stdout.split("## Summary")[1]
     assert "olla (d_up 1 dB" in stdout
@@ -157,6 +162,16 @@ def test_reference_names_the_change_column(student: Path, tmp_path: Path) -> Non
         (["--olla-steps", "0.5,-1"], "--olla-steps: steps must be positive"),
         (["--reference", "teacher"], "--reference 'teacher' is not an evaluated policy"),
         (["--no-baselines"], "nothing to evaluate"),
+        (["--targets", "0"], "--targets: targets must be in (0, 1), got 0"),
+        (["--targets", "0.1,1"], "--targets: targets must be in (0, 1), got 1"),
+        (["--targets", "0.1,ten"], "--targets must be comma-separated numbers"),
+        (["--fixed-mcs", "29"], "--fixed-mcs: MCS must be in 0..28, got 29"),
+        (["--olla-steps", "-0.5"], "--olla-steps: steps must be positive dB values, got -0.5"),
+        (["--baselines", "olla:1", "--targets", "0.1"], "--baselines replaces the grid; drop "
+                                                        "--targets"),
+        (["--baselines", "olla:1,nosuch:2", "--no-genie-delayed"],
+         "--baselines: unknown policy 'nosuch:2'"),
+        (["--baselines", "olla:1,genie", "--no-genie-delayed"], "'genie' is a reference"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(args: list[str], message: str,
@@ -191,3 +206,188 @@ def test_help_example_reference_is_a_name_the_pipeline_gives() -> None:
                                             teacher.Progress(), []))
     example = evaluate_command._EXAMPLES.split("--reference ")[1].split()[0]
     assert example == f"{card['model_id']}:{card['version']}"
+
+
+# --- the frontier -----------------------------------------------------------------
+
+TINY_SPECS = SPECS[1].split(",")
+
+
+def _hull(result: dict[str, Any], scenario: str) -> list[frontier.Point]:
+    return [frontier.Point(p["bler"], p["throughput_mbps"], p["spec"])
+            for p in result["frontiers"][scenario]["hull"]]
+
+
+def test_every_baseline_runs_and_none_lies_above_the_frontier(
+        tiny_run: tuple[dict[str, Any], Path]) -> None:
+    result, _ = tiny_run
+    assert result["config"]["baseline_specs"] == TINY_SPECS
+    assert result["config"]["runs"] == 2 * (1 + 1 + len(TINY_SPECS))  # genie, model, specs
+    for scenario in ("mimo", "bursty"):
+        runs = result["baselines"][scenario]
+        assert list(runs) == TINY_SPECS
+        hull = _hull(result, scenario)
+        assert {p.spec for p in hull} == {s for s, r in runs.items() if r["on_hull"]}
+        for spec, row in runs.items():
+            assert row["family"] == spec.partition(":")[0]
+            if row["bler"] >= hull[0].bler:
+                assert row["throughput_mbps"] <= frontier.frontier_at(
+                    hull, row["bler"]).throughput + 1e-9
+        # The tuned olla row is one of the OLLA runs at 10%.
+        olla = result["scenarios"][scenario]["olla"]
+        assert olla["spec"] == f"olla:{olla['d_up_db']:g}"
+        assert olla["throughput_mbps"] == runs[olla["spec"]]["throughput_mbps"]
+
+
+def test_a_policy_is_judged_at_its_own_bler(tiny_run: tuple[dict[str, Any], Path]) -> None:
+    result, _ = tiny_run
+    for scenario, rows in result["scenarios"].items():
+        hull = _hull(result, scenario)
+        genie = rows["genie"]["throughput_mbps"]
+        for name, row in rows.items():
+            f = row["frontier"]
+            at = frontier.frontier_at(hull, row["bler"])
+            assert f["frontier_mbps"] == pytest.approx(at.throughput), name
+            assert f["frontier_specs"] == list(at.specs)
+            assert f["extrapolated"] == at.extrapolated
+            assert f["gain_pct"] == pytest.approx(
+                100 * (row["throughput_mbps"] / at.throughput - 1))
+            assert f["gap_share_genie_delayed"] is None  # --no-genie-delayed
+            if genie > at.throughput:
+                assert f["gap_share_genie"] == pytest.approx(
+                    (row["throughput_mbps"] - at.throughput) / (genie - at.throughput))
+        # A baseline on the frontier gains nothing over it.
+        assert rows["olla"]["frontier"]["gain_pct"] <= 1e-9
+        per = result["summary"]["policies"]["student-3x32:0.1"]["scenarios"][scenario]
+        assert per["frontier"] == rows["student-3x32:0.1"]["frontier"]
+
+
+def test_illa_is_set_against_the_olla_frontier(tiny_run: tuple[dict[str, Any], Path]) -> None:
+    result, _ = tiny_run
+    for scenario, f in result["frontiers"].items():
+        assert [p["spec"] for p in f["olla_hull"]] == [
+            p.spec for p in frontier.upper_hull(
+                frontier.Point(r["bler"], r["throughput_mbps"], s)
+                for s, r in result["baselines"][scenario].items() if s.startswith("olla"))]
+        (illa,) = f["families"]["illa"]
+        olla_hull = [frontier.Point(p["bler"], p["throughput_mbps"], p["spec"])
+                     for p in f["olla_hull"]]
+        at = frontier.frontier_at(olla_hull, illa["bler"]).throughput
+        assert illa["gain_pct"] == pytest.approx(100 * (illa["throughput_mbps"] / at - 1))
+        best = result["summary"]["families"]["illa"][scenario]
+        assert best == {"spec": "illa", "gain_pct": illa["gain_pct"], "bler": illa["bler"]}
+
+
+def test_frontier_plots_and_tables_are_written(tiny_run: tuple[dict[str, Any], Path]) -> None:
+    _, out = tiny_run
+    for scenario in ("mimo", "bursty"):
+        assert (out / f"frontier-{scenario}.png").read_bytes()[:8] == PNG_MAGIC
+    report = (out / "report.md").read_text()
+    assert ("| policy | throughput Mbit/s | BLER % | frontier at that BLER Mbit/s | gain at no "
+            "higher BLER % | frontier->genie-delayed gap closed % | frontier->genie gap closed "
+            "% | frontier from |") in report
+    assert "![frontier](frontier-mimo.png)" in report
+    assert "Baselines against tuned OLLA at equal BLER" in report
+    assert "Gain at no higher BLER %" in report.split("## Summary")[1]
+
+
+def test_the_default_baselines_are_the_grid() -> None:
+    args = _args(["--olla-steps", "1,2", "--targets", "0.05,0.1", "--fixed-mcs", "0,9"])
+    assert evaluate_command.baseline_specs_from_args(args) == (
+        "olla:1:0.05", "olla:1:0.1", "olla:2:0.05", "olla:2:0.1", "eolla:0.05", "eolla:0.1",
+        "salad:0.05", "salad:0.1", "illa", "fixed:0", "fixed:9")
+    assert evaluate_command.baseline_specs_from_args(_args([])) == tuple(
+        baselines.baseline_specs())
+
+
+def test_the_committed_student_in_parallel_gives_the_serial_result(tmp_path: Path) -> None:
+    model = Path(__file__).parents[2] / "xapp" / "models" / "default.onnx"
+    argv = ["--model", str(model), "--ues", "4", "--slots", "40", "--scenarios", "mimo,scsu",
+            "--baselines", "olla:0.5,olla:2,illa,fixed:0,fixed:20", "--no-genie-delayed"]
+    status, stdout, stderr = _run([*argv, "--workers", "2", "--out", str(tmp_path), "--json"])
+    assert status == 0, stderr
+    assert "evaluate: 14 runs on 2 scenarios in" in stderr  # (genie + model + 5 specs) x 2
+    result = json.loads(stdout)
+    serial = evaluate.run_all(evaluate_command.config_from_args(_args(argv)))
+    for scenario, runs in serial.items():
+        assert list(runs) == ["genie", "student-3x32:single-kl-tau0.01-quick-s0", "olla:0.5",
+                              "olla:2", "illa", "fixed:0", "fixed:20"]
+        for spec in ("olla:0.5", "olla:2", "illa", "fixed:0", "fixed:20"):
+            assert result["baselines"][scenario][spec]["throughput_mbps"] == \
+                runs[spec]["throughput_mbps"]
+        for name, row in result["scenarios"][scenario].items():
+            if name != "olla":
+                assert row["bler"] == runs[name]["bler"]
+    for name in ("report.md", "evaluation.json", "frontier-mimo.png", "frontier-scsu.png"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def _args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    evaluate_command.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+# --- seeds ------------------------------------------------------------------------
+
+
+def _training_sim_seeds(seed: int, episodes: int) -> list[Any]:
+    """Seed sequences of the simulators a training rollout worker really builds."""
+    from training.sim.env import LinkAdaptationVectorEnv
+
+    env = LinkAdaptationVectorEnv(num_envs=2, scenario="random", episode_slots=1)
+    env.reset(seed=seed)
+    out = []
+    for _ in range(episodes):
+        sim = env.simulator
+        out += [rng.bit_generator.seed_seq
+                for rng in (sim._channel_rng, sim._decode_rng, sim._traffic_rng)]
+        env.step(np.zeros(2, dtype=np.int64))
+    return out
+
+
+def _state(seq: Any) -> tuple[int, ...]:
+    return tuple(int(v) for v in seq.generate_state(4))
+
+
+def test_evaluation_streams_are_never_training_streams() -> None:
+    # Rollout workers of train-teacher and distill reset their env with seed * 1000 + i.
+    training_seeds = [s * 1000 + i for s in range(3) for i in range(4)]
+    sims = [seq for s in training_seeds for seq in _training_sim_seeds(s, 3)]
+    assert all(len(q.spawn_key) == 2 and q.spawn_key[0] % 2 == 1 for q in sims)
+    training = {_state(q) for q in sims}
+    for s in training_seeds:  # configuration draws, action choices, the learner's rng
+        training |= {_state(np.random.SeedSequence(s, spawn_key=(2 * j,))) for j in range(3)}
+        training |= {_state(np.random.SeedSequence([s, 0x5EED])), _state(
+            np.random.SeedSequence(s))}
+    evaluation = {_state(q) for e in range(20) for q in evaluate.evaluation_seed(e).spawn(3)}
+    assert not evaluation & training
+    # What it replaces: a plain integer seed's channel stream was training's first
+    # configuration draw under the same integer.
+    plain = {_state(q) for q in np.random.SeedSequence(0).spawn(3)}
+    assert plain & training
+    assert evaluate.EVALUATION_SPAWN_KEY % 2 == 0
+
+
+def test_evaluation_runs_use_the_evaluation_seed(tiny_run: tuple[dict[str, Any], Path]) -> None:
+    result, _ = tiny_run
+    illa = result["scenarios"]["mimo"]["illa"]
+    link_cfg = config.scenario("mimo").config(8)
+    from training.sim.policies import Illa
+
+    assert runner.run(Illa(), link_cfg, 100, evaluate.evaluation_seed(0)).kpis["throughput_mbps"] \
+        == illa["throughput_mbps"]
+    assert runner.run(Illa(), link_cfg, 100, 0).kpis["throughput_mbps"] != \
+        illa["throughput_mbps"]
+
+
+def test_a_model_named_like_a_baseline_spec_is_refused(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    path = export_onnx(student_network("3x32"), tmp_path / "fixed.onnx",
+                       {"model_id": "fixed", "version": "4", "kind": "student"})
+    status, _, stderr = _run(["--model", str(path), "--ues", "2", "--slots", "5",
+                              "--baselines", "olla:1,fixed:4", "--no-genie-delayed",
+                              "--out", str(tmp_path / "out")])
+    assert status == 2
+    assert "--model: the name 'fixed:4' is also a baseline spec" in stderr
+    assert not (tmp_path / "out").exists()

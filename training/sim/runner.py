@@ -59,7 +59,7 @@ def kpis(sim: LinkSimulator, reward_sum: float) -> dict[str, Any]:
     }
 
 
-def run(policy: Policy, cfg: LinkConfig, slots: int, seed: int,
+def run(policy: Policy, cfg: LinkConfig, slots: int, seed: int | np.random.SeedSequence,
         progress: Callable[[int], None] | None = None) -> RunResult:
     """Run ``policy`` in closed loop on ``cfg`` for ``slots`` slots; same seed, same channel.
 
@@ -67,7 +67,8 @@ def run(policy: Policy, cfg: LinkConfig, slots: int, seed: int,
         policy: the link-adaptation policy.
         cfg: one row per UE.
         slots: number of slots to simulate (>= 1).
-        seed: seed of the simulation's random streams.
+        seed: seed of the simulation's random streams (a fresh sequence per run: the
+            simulator spawns its streams from it).
         progress: called with the number of slots done since the previous call.
     """
     if slots < 1:
