@@ -75,8 +75,8 @@ def test_a_service_is_healthy_on_its_own_port_and_a_non_service_is_not(
     if given_by != "flag":  # only the service has it: the check reads /proc/PID/environ
         env["LINKADAPT_HTTP_PORT"], flags = str(port), []
     service = subprocess.Popen(
-        [sys.executable, "-m", "linkadapt.cli", "serve", "--host", "127.0.0.1",
-         "--grpc-port", "0", *flags, "--model-store", str(tmp_path / "s")],
+        [sys.executable, "-m", "linkadapt.cli", "serve", "--insecure", "--host",
+         "127.0.0.1", "--grpc-port", "0", *flags, "--model-store", str(tmp_path / "s")],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
