@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
+import socket
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,3 +126,28 @@ def serial_of(pem: bytes) -> int:
     if pem.startswith(b"-----"):
         return int(x509.load_pem_x509_certificate(pem).serial_number)
     return int(x509.load_der_x509_certificate(pem).serial_number)
+
+
+def served_serial(port: int, pki: TestPki, alpn: str | None = None) -> int:
+    """The serial of the certificate a new TLS connection to 127.0.0.1:``port`` is shown.
+
+    The client presents the CA-signed client certificate (for mutual TLS); ``alpn``
+    "h2" for a gRPC port.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(pki.ca.cert)
+    context.load_cert_chain(pki.client.cert, pki.client.key)
+    if alpn:
+        context.set_alpn_protocols([alpn])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return serial_of(der)
+
+
+def replace_file(source: Path, target: Path) -> None:
+    """Swap ``target`` for a copy of ``source`` in one rename, as a Secret volume update does."""
+    staged = target.with_suffix(target.suffix + ".new")
+    staged.write_bytes(source.read_bytes())
+    os.replace(staged, target)

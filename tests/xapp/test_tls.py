@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from certificates import TestPki, issue, make_pki, serial_of
+from certificates import TestPki, issue, make_pki, replace_file, served_serial
 from conftest import Running, report
 from google.protobuf import json_format
 
@@ -96,18 +95,6 @@ def _rest(running: Running, tls: ClientTls | None, path: str = "/v1/decisions") 
         if path == "/v1/decisions":
             return client.post(url, json=REQUEST)
         return client.get(url)
-
-
-def _served_serial(port: int, pki: TestPki, alpn: str | None = None) -> int:
-    """The serial of the certificate a new TLS connection to ``port`` is shown."""
-    context = _trusted(pki).ssl_context()
-    if alpn:
-        context.set_alpn_protocols([alpn])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
-            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-        der = tls.getpeercert(binary_form=True)
-    assert der is not None
-    return serial_of(der)
 
 
 def _metric(running: Running, name: str, **labels: str) -> float:
@@ -289,32 +276,25 @@ def test_refused_decision_tokens_are_counted(start_tls: Callable[..., Running],
 # -- rotation -----------------------------------------------------------------------------------
 
 
-def _replace(source: Path, target: Path) -> None:
-    """Swap ``target`` for a copy of ``source`` in one rename, as a Secret volume update does."""
-    staged = target.with_suffix(target.suffix + ".new")
-    staged.write_bytes(source.read_bytes())
-    os.replace(staged, target)
-
-
 def test_rotated_files_are_served_to_new_connections_without_a_restart(
         start_service: Callable[..., Running], pki: TestPki, tmp_path: Path) -> None:
     live = tmp_path / "live"
     live.mkdir()
     cert, key = live / "tls.crt", live / "tls.key"
-    _replace(pki.server.cert, cert)
-    _replace(pki.server.key, key)
+    replace_file(pki.server.cert, cert)
+    replace_file(pki.server.key, key)
     running = start_service(tls_cert=cert, tls_key=key, tls_client_ca=pki.ca.cert,
                             default_model=EMBEDDED_DEFAULT_MODEL)
     ports = {"rest": running.bound.http_port, "grpc": running.bound.grpc_port}
-    assert {_served_serial(p, pki, "h2") for p in ports.values()} == {pki.server.serial}
+    assert {served_serial(p, pki, "h2") for p in ports.values()} == {pki.server.serial}
     # half-way (a new certificate with the old key): the old pair stays in service
     renewed = issue(pki.ca, pki.directory, "renewed", "linkadapt", server=True)
-    _replace(renewed.cert, cert)
-    assert _served_serial(ports["rest"], pki) == pki.server.serial
-    assert _served_serial(ports["grpc"], pki, "h2") == pki.server.serial
-    _replace(renewed.key, key)
-    assert _served_serial(ports["rest"], pki) == renewed.serial
-    assert _served_serial(ports["grpc"], pki, "h2") == renewed.serial
+    replace_file(renewed.cert, cert)
+    assert served_serial(ports["rest"], pki) == pki.server.serial
+    assert served_serial(ports["grpc"], pki, "h2") == pki.server.serial
+    replace_file(renewed.key, key)
+    assert served_serial(ports["rest"], pki) == renewed.serial
+    assert served_serial(ports["grpc"], pki, "h2") == renewed.serial
     _assert_ready(running, pki)
 
 
