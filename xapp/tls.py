@@ -468,11 +468,12 @@ def client_tls_from(args: argparse.Namespace) -> ClientTls | None:
 
 
 _CLIENT_HINTS: Final = (
+    (("Hostname mismatch", "hostname", "doesn't match", "Peer name"),
+     "the server's certificate does not name the host connected to: check its SANs, or "
+     "pass the name it has with --tls-server-name"),
     (("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "unable to get local issuer",
       "self-signed certificate", "self signed certificate"),
      "the server's certificate is not signed by the CA of {ca}"),
-    (("Hostname mismatch", "hostname", "doesn't match", "Peer name"),
-     "the server's certificate does not name the address connected to (its SANs)"),
     (("CERTIFICATE_REQUIRED", "certificate required", "HANDSHAKE_FAILURE",
       "handshake failure", "PEER_DID_NOT_RETURN"),
      "the server requires a client certificate (mutual TLS): pass {cert} and {key}"),

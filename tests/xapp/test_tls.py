@@ -340,6 +340,11 @@ def test_models_command_over_mutual_tls(start_tls: Callable[..., Running], pki: 
            "--tls-key", str(pki.client.key)]
     assert main([*common, *tls, "list"]) == 0
     assert '"models"' in capsys.readouterr().out
+    # through a port-forward: the certificate names localhost, not the URL's host
+    assert main([*common, *tls, "--tls-server-name", "localhost", "active"]) == 0
+    capsys.readouterr()
+    assert main([*common, *tls, "--tls-server-name", "xapp.example", "active"]) == 1
+    assert "does not name" in capsys.readouterr().err
     cases = [
         (["--tls-ca", str(pki.rogue_ca.cert), *tls[2:]], "--tls-ca"),
         (["--tls-ca", str(pki.ca.cert)], "--tls-cert"),

@@ -51,21 +51,26 @@ def _request(args: argparse.Namespace, token: str | None, model: bytes | None,
              tls: ClientTls | None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     verify: Any = True if tls is None else tls.ssl_context()
+    # --tls-server-name: the name the certificate is checked against (e.g. through a
+    # port-forward to localhost); httpcore takes it as the TLS server name.
+    ext = {"sni_hostname": tls.server_name} if tls is not None and tls.server_name else {}
     with httpx.Client(base_url=args.url, headers=headers, timeout=args.timeout,
                       verify=verify) as client:
         if args.action == "list":
-            return client.get("/v1/models")
+            return client.get("/v1/models", extensions=ext)
         if args.action == "active":
-            return client.get("/v1/models/active")
+            return client.get("/v1/models/active", extensions=ext)
         if args.action == "upload":
             return client.post("/v1/models", content=model,
                                params={"activate": str(args.activate).lower()},
-                               headers={"Content-Type": "application/octet-stream"})
+                               headers={"Content-Type": "application/octet-stream"},
+                               extensions=ext)
         if args.action == "activate":
-            return client.post(f"/v1/models/{args.model_id}/{args.version}/activate")
+            return client.post(f"/v1/models/{args.model_id}/{args.version}/activate",
+                               extensions=ext)
         if args.action == "rollback":
-            return client.post("/v1/models/rollback")
-        return client.delete(f"/v1/models/{args.model_id}/{args.version}")
+            return client.post("/v1/models/rollback", extensions=ext)
+        return client.delete(f"/v1/models/{args.model_id}/{args.version}", extensions=ext)
 
 
 def run(args: argparse.Namespace) -> int:
