@@ -10,6 +10,12 @@ flags > environment > config file > defaults). A check that read only
 ``LINKADAPT_HTTP_PORT`` would probe 8080 while the service listens elsewhere,
 and mark a healthy container unhealthy.
 
+When the service serves TLS (its ``--tls-cert``), the check speaks HTTPS and trusts
+exactly that certificate file (no CA or host name needed for the local service);
+under mutual TLS it presents the service's own certificate and key unless
+``--tls-cert``/``--tls-key`` are given. ``--tls-ca`` checks against a CA instead.
+``--ready`` asks ``/ric/v1/health/ready``, for a readiness probe.
+
 Exit status 0 when the endpoint answers 200, 1 otherwise (what Docker and
 podman expect of a HEALTHCHECK command), with one line saying why.
 """

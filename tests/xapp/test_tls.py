@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import ssl
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -176,6 +178,35 @@ def test_rest_context_refuses_anything_older_than_tls_1_2(pki: TestPki) -> None:
     context = rest_ssl_context(CertificateFiles(pki.server.cert, pki.server.key))
     assert MINIMUM_VERSION == ssl.TLSVersion.TLSv1_2
     assert context.minimum_version == ssl.TLSVersion.TLSv1_2
+
+
+def test_both_ports_refuse_tls_older_than_1_2(start_tls: Callable[..., Running],
+                                              pki: TestPki) -> None:
+    running = start_tls()
+
+    def version(port: int, highest: ssl.TLSVersion) -> str | None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(pki.ca.cert)
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")  # let this client offer TLS 1.1 at all
+        with warnings.catch_warnings():  # TLSv1_1 is deprecated: that is the point
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = ssl.TLSVersion.TLSv1_1
+        context.maximum_version = highest
+        context.set_alpn_protocols(["h2"])
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                    context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                return tls.version()
+        except (ssl.SSLError, OSError):
+            return None
+
+    for port in (running.bound.grpc_port, running.bound.http_port):
+        assert version(port, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            assert version(port, ssl.TLSVersion.TLSv1_1) is None
+    assert _metric(running, "linkadapt_tls_handshakes_total", transport="rest",
+                   outcome="protocol_version") == 1
 
 
 # -- server TLS ---------------------------------------------------------------------------------
