@@ -93,4 +93,7 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python3", "-m", "xapp.healthcheck"]
 
 ENTRYPOINT ["linkadapt"]
+# serve needs TLS files (--tls-cert/--tls-key or LINKADAPT_TLS_*) or an explicit --insecure
+# (LINKADAPT_INSECURE=1): without either it exits with one line saying so. The image
+# cannot choose plaintext for its operator.
 CMD ["serve"]

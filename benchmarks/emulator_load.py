@@ -70,8 +70,8 @@ def start_service(tmp: Path, pin: bool) -> tuple[subprocess.Popen[bytes], int]:
             os.sched_setaffinity(0, {1})
 
     service = subprocess.Popen(
-        [sys.executable, "-m", "linkadapt.cli", "serve", "--host", "127.0.0.1",
-         "--grpc-port", str(grpc_port), "--http-port", str(http_port), "--model-store",
+        [sys.executable, "-m", "linkadapt.cli", "serve", "--insecure", "--host",
+         "127.0.0.1", "--grpc-port", str(grpc_port), "--http-port", str(http_port), "--model-store",
          str(tmp / "store"), "--default-model", str(tmp / "student.onnx"),
          "--max-batch-size", "4096", "--log-level", "warning"],
         preexec_fn=on_server_cpu)

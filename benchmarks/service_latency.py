@@ -44,9 +44,18 @@ server do not take turns on one core (the machine has two); ``--no-pin`` lets
 the scheduler place them. Each mode warms up for min(200, n) requests first,
 then times n requests (1 UE), max(200, n/2) (1000 UEs as columns) or
 max(20, n/50) (1000 UEs as messages).
+With ``--tls``, a second service runs with mutual TLS (certificates made here with
+the ``openssl`` commands of deploy/README.md: an EC P-256 CA, server and client
+certificates) and its rows are timed the same way over TLS, beside the plaintext
+ones: ``tls_stream_1ue``, ``tls_stream_1000ue_columns``, ``tls_unary_1ue``,
+``tls_rest_1ue`` (the raw-socket client wrapped in ``ssl``), their ratios to the
+plaintext rows, and ``[tls_]grpc_connect_1ue``: a new channel (TCP, and the TLS
+handshake) plus its first ``Decide``, what a gNB pays once per connection.
+
 The machine is shared: run it a few times and compare.
 
-Usage: ``python benchmarks/service_latency.py [--n 2000] [--json] [--no-pin] [--breakdown]``.
+Usage: ``python benchmarks/service_latency.py [--n 2000] [--json] [--no-pin] [--breakdown]
+[--tls]``.
 """
 
 from __future__ import annotations
@@ -58,6 +67,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -233,9 +243,11 @@ class StreamCaller:
 class HttpClient:
     """A minimal HTTP/1.1 keep-alive client: one socket, TCP_NODELAY, one send per request."""
 
-    def __init__(self, port: int) -> None:
-        self._sock = socket.create_connection(("127.0.0.1", port))
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def __init__(self, port: int, context: ssl.SSLContext | None = None) -> None:
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = (sock if context is None
+                      else context.wrap_socket(sock, server_hostname="127.0.0.1"))
         self._buffer = b""
 
     @staticmethod
@@ -300,7 +312,6 @@ def build_requests() -> dict[str, Any]:
 
 async def measure_grpc(ports: dict[str, int], n: int, requests: dict[str, Any]) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    big_n = max(50, n // 10)
     columns_n = max(200, n // 2)  # the 1000-UE goal is a p99: enough samples to estimate it
     async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['echo']}") as channel:
         unary = channel.unary_unary("/echo.Echo/Unary")
@@ -320,30 +331,53 @@ async def measure_grpc(ports: dict[str, int], n: int, requests: dict[str, Any]) 
     if "breakdown_echo" in ports:
         results.update(await measure_breakdown(ports["breakdown_echo"], n, requests))
     async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['grpc']}") as channel:
-        # Requests go out as the bytes serialized above; replies are decoded.
-        decide = channel.unary_unary(f"/{_SERVICE}/Decide", request_serializer=_identity,
-                                     response_deserializer=pb.DecisionResponse.FromString)
-        open_stream = channel.stream_stream(
-            f"/{_SERVICE}/StreamDecisions", request_serializer=_identity,
-            response_deserializer=pb.DecisionResponse.FromString)
-        one, columns = requests["one_bytes"], requests["columns_1000_bytes"]
-        first = await decide(one)
-        assert first.decisions[0].source == pb.DECISION_SOURCE_MODEL, first
-        stream = StreamCaller(open_stream())
-        reply = await stream(columns)
-        assert len(reply.columns.mcs) == 1000 and not reply.HasField("error"), reply.error
-        results["stream_1ue"] = await timed_async(lambda: stream(one), n)
-        results["stream_1000ue_columns"] = await timed_async(lambda: stream(columns), columns_n)
-        messages = requests["messages_1000_bytes"]
-        results["stream_1000ue_messages"] = await timed_async(lambda: stream(messages),
-                                                              max(20, big_n // 5))
-        batches = max(100, n // 10)
-        start = time.perf_counter()
-        for _ in range(batches):
-            await stream(columns)
-        results["decisions_per_s"] = batches * 1000 / (time.perf_counter() - start)
-        await stream.close()
-        results["unary_1ue"] = await timed_async(lambda: decide(one), n)
+        results.update(await measure_service(channel, n, requests))
+    results["grpc_connect_1ue"] = await timed_connect(
+        lambda: grpc.aio.insecure_channel(f"127.0.0.1:{ports['grpc']}"), n, requests)
+    return results
+
+
+async def timed_connect(open_channel: Callable[[], Any], n: int,
+                        requests: dict[str, Any]) -> dict[str, float]:
+    """A new channel and its first 1-UE ``Decide``, closed after: the per-connection cost."""
+    async def connect_and_decide() -> None:
+        async with open_channel() as channel:
+            decide = channel.unary_unary(f"/{_SERVICE}/Decide", request_serializer=_identity,
+                                         response_deserializer=pb.DecisionResponse.FromString)
+            await decide(requests["one_bytes"])
+
+    return await timed_async(connect_and_decide, max(20, n // 20))
+
+
+async def measure_service(channel: Any, n: int, requests: dict[str, Any]) -> dict[str, Any]:
+    """Time the service's gRPC modes on ``channel`` (plaintext or TLS)."""
+    results: dict[str, Any] = {}
+    big_n = max(50, n // 10)
+    columns_n = max(200, n // 2)  # the 1000-UE goal is a p99: enough samples to estimate it
+    # Requests go out as the bytes serialized above; replies are decoded.
+    decide = channel.unary_unary(f"/{_SERVICE}/Decide", request_serializer=_identity,
+                                 response_deserializer=pb.DecisionResponse.FromString)
+    open_stream = channel.stream_stream(
+        f"/{_SERVICE}/StreamDecisions", request_serializer=_identity,
+        response_deserializer=pb.DecisionResponse.FromString)
+    one, columns = requests["one_bytes"], requests["columns_1000_bytes"]
+    first = await decide(one)
+    assert first.decisions[0].source == pb.DECISION_SOURCE_MODEL, first
+    stream = StreamCaller(open_stream())
+    reply = await stream(columns)
+    assert len(reply.columns.mcs) == 1000 and not reply.HasField("error"), reply.error
+    results["stream_1ue"] = await timed_async(lambda: stream(one), n)
+    results["stream_1000ue_columns"] = await timed_async(lambda: stream(columns), columns_n)
+    messages = requests["messages_1000_bytes"]
+    results["stream_1000ue_messages"] = await timed_async(lambda: stream(messages),
+                                                          max(20, big_n // 5))
+    batches = max(100, n // 10)
+    start = time.perf_counter()
+    for _ in range(batches):
+        await stream(columns)
+    results["decisions_per_s"] = batches * 1000 / (time.perf_counter() - start)
+    await stream.close()
+    results["unary_1ue"] = await timed_async(lambda: decide(one), n)
     return results
 
 
@@ -376,7 +410,7 @@ def start_servers(tmp: Path, pin: bool, breakdown: bool = False) -> tuple[
             os.sched_setaffinity(0, server_cpu)
 
     service = subprocess.Popen(
-        [sys.executable, "-m", "linkadapt.cli", "serve", "--host", "127.0.0.1",
+        [sys.executable, "-m", "linkadapt.cli", "serve", "--insecure", "--host", "127.0.0.1",
          "--grpc-port", str(ports["grpc"]), "--http-port", str(ports["http"]), "--model-store",
          str(tmp / "store"), "--default-model", str(tmp / "student.onnx"),
          "--max-batch-size", "4096"], env=env, preexec_fn=on_server_cpu)
@@ -394,11 +428,83 @@ def start_servers(tmp: Path, pin: bool, breakdown: bool = False) -> tuple[
     return service, echoes, ports
 
 
-def run(n: int, pin: bool = True, breakdown: bool = False) -> dict[str, Any]:
+# The by-hand commands of deploy/README.md: an EC P-256 CA, then certificates it signs.
+_OPENSSL_CA = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+               "-nodes", "-days", "2", "-subj", "/CN=linkadapt bench CA",
+               "-keyout", "ca.key", "-out", "ca.crt"]
+
+
+def make_certificates(folder: Path) -> dict[str, Path]:
+    """CA, server (127.0.0.1, both usages) and client certificates, made with openssl."""
+    folder.mkdir()
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl(*_OPENSSL_CA)
+    for name, extensions in (
+            ("tls", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                    "extendedKeyUsage=serverAuth,clientAuth"),
+            ("client", "extendedKeyUsage=clientAuth")):
+        (folder / f"{name}.ext").write_text(extensions + "\n")
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-subj", f"/CN=bench-{name}", "-keyout", f"{name}.key", "-out", f"{name}.csr")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "2", "-out", f"{name}.crt",
+                "-extfile", f"{name}.ext")
+    return {name: folder / name for name in
+            ("ca.crt", "tls.crt", "tls.key", "client.crt", "client.key")}
+
+
+def start_tls_service(tmp: Path, pin: bool, ports: dict[str, int]
+                      ) -> tuple[subprocess.Popen[bytes], dict[str, Path]]:
+    """The same service as the plaintext one, with mutual TLS."""
+    files = make_certificates(tmp / "pki")
+    ports["tls_grpc"], ports["tls_http"] = free_port(), free_port()
+
+    def on_server_cpu() -> None:
+        if pin:
+            os.sched_setaffinity(0, {1})
+
+    service = subprocess.Popen(
+        [sys.executable, "-m", "linkadapt.cli", "serve", "--host", "127.0.0.1",
+         "--grpc-port", str(ports["tls_grpc"]), "--http-port", str(ports["tls_http"]),
+         "--model-store", str(tmp / "tls-store"), "--default-model", str(tmp / "student.onnx"),
+         "--max-batch-size", "4096", "--tls-cert", str(files["tls.crt"]),
+         "--tls-key", str(files["tls.key"]), "--tls-client-ca", str(files["ca.crt"])],
+        env={**os.environ, "LINKADAPT_LOG_LEVEL": "warning"}, preexec_fn=on_server_cpu)
+    return service, files
+
+
+async def measure_tls(port: int, n: int, requests: dict[str, Any],
+                      files: dict[str, Path]) -> dict[str, Any]:
+    """The service's gRPC modes over mutual TLS, and a new TLS channel's first answer."""
+    credentials = grpc.ssl_channel_credentials(
+        files["ca.crt"].read_bytes(), files["client.key"].read_bytes(),
+        files["client.crt"].read_bytes())
+    target = f"127.0.0.1:{port}"
+    async with grpc.aio.secure_channel(target, credentials) as channel:
+        results = await measure_service(channel, n, requests)
+    results["grpc_connect_1ue"] = await timed_connect(
+        lambda: grpc.aio.secure_channel(target, credentials), n, requests)
+    return results
+
+
+def client_context(files: dict[str, Path]) -> ssl.SSLContext:
+    """The REST client's side of mutual TLS."""
+    context = ssl.create_default_context(cafile=str(files["ca.crt"]))
+    context.load_cert_chain(files["client.crt"], files["client.key"])
+    return context
+
+
+def run(n: int, pin: bool = True, breakdown: bool = False, tls: bool = False) -> dict[str, Any]:
     if pin:
         os.sched_setaffinity(0, {0})
     tmp = Path(tempfile.mkdtemp(prefix="linkadapt-bench-"))
     service, echoes, ports = start_servers(tmp, pin, breakdown)
+    if tls:
+        tls_service, files = start_tls_service(tmp, pin, ports)
+        echoes.append(tls_service)
     requests = build_requests()
     results: dict[str, Any] = {"pinned": "servers on CPU 1, client on CPU 0" if pin else "no",
                                "load_average_before": os.getloadavg()[0]}
@@ -413,6 +519,13 @@ def run(n: int, pin: bool = True, breakdown: bool = False) -> dict[str, Any]:
         results["rest_1ue"] = timed(lambda: json.loads(client.send(rest)[1]), n)
         client.close()
         results["service_rss_mb"] = rss_mb(service.pid)
+        if tls:
+            over_tls = asyncio.run(measure_tls(ports["tls_grpc"], n, requests, files))
+            client = HttpClient(ports["tls_http"], client_context(files))
+            assert client.send(rest)[0] == 200
+            over_tls["rest_1ue"] = timed(lambda: json.loads(client.send(rest)[1]), n)
+            client.close()
+            results.update({f"tls_{k}": v for k, v in over_tls.items()})
     finally:
         for server in (service, *echoes):
             server.terminate()
@@ -424,6 +537,12 @@ def run(n: int, pin: bool = True, breakdown: bool = False) -> dict[str, Any]:
         for q in ("p50", "p99"):
             results[f"{mode}_ratio_to_echo_{q}"] = (results[mode][f"{q}_us"]
                                                     / results[echo_mode][f"{q}_us"])
+    if tls:
+        for mode in ("stream_1ue", "stream_1000ue_columns", "unary_1ue", "rest_1ue",
+                     "grpc_connect_1ue"):
+            for q in ("p50", "p99"):
+                results[f"tls_{mode}_ratio_to_plaintext_{q}"] = (
+                    results[f"tls_{mode}"][f"{q}_us"] / results[mode][f"{q}_us"])
     results["load_average_after"] = os.getloadavg()[0]
     results["p50_us"] = results["stream_1ue"]["p50_us"]
     results["p99_us"] = results["stream_1ue"]["p99_us"]
@@ -438,10 +557,12 @@ def main() -> int:
                         help="servers on CPU 1, client on CPU 0 (default: on)")
     parser.add_argument("--breakdown", action="store_true",
                         help="also time echoes that run the service's code up to each stage")
+    parser.add_argument("--tls", action="store_true",
+                        help="also time the service over mutual TLS (a second service)")
     args = parser.parse_args()
     if args.pin and len(os.sched_getaffinity(0)) < 2:
         parser.error("--pin needs two CPUs")
-    results = run(args.n, args.pin, args.breakdown)
+    results = run(args.n, args.pin, args.breakdown, args.tls)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

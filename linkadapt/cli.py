@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Final
 
 from linkadapt import __version__
 
+GRPC_CLIENTS: Final = frozenset({"emulate"})
+"""Commands whose gRPC C core is kept to errors: it logs a failed TLS handshake at INFO
+on a line of its own, where the command prints one line naming the flag to fix."""
 INTERRUPTED: Final = 130
 """Exit status after Ctrl-C (128 + SIGINT, as shells report it)."""
 
@@ -53,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     name, rest = args[0], args[1:]
     module_name, summary = COMMANDS[name]
+    if name in GRPC_CLIENTS:  # read once, when grpc is first imported
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     try:
         module = importlib.import_module(module_name)
         parser = argparse.ArgumentParser(prog=f"linkadapt {name}", description=summary)

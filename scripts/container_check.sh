@@ -151,7 +151,8 @@ import yaml
 out = pathlib.Path(sys.argv[1])
 token = "container-check-token"
 with helm.Chart.load("deploy/helm/linkadapt") as chart:
-    rendered = chart.render({"auth": {"adminToken": token}}, name="check", namespace="ricxapp")
+    rendered = chart.render({"auth": {"adminToken": token}, "tls": {"enabled": False}}, name="check",
+                           namespace="ricxapp")
 objects = [d for name, text in rendered.items() if name.endswith(".yaml")
            for d in yaml.safe_load_all(text) if d]
 config = next(o for o in objects if o["kind"] == "ConfigMap")["data"]["config-file.json"]
@@ -312,7 +313,7 @@ log "running it: --read-only, --network=host, gRPC 127.0.0.1:$grpc_port, HTTP 12
 # The HTTP port is a flag (the others come from the environment): the image's
 # HEALTHCHECK must find it on the service's command line, not in LINKADAPT_HTTP_PORT.
 cid=$(podman run -d --network=host --read-only "${mounts[@]}" \
-    -e LINKADAPT_HOST=127.0.0.1 -e "LINKADAPT_GRPC_PORT=$grpc_port" \
+    -e LINKADAPT_HOST=127.0.0.1 -e "LINKADAPT_GRPC_PORT=$grpc_port" -e LINKADAPT_INSECURE=1 \
     "$image" serve --http-port "$http_port" 2> >(grep -v "systemd connection" >&2))
 wait_alive
 log "alive: $(http_get "http://127.0.0.1:$http_port/ric/v1/health/alive")"

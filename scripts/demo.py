@@ -43,6 +43,8 @@ def main() -> int:
     base = f"http://127.0.0.1:{http_port}"
     store = Path(os.environ.get("LINKADAPT_MODEL_STORE", ".linkadapt/store"))
     server = subprocess.Popen([sys.executable, "-m", "linkadapt", "serve",
+                               # a first-run demo on loopback: plaintext, said explicitly
+                               "--insecure",
                                "--model-store", str(store), "--log-level", "warning"])
     try:
         deadline = time.monotonic() + 60

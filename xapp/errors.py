@@ -46,6 +46,10 @@ class AdminDisabled(ServiceError):
     """Model management is off because no admin token is configured."""
 
 
+class ClientNotAllowed(ServiceError):
+    """The verified client certificate names no client allowed to ask for decisions."""
+
+
 class ModelRejected(ServiceError):
     """An uploaded model failed validation; nothing was stored."""
 
@@ -86,6 +90,7 @@ _STATUS: Final[dict[type[ServiceError], Status]] = {
     BatchTooLarge: Status(grpc.StatusCode.RESOURCE_EXHAUSTED, 413),
     Unauthenticated: Status(grpc.StatusCode.UNAUTHENTICATED, 401),
     AdminDisabled: Status(grpc.StatusCode.PERMISSION_DENIED, 403),
+    ClientNotAllowed: Status(grpc.StatusCode.PERMISSION_DENIED, 403),
     ModelTooLarge: Status(grpc.StatusCode.RESOURCE_EXHAUSTED, 413),
     ModelRejected: Status(grpc.StatusCode.FAILED_PRECONDITION, 422),
     ModelNotFound: Status(grpc.StatusCode.NOT_FOUND, 404),

@@ -23,12 +23,13 @@ from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
 from xapp.columns import decode_columns
 from xapp.core import Decisions
-from xapp.errors import InvalidRequest, ServiceError, status_of
+from xapp.errors import ClientNotAllowed, InvalidRequest, ServiceError, status_of
 from xapp.features import ReportError
 from xapp.proto_reports import batch_from_protos
 from xapp.service import Service
 from xapp.settings import host_port
 from xapp.single_ue import decide_one
+from xapp.tls import peer_names
 
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["LinkAdaptation"].full_name
 _MODEL: Final = pb.DECISION_SOURCE_MODEL
@@ -123,6 +124,7 @@ class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
         self._metrics = service.metrics
         self._stats = service.metrics.requests["grpc"]
         self._one = _OneReply()
+        self._allowed_names = frozenset(service.settings.tls_client_names)
 
     def _answer(self, request: Any) -> tuple[bytes, int]:
         """Return the serialized response to ``request`` and its number of UEs.
@@ -159,9 +161,13 @@ class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
         return response.SerializeToString(), len(batch)
 
     def _authorize(self, context: grpc.aio.ServicerContext) -> None:
+        if self._allowed_names and not peer_names(context.auth_context()) & self._allowed_names:
+            self._metrics.refused_credentials.labels("grpc", "client_certificate").inc()
+            raise ClientNotAllowed("the client certificate names no gNB allowed to ask for "
+                                   "decisions (tls_client_names)")
         if self._service.settings.decisions_require_token:
             metadata = dict(context.invocation_metadata() or ())
-            self._service.check_decisions(metadata.get("authorization"))
+            self._service.check_decisions(metadata.get("authorization"), "grpc")
 
     def _count_error(self, error: BaseException) -> grpc.StatusCode:
         code = status_of(error).grpc_code
@@ -268,8 +274,10 @@ class ModelHealthServicer(health_aio.HealthServicer):
         return await super().Check(request, context)
 
 
-async def start_grpc_server(service: Service, host: str, port: int) -> tuple[grpc.aio.Server, int]:
-    """Create, bind and start the gRPC server; return it and the bound port."""
+async def start_grpc_server(service: Service, host: str, port: int,
+                            credentials: grpc.ServerCredentials | None = None
+                            ) -> tuple[grpc.aio.Server, int]:
+    """Create, bind and start the gRPC server (TLS with ``credentials``); return it and the port."""
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", service.settings.max_request_bytes),
         ("grpc.so_reuseport", 0),
@@ -284,7 +292,9 @@ async def start_grpc_server(service: Service, host: str, port: int) -> tuple[grp
          reflection.SERVICE_NAME),
         server,
     )
-    bound = server.add_insecure_port(host_port(host, port))
+    address = host_port(host, port)
+    bound = (server.add_insecure_port(address) if credentials is None
+             else server.add_secure_port(address, credentials))
     if bound == 0:
         raise OSError(f"cannot bind gRPC to {host}:{port}")
     await server.start()

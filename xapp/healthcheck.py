@@ -10,6 +10,12 @@ flags > environment > config file > defaults). A check that read only
 ``LINKADAPT_HTTP_PORT`` would probe 8080 while the service listens elsewhere,
 and mark a healthy container unhealthy.
 
+When the service serves TLS (its ``--tls-cert``), the check speaks HTTPS and trusts
+exactly that certificate file (no CA or host name needed for the local service);
+under mutual TLS it presents the service's own certificate and key unless
+``--tls-cert``/``--tls-key`` are given. ``--tls-ca`` checks against a CA instead.
+``--ready`` asks ``/ric/v1/health/ready``, for a readiness probe.
+
 Exit status 0 when the endpoint answers 200, 1 otherwise (what Docker and
 podman expect of a HEALTHCHECK command), with one line saying why.
 """
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -25,6 +32,7 @@ from pathlib import Path
 
 from xapp.commands import serve
 from xapp.settings import Settings, SettingsError, host_port
+from xapp.tls import ClientTls, TlsError, client_failure_hint, pinned_context
 
 _ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
 """Wildcard bind addresses and the loopback address that reaches them."""
@@ -51,10 +59,35 @@ def served_settings(arguments: Sequence[str], environ: Mapping[str, str]) -> Set
     return serve.settings_from(args, environ)
 
 
-def alive_url(settings: Settings) -> str:
+def alive_url(settings: Settings, path: str = "/ric/v1/health/alive") -> str:
     """Where the liveness endpoint of a service with these settings answers locally."""
     host = _ANY_ADDRESS.get(settings.host, settings.host)
-    return f"http://{host_port(host, settings.http_port)}/ric/v1/health/alive"
+    scheme = "http" if settings.tls_cert is None else "https"
+    return f"{scheme}://{host_port(host, settings.http_port)}{path}"
+
+
+def tls_context(settings: Settings, args: argparse.Namespace) -> ssl.SSLContext | None:
+    """How the check speaks TLS to a service with these settings (``None``: plaintext).
+
+    Without ``--tls-ca`` it trusts exactly the certificate the service serves (the
+    file of its ``--tls-cert``); under mutual TLS it presents ``--tls-cert`` /
+    ``--tls-key``, else the service's own certificate and key (which the client CA
+    must then have signed for client use, as a cert-manager Certificate with both
+    usages is).
+
+    Raises:
+        TlsError: a file cannot be used, naming its flag.
+
+    """
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    if args.tls_ca is not None:
+        return ClientTls(args.tls_ca, args.tls_cert, args.tls_key).ssl_context()
+    client = None
+    if settings.tls_client_ca is not None:
+        client = ((args.tls_cert, args.tls_key) if args.tls_cert is not None
+                  else (settings.tls_cert, settings.tls_key))
+    return pinned_context(settings.tls_cert, client)
 
 
 def _environ(pid: int) -> dict[str, str]:
@@ -102,6 +135,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="process of the service whose command line to read (default: "
                              "PID 1, or the first 'linkadapt serve' process)")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds (default 2)")
+    parser.add_argument("--ready", action="store_true",
+                        help="ask /ric/v1/health/ready (a validated model serves) instead")
+    group = parser.add_argument_group("TLS (default: trust the certificate the service "
+                                      "serves; under mutual TLS, present it too)")
+    group.add_argument("--tls-ca", type=Path, help="CA that signed the service's certificate")
+    group.add_argument("--tls-cert", type=Path, help="client certificate (mutual TLS)")
+    group.add_argument("--tls-key", type=Path, help="key of --tls-cert")
     args = parser.parse_args(argv)
     try:
         pid = find_service() if args.pid is None else args.pid
@@ -109,14 +149,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, SettingsError) as exc:
         print(f"healthcheck: cannot tell the service's REST port: {exc}", file=sys.stderr)
         return 1
-    url = alive_url(settings)
     try:
-        with urllib.request.urlopen(url, timeout=args.timeout) as reply:
+        context = tls_context(settings, args)
+    except TlsError as exc:
+        print(f"healthcheck: {exc}", file=sys.stderr)
+        return 1
+    url = alive_url(settings, "/ric/v1/health/ready" if args.ready else "/ric/v1/health/alive")
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout, context=context) as reply:
             if reply.status == 200:
                 return 0
             print(f"healthcheck: {url} answered {reply.status}", file=sys.stderr)
     except OSError as exc:  # urllib's URLError and HTTPError included
-        print(f"healthcheck: {url}: {exc}", file=sys.stderr)
+        reason = getattr(exc, "reason", exc)
+        hint = client_failure_hint(reason, ClientTls(args.tls_ca, args.tls_cert, args.tls_key)
+                                   if context is not None else None)
+        print(f"healthcheck: {url}: {hint or exc}", file=sys.stderr)
     return 1
 
 

@@ -122,7 +122,23 @@ class Metrics:
             "linkadapt_model_loaded", "1 when a validated model serves, 0 on fallback only.",
             registry=self.registry,
         )
+        self.tls_handshakes = Counter(
+            "linkadapt_tls_handshakes",
+            "TLS handshakes, by transport and outcome: ok or why it failed (REST); gRPC "
+            "counts handshakes started only, as its C core keeps the outcome to itself.",
+            ("transport", "outcome"), registry=self.registry,
+        )
+        self.refused_credentials = Counter(
+            "linkadapt_refused_credentials",
+            "Requests refused for their credential, by transport and credential "
+            "(client_certificate: a name not allowed; decision_token; admin_token).",
+            ("transport", "credential"), registry=self.registry,
+        )
         self.registry.register(_RequestCollector(self))
+
+    def count_handshake(self, transport: str, outcome: str) -> None:
+        """Count one TLS handshake (called from the servers' TLS layers, any thread)."""
+        self.tls_handshakes.labels(transport, outcome).inc()
 
     def render(self) -> bytes:
         """Render every metric in the Prometheus text exposition format."""

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Final
@@ -14,6 +15,7 @@ from typing import Final
 import grpc
 import uvicorn
 
+from xapp import tls
 from xapp.grpc_server import start_grpc_server
 from xapp.rest import create_app
 from xapp.service import Service, StartupError
@@ -72,7 +74,34 @@ def _listen_rest(host: str, port: int) -> socket.socket:
                            f"{exc.strerror or exc}") from None
 
 
-async def _start_grpc(service: Service, host: str, port: int) -> tuple[grpc.aio.Server, int]:
+@dataclass(frozen=True, slots=True)
+class _Transports:
+    """The TLS of both servers (``None``: plaintext)."""
+
+    grpc_credentials: grpc.ServerCredentials | None = None
+    ssl_context: ssl.SSLContext | None = None
+
+
+def _transport_security(service: Service) -> _Transports:
+    """Load the TLS files; raise :class:`StartupError` naming the flag of a bad one."""
+    try:
+        files = tls.server_files(service.settings)
+    except tls.TlsError as exc:
+        raise StartupError(str(exc)) from None
+    if files is None:
+        log.warning("TLS is off (insecure): gRPC and REST serve plaintext, so reports, "
+                    "decisions, the admin token and models cross the network in clear")
+        return _Transports()
+    count = service.metrics.count_handshake
+    log.info("TLS on gRPC and REST with %s%s", files.cert,
+             f"; mutual TLS, client CA {files.client_ca}" if files.mutual else "")
+    return _Transports(tls.grpc_server_credentials(files, count),
+                       tls.rest_ssl_context(files, count))
+
+
+async def _start_grpc(service: Service, host: str, port: int,
+                      credentials: grpc.ServerCredentials | None = None
+                      ) -> tuple[grpc.aio.Server, int]:
     """Start the gRPC server; raise :class:`StartupError` naming the address if it cannot.
 
     The address is tried with a plain socket first: gRPC's C core logs a bind
@@ -82,7 +111,7 @@ async def _start_grpc(service: Service, host: str, port: int) -> tuple[grpc.aio.
     if port and (reason := _bind_failure(host, port)):
         raise StartupError(f"cannot listen for gRPC on {host}:{port}: {reason}")
     try:
-        return await start_grpc_server(service, host, port)
+        return await start_grpc_server(service, host, port, credentials)
     except (RuntimeError, OSError) as exc:
         reason = _bind_failure(host, port) or str(exc).split(";")[0]
         raise StartupError(f"cannot listen for gRPC on {host}:{port}: {reason}") from None
@@ -110,7 +139,8 @@ class _Started:
     http: _UvicornServer | None = None
     http_task: asyncio.Task[None] | None = None
 
-    async def start_rest(self, service: Service, settings: Settings) -> None:
+    async def start_rest(self, service: Service, settings: Settings,
+                         ssl_context: ssl.SSLContext | None = None) -> None:
         """Serve REST on :attr:`sock`; return once it accepts connections.
 
         Raises:
@@ -121,6 +151,8 @@ class _Started:
         config = uvicorn.Config(
             create_app(service), log_level=settings.log_level, access_log=False,
             lifespan="off", timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+            ssl_context_factory=None if ssl_context is None else (
+                lambda config, default: ssl_context),
         )
         self.http = http = _UvicornServer(config)
         self.http_task = task = asyncio.create_task(http.serve(sockets=[self.sock]))
@@ -164,15 +196,17 @@ async def serve(
     """
     stop = stop or asyncio.Event()
     service = Service(settings)
+    transports = _transport_security(service)
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in _SIGNALS:
             loop.add_signal_handler(sig, stop.set)
     started = _Started()
     try:
-        started.grpc, grpc_port = await _start_grpc(service, settings.host, settings.grpc_port)
+        started.grpc, grpc_port = await _start_grpc(service, settings.host, settings.grpc_port,
+                                                    transports.grpc_credentials)
         started.sock = _listen_rest(settings.host, settings.http_port)
-        await started.start_rest(service, settings)
+        await started.start_rest(service, settings, transports.ssl_context)
         assert started.http_task is not None
         bound = Bound(settings.host, grpc_port, started.sock.getsockname()[1])
         log.info("serving gRPC on %s:%d and REST on %s:%d", bound.host, grpc_port, bound.host,

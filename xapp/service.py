@@ -108,9 +108,9 @@ class Service:
         """
         if self._token is None:
             raise AdminDisabled("the admin API is disabled: no admin token is configured")
-        self._check_token(authorization)
+        self._check_token(authorization, "admin_token", "rest")
 
-    def check_decisions(self, authorization: str | None) -> None:
+    def check_decisions(self, authorization: str | None, transport: str = "rest") -> None:
         """Check an ``Authorization`` header for decisions (open unless configured).
 
         Raises:
@@ -118,16 +118,18 @@ class Service:
 
         """
         if self.settings.decisions_require_token:
-            self._check_token(authorization)
+            self._check_token(authorization, "decision_token", transport)
 
-    def _check_token(self, authorization: str | None) -> None:
+    def _check_token(self, authorization: str | None, credential: str, transport: str) -> None:
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not given:
+            self.metrics.refused_credentials.labels(transport, credential).inc()
             raise Unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
         assert self._token is not None
         # Constant time, and on digests so the length of the token does not leak either.
         if not hmac.compare_digest(hashlib.sha256(given.strip().encode()).digest(),
                                    hashlib.sha256(self._token.encode()).digest()):
+            self.metrics.refused_credentials.labels(transport, credential).inc()
             raise Unauthenticated("invalid bearer token")
 
 

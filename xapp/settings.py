@@ -61,6 +61,13 @@ class Settings(BaseModel):
     decisions_require_token: bool = Field(False,
                                           description="require the token for decisions too")
     shutdown_grace_s: float = Field(5.0, ge=0, description="time in-flight calls get on SIGTERM")
+    tls_cert: Path | None = Field(None, description="PEM certificate (chain) of both servers")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert")
+    tls_client_ca: Path | None = Field(None, description="CA of client certificates: "
+                                       "mutual TLS, clients without one are refused")
+    tls_client_names: tuple[str, ...] = Field((), description="client certificate names "
+                                              "(CN or SAN) allowed to ask for decisions")
+    insecure: bool = Field(False, description="serve plaintext (no TLS), on purpose")
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
 
     @field_validator("default_model")
@@ -72,6 +79,21 @@ class Settings(BaseModel):
             reason = "is a directory" if path.is_dir() else "does not exist"
             raise ValueError(f"the default model file {path} {reason}")
         return path
+
+    @field_validator("tls_client_names", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        # The environment and flags give one string: "gnb-1,gnb-2".
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> Settings:
+        from xapp.tls import check_server_settings  # xapp.tls imports grpc: keep settings light
+
+        check_server_settings(self)
+        return self
 
     @model_validator(mode="after")
     def _token_sources(self) -> Settings:

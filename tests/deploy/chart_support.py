@@ -50,6 +50,12 @@ CASES: Final[dict[str, dict[str, Any]]] = {
         "updateStrategy": {"type": "RollingUpdate",
                            "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
     },
+    "plaintext": {"tls": {"enabled": False}},
+    "mutual-tls": {
+        "tls": {"secretName": "ric-xapp-tls", "mutual": True, "clientNames": ["gnb-1"]},
+        "metrics": {"serviceMonitor": {"enabled": True}},
+        "tests": {"emulator": {"tlsSecretName": "ric-gnb-1-tls"}},
+    },
     "no-persistence": {
         "persistence": {"enabled": False},
         "auth": {"enabled": False},

@@ -177,7 +177,8 @@ def test_pods_meet_the_restricted_security_standard(name: str) -> None:
 
 
 def test_probes_use_grpc_health_and_the_oran_health_endpoints() -> None:
-    (container,) = _xapp_pod(render())["spec"]["containers"]
+    # plaintext; under TLS the image's health check probes (tests/deploy/test_chart_tls.py)
+    (container,) = _xapp_pod(render({"tls": {"enabled": False}}))["spec"]["containers"]
     assert container["startupProbe"]["grpc"] == {"port": 50051}
     assert container["livenessProbe"]["httpGet"] == {"path": "/ric/v1/health/alive",
                                                      "port": "http"}
@@ -188,7 +189,7 @@ def test_probes_use_grpc_health_and_the_oran_health_endpoints() -> None:
 
 def test_probe_timings_are_overridable_and_fallback_only_serving_can_be_ready() -> None:
     objects = render({"readinessProbe": {"requireModel": False, "periodSeconds": 3},
-                      "startupProbe": {"enabled": False}})
+                      "startupProbe": {"enabled": False}, "tls": {"enabled": False}})
     (container,) = _xapp_pod(objects)["spec"]["containers"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/ric/v1/health/alive"
     assert container["readinessProbe"]["periodSeconds"] == 3
@@ -297,6 +298,11 @@ CHART_CONTROLS = {
     "shutdown_grace_s": "config.shutdownGraceSeconds",
     "admin_token_file": "auth.existingSecret",
     "admin_token": "auth.adminToken or auth.existingSecret",
+    "tls_cert": "tls.enabled and tls.secretName",
+    "tls_key": "tls.enabled and tls.secretName",
+    "tls_client_ca": "tls.mutual",
+    "tls_client_names": "tls.clientNames",
+    "insecure": "tls.enabled=false",
 }
 
 
@@ -319,8 +325,9 @@ def test_extra_controls_accept_the_controls_the_chart_does_not_set() -> None:
 
 
 def test_every_control_the_chart_writes_is_refused_in_extra_controls() -> None:
-    written = set(_controls(render())) | {"admin_token"}  # admin_token: never, auth.* do
-    assert written == set(CHART_CONTROLS)
+    written = {key for case in ("defaults", "mutual-tls", "plaintext")
+               for key in _controls(render(CASES[case]))}
+    assert written | {"admin_token"} == set(CHART_CONTROLS)  # admin_token: never, auth.* do
 
 
 @pytest.mark.parametrize(("key", "instead"), sorted(CHART_CONTROLS.items()))

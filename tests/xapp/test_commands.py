@@ -45,8 +45,8 @@ def test_serve_command_models_command_and_sigterm(tmp_path: Path, capsys) -> Non
     env = {**os.environ, "LINKADAPT_ADMIN_TOKEN_FILE": str(token_file),
            "LINKADAPT_LOG_LEVEL": "warning", "LINKADAPT_DEFAULT_MODEL": ""}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "linkadapt.cli", "serve", "--host", "127.0.0.1", "--grpc-port",
-         "0", "--http-port", str(http), "--model-store", str(tmp_path / "store")],
+        [sys.executable, "-m", "linkadapt.cli", "serve", "--insecure", "--host", "127.0.0.1",
+         "--grpc-port", "0", "--http-port", str(http), "--model-store", str(tmp_path / "store")],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{http}"

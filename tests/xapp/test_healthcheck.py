@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from certificates import make_pki
 
 from xapp.healthcheck import alive_url, serve_arguments, served_settings
 
@@ -60,8 +61,8 @@ def test_a_wildcard_bind_address_is_probed_on_loopback(host: str, url: str) -> N
     assert alive_url(served_settings(["--host", host], {})) == url
 
 
-def _healthcheck(pid: int) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xapp.healthcheck", "--pid", str(pid)],
+def _healthcheck(pid: int, *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "xapp.healthcheck", "--pid", str(pid), *flags],
                           cwd=REPO, capture_output=True, text=True, timeout=30)
 
 
@@ -75,8 +76,8 @@ def test_a_service_is_healthy_on_its_own_port_and_a_non_service_is_not(
     if given_by != "flag":  # only the service has it: the check reads /proc/PID/environ
         env["LINKADAPT_HTTP_PORT"], flags = str(port), []
     service = subprocess.Popen(
-        [sys.executable, "-m", "linkadapt.cli", "serve", "--host", "127.0.0.1",
-         "--grpc-port", "0", *flags, "--model-store", str(tmp_path / "s")],
+        [sys.executable, "-m", "linkadapt.cli", "serve", "--insecure", "--host",
+         "127.0.0.1", "--grpc-port", "0", *flags, "--model-store", str(tmp_path / "s")],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -103,3 +104,35 @@ def test_a_service_is_healthy_on_its_own_port_and_a_non_service_is_not(
     assert not_listening.returncode == 1
     assert not_listening.stderr.startswith(
         f"healthcheck: http://127.0.0.1:{idle}/ric/v1/health/alive: ")
+
+
+def test_the_check_speaks_mutual_tls_to_a_tls_service(tmp_path: Path) -> None:
+    """Under (mutual) TLS the check trusts the served certificate and presents it."""
+    pki = make_pki(tmp_path / "pki")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINKADAPT_")}
+    env.update({"LINKADAPT_LOG_LEVEL": "warning", "LINKADAPT_TLS_CERT": str(pki.server.cert),
+                "LINKADAPT_TLS_KEY": str(pki.server.key)})
+    service = subprocess.Popen(
+        [sys.executable, "-m", "linkadapt.cli", "serve", "--host", "127.0.0.1",
+         "--grpc-port", "0", "--http-port", str(port), "--model-store", str(tmp_path / "s"),
+         "--tls-client-ca", str(pki.ca.cert)],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while (result := _healthcheck(service.pid)).returncode != 0:
+            assert service.poll() is None, service.communicate()[1]
+            assert time.monotonic() < deadline, result.stderr
+            time.sleep(0.5)
+        assert result.stderr == ""
+        assert _healthcheck(service.pid, "--ready").returncode == 0  # the embedded model
+        given = _healthcheck(service.pid, "--tls-ca", str(pki.ca.cert), "--tls-cert",
+                             str(pki.client.cert), "--tls-key", str(pki.client.key))
+        assert given.returncode == 0, given.stderr
+        wrong = _healthcheck(service.pid, "--tls-ca", str(pki.rogue_ca.cert))
+        assert wrong.returncode == 1
+        assert wrong.stderr.count("\n") == 1 and "--tls-ca" in wrong.stderr, wrong.stderr
+        assert wrong.stderr.startswith(f"healthcheck: https://127.0.0.1:{port}/")
+    finally:
+        service.terminate()
+        service.wait(timeout=30)

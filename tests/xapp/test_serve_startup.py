@@ -32,8 +32,9 @@ REPO = Path(__file__).resolve().parents[2]
 def _serve(*flags: str, store: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINKADAPT_")}
     env.update({"LINKADAPT_ADMIN_TOKEN": TOKEN, "LINKADAPT_LOG_LEVEL": "warning"})
-    command = [sys.executable, "-m", "linkadapt.cli", "serve", "--host", "127.0.0.1",
-               "--grpc-port", "0", "--http-port", "0", "--model-store", str(store), *flags]
+    command = [sys.executable, "-m", "linkadapt.cli", "serve", "--insecure", "--host",
+               "127.0.0.1", "--grpc-port", "0", "--http-port", "0", "--model-store", str(store),
+               *flags]
     # A service that starts despite the error never exits: the timeout fails the test.
     return subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True,
                           timeout=60)

@@ -30,6 +30,7 @@ from training.sim.emulator import (
     load_ramp,
     run_emulation,
 )
+from xapp.tls import add_client_arguments, client_tls_from
 
 _EXAMPLES = """examples:
   linkadapt emulate --target 127.0.0.1:50051 --cells 2 --ues-per-cell 16 --slots 2000 --stream
@@ -39,6 +40,7 @@ _EXAMPLES = """examples:
       --deadline-us 1000 --stream
   linkadapt emulate --target 127.0.0.1:50051 --swap-every 500 --swap-models a:1,b:1 \\
       --admin-url http://127.0.0.1:8080 --token-file /run/secrets/admin-token
+  linkadapt emulate --target xapp:50051 --tls-ca ca.crt --tls-cert gnb.crt --tls-key gnb.key
 
 Cell c of a run with --seed K simulates exactly what 'linkadapt simulate --seed K+c'
 simulates: against a service running model M, '--cells 1 --ues-per-cell N' gives the
@@ -120,6 +122,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="bearer token (admin API; also sent with decisions); "
                            "or --token-file, or LINKADAPT_ADMIN_TOKEN")
     swap.add_argument("--token-file", type=Path, default=None, help="file holding the token")
+    add_client_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
 
 
@@ -159,7 +162,7 @@ def options_from_args(args: argparse.Namespace) -> EmulatorOptions:
         give_up_s=args.give_up_s,
         token=_token(args), swap_every=args.swap_every or 0,
         swap_models=tuple(m.strip() for m in args.swap_models.split(",") if m.strip()),
-        admin_url=args.admin_url, compare=args.compare,
+        admin_url=args.admin_url, compare=args.compare, tls=client_tls_from(args),
     )
     opts.check()
     return opts

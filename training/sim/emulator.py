@@ -62,6 +62,7 @@ from urllib.parse import urlsplit
 import grpc
 import numpy as np
 import numpy.typing as npt
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from training.options import flag
 from training.sim import config, runner
@@ -74,6 +75,7 @@ from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
 from xapp.columns import encode_columns
 from xapp.features import ReportBatch
 from xapp.policy import DEFAULT_BACKOFF, fallback_mcs
+from xapp.tls import ClientTls, client_failure_hint
 
 _MODEL: Final = pb.DECISION_SOURCE_MODEL
 _FALLBACK: Final = pb.DECISION_SOURCE_FALLBACK
@@ -147,6 +149,7 @@ class EmulatorOptions:
     swap_models: tuple[str, ...] = ()
     admin_url: str | None = None
     compare: str | None = None
+    tls: ClientTls | None = None
 
     def check(self) -> None:
         """Raise ValueError naming the first bad option."""
@@ -308,8 +311,10 @@ class Transport:
     """
 
     def __init__(self, target: str, stream: bool, timeout_s: float,
-                 token: str | None = None) -> None:
+                 token: str | None = None, tls: ClientTls | None = None) -> None:
         self.target = target
+        self.tls = tls
+        self._credentials = None if tls is None else tls.grpc_credentials()
         self.stream = stream
         self.timeout_s = timeout_s
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
@@ -336,20 +341,52 @@ class Transport:
 
     def _connect(self) -> Any:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
+            if self._credentials is None:
+                self._channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
+            else:
+                assert self.tls is not None
+                self._channel = grpc.aio.secure_channel(
+                    self.target, self._credentials,
+                    options=_CHANNEL_OPTIONS + self.tls.channel_options())
             self._stub = pb_grpc.LinkAdaptationStub(self._channel)
         return self._stub
 
     async def wait_ready(self, timeout_s: float) -> None:
-        """Wait until the channel connects; EmulatorError after ``timeout_s``."""
+        """Wait until the channel connects; EmulatorError after ``timeout_s``.
+
+        A failed TLS handshake (wrong CA, no client certificate where the service
+        asks for one) ends the wait at once with the flag to fix: waiting longer
+        cannot help.
+        """
         self._connect()
-        assert self._channel is not None
+        channel = self._channel
+        assert channel is not None
         try:
-            await asyncio.wait_for(self._channel.channel_ready(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                state = channel.get_state(try_to_connect=True)
+                while state != grpc.ChannelConnectivity.READY:
+                    if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+                        hint = await self._tls_failure()
+                        if hint is not None:
+                            await self.close()
+                            raise EmulatorError(f"cannot connect to the xApp at "
+                                                f"{self.target}: {hint}")
+                    await channel.wait_for_state_change(state)
+                    state = channel.get_state(try_to_connect=True)
         except TimeoutError:
             await self.close()
             raise EmulatorError(f"cannot reach the xApp at {self.target} "
                                 f"within {timeout_s:g} s") from None
+
+    async def _tls_failure(self) -> str | None:
+        """Why the channel failed, when it is TLS (one health check shows gRPC's reason)."""
+        assert self._channel is not None
+        try:
+            await health_pb2_grpc.HealthStub(self._channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=self.timeout_s, wait_for_ready=False)
+        except grpc.aio.AioRpcError as exc:
+            return client_failure_hint(exc.details() or "", self.tls)
+        return None
 
     async def decide(self, request: Any) -> Any:
         """Send one request and return its response; SlotFailure on any failure."""
@@ -431,7 +468,8 @@ class Cell:
         self.cfg = cell_config(opts.scenario, self.seed, opts.ues_per_cell, opts.speed_kmh)
         self.sim = LinkSimulator(self.cfg, self.seed)
         self.ue_ids = np.arange(self.sim.n, dtype=np.int64)
-        self.transport = Transport(opts.target, opts.stream, opts.timeout_ms / 1e3, opts.token)
+        self.transport = Transport(opts.target, opts.stream, opts.timeout_ms / 1e3, opts.token,
+                                   opts.tls)
         self.columnar = opts.columnar
         self.all_ues = opts.all_ues
         self.reward_sum = 0.0
@@ -638,7 +676,7 @@ class EmulationResult:
             "target": opts.target, "scenario": opts.scenario, "seed": opts.seed,
             "mode": "stream" if opts.stream else "unary",
             "wire": {None: "auto", True: "columns", False: "reports"}[opts.columnar],
-            "cells": opts.cells, "ues_per_cell": opts.ues_per_cell,
+            "cells": opts.cells, "ues_per_cell": opts.ues_per_cell, "tls": opts.tls is not None,
             "deadline_us": self.deadline_us, "strict_deadline": opts.strict_deadline,
             **self.kpis, "wall_s": round(self.wall_s, 3), "aborted": self.aborted,
             "per_cell": self.per_cell,
@@ -662,7 +700,7 @@ class _Swapper:
         self.every = opts.swap_every
         self.models = [m.replace(":", "@", 1) for m in opts.swap_models]
         self.client = httpx.AsyncClient(
-            base_url=str(opts.admin_url), timeout=30.0,
+            base_url=str(opts.admin_url), timeout=30.0, verify=_verify(opts),
             headers={"Authorization": f"Bearer {opts.token}"})
         self.events: list[SwapEvent] = []
         self.tasks: set[asyncio.Task[None]] = set()
@@ -693,6 +731,11 @@ class _Swapper:
         await self.client.aclose()
 
 
+def _verify(opts: EmulatorOptions) -> Any:
+    """What httpx verifies the admin API's certificate with: the --tls-* files, or its default."""
+    return True if opts.tls is None else opts.tls.ssl_context()
+
+
 async def check_swap_models(opts: EmulatorOptions) -> None:
     """Before a hot-swap drill: the admin API answers, takes the token, stores every model.
 
@@ -705,11 +748,13 @@ async def check_swap_models(opts: EmulatorOptions) -> None:
     where = f"the admin API at {opts.admin_url}"
     try:
         async with httpx.AsyncClient(base_url=str(opts.admin_url),
-                                     timeout=opts.connect_timeout_s,
+                                     timeout=opts.connect_timeout_s, verify=_verify(opts),
                                      headers={"Authorization": f"Bearer {opts.token}"}) as client:
             response = await client.get("/v1/models")
     except httpx.HTTPError as exc:
-        raise EmulatorError(f"cannot reach {where}: {type(exc).__name__}: {exc}") from None
+        hint = client_failure_hint(exc, opts.tls)
+        raise EmulatorError(f"cannot reach {where}: {hint or f'{type(exc).__name__}: {exc}'}"
+                            ) from None
     if response.status_code == 401:
         raise EmulatorError(f"{where} refused the admin token (HTTP 401); check --token, "
                             "--token-file or LINKADAPT_ADMIN_TOKEN")

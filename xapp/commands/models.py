@@ -11,6 +11,8 @@ from typing import Any, Final
 
 import httpx
 
+from xapp.tls import ClientTls, TlsError, add_client_arguments, client_failure_hint, client_tls_from
+
 TOKEN_ENV: Final = "LINKADAPT_ADMIN_TOKEN"
 _BODY_SHOWN: Final = 120
 """Characters of a non-JSON reply shown in the error: enough to recognise the server."""
@@ -23,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-file", type=Path,
                         help=f"file with the admin bearer token (default ${TOKEN_ENV})")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    add_client_arguments(parser)
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("list", help="stored models, the active one and the history")
     actions.add_parser("active", help="the serving model with its card and checksum")
@@ -44,22 +47,30 @@ def _token(args: argparse.Namespace) -> str | None:
     return os.environ.get(TOKEN_ENV)
 
 
-def _request(args: argparse.Namespace, token: str | None, model: bytes | None) -> httpx.Response:
+def _request(args: argparse.Namespace, token: str | None, model: bytes | None,
+             tls: ClientTls | None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with httpx.Client(base_url=args.url, headers=headers, timeout=args.timeout) as client:
+    verify: Any = True if tls is None else tls.ssl_context()
+    # --tls-server-name: the name the certificate is checked against (e.g. through a
+    # port-forward to localhost); httpcore takes it as the TLS server name.
+    ext = {"sni_hostname": tls.server_name} if tls is not None and tls.server_name else {}
+    with httpx.Client(base_url=args.url, headers=headers, timeout=args.timeout,
+                      verify=verify) as client:
         if args.action == "list":
-            return client.get("/v1/models")
+            return client.get("/v1/models", extensions=ext)
         if args.action == "active":
-            return client.get("/v1/models/active")
+            return client.get("/v1/models/active", extensions=ext)
         if args.action == "upload":
             return client.post("/v1/models", content=model,
                                params={"activate": str(args.activate).lower()},
-                               headers={"Content-Type": "application/octet-stream"})
+                               headers={"Content-Type": "application/octet-stream"},
+                               extensions=ext)
         if args.action == "activate":
-            return client.post(f"/v1/models/{args.model_id}/{args.version}/activate")
+            return client.post(f"/v1/models/{args.model_id}/{args.version}/activate",
+                               extensions=ext)
         if args.action == "rollback":
-            return client.post("/v1/models/rollback")
-        return client.delete(f"/v1/models/{args.model_id}/{args.version}")
+            return client.post("/v1/models/rollback", extensions=ext)
+        return client.delete(f"/v1/models/{args.model_id}/{args.version}", extensions=ext)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,14 +78,20 @@ def run(args: argparse.Namespace) -> int:
     try:
         token = _token(args)
         model = args.file.read_bytes() if args.action == "upload" else None
+        tls = client_tls_from(args)
     except OSError as exc:
         return _fail(f"cannot read {exc.filename}: {exc.strerror or exc}")
+    except TlsError as exc:
+        return _fail(str(exc))
+    if tls is not None and not args.url.startswith("https://"):
+        return _fail(f"--tls-ca and --tls-cert need an https:// --url, got {args.url}")
     try:
-        response = _request(args, token, model)
+        response = _request(args, token, model, tls)
     except httpx.InvalidURL as exc:
         return _fail(f"bad --url {args.url}: {exc}")
     except httpx.RequestError as exc:
-        return _fail(_unreachable(exc, args))
+        hint = client_failure_hint(exc, tls)
+        return _fail(f"{exc.request.url}: {hint}" if hint else _unreachable(exc, args))
     ok = _print_reply(response)
     if response.status_code == 401:
         _fail(_token_hint(args, token))

@@ -11,6 +11,10 @@ from pathlib import Path
 
 from xapp.settings import Settings, SettingsError, load_settings
 
+PLAINTEXT_REFUSED = ("no TLS certificate: pass --tls-cert and --tls-key (LINKADAPT_TLS_CERT, "
+                     "LINKADAPT_TLS_KEY, or tls_cert and tls_key in the config file), or "
+                     "--insecure (LINKADAPT_INSECURE=1, insecure: true) to serve plaintext")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the flags of ``serve``; each also reads ``LINKADAPT_<NAME>`` and the config file."""
@@ -33,6 +37,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decisions-require-token", action="store_true", default=None,
                         help="require the bearer token for decisions too")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    tls = parser.add_argument_group("TLS (required unless --insecure)")
+    tls.add_argument("--tls-cert", type=Path, help="PEM certificate (chain) of gRPC and REST")
+    tls.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    tls.add_argument("--tls-client-ca", type=Path,
+                     help="CA of client certificates: mutual TLS, clients without a "
+                     "certificate it signed are refused in the handshake")
+    tls.add_argument("--tls-client-names",
+                     help="comma-separated client certificate names (CN or DNS SAN) allowed "
+                     "to ask for decisions (needs --tls-client-ca)")
+    tls.add_argument("--insecure", action="store_true", default=None,
+                     help="serve plaintext, without TLS (also LINKADAPT_INSECURE=1)")
 
 
 def settings_from(args: argparse.Namespace, environ: Mapping[str, str] | None = None
@@ -54,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
         token = settings.token()
+        if settings.tls_cert is None and not settings.insecure:
+            raise SettingsError(PLAINTEXT_REFUSED)
     except (SettingsError, ValueError) as exc:
         print(f"linkadapt serve: {exc}", file=sys.stderr)
         return 2

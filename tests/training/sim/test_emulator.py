@@ -22,6 +22,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from certificates import TestPki, issue, make_pki, replace_file, served_serial
 
 from linkadapt.cli import main
 from training.sim.emulator import (
@@ -34,6 +35,7 @@ from xapp import features
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
 from xapp.synthetic import random_mlp
+from xapp.tls import ClientTls
 
 TOKEN = "emulator-test-token"
 # KPIs both `simulate --json` and `emulate --json` print, computed the same way.
@@ -49,7 +51,8 @@ def mlp_bytes(model_id: str, version: str = "1", seed: int = 0) -> bytes:
 class Service:
     """The real xApp (gRPC + uvicorn) on loopback ports, in a background thread."""
 
-    def __init__(self, store: Path, grpc_port: int = 0, **overrides: Any) -> None:
+    def __init__(self, store: Path, grpc_port: int = 0, client_tls: ClientTls | None = None,
+                 **overrides: Any) -> None:
         from xapp.runner import serve
         from xapp.settings import Settings
 
@@ -75,11 +78,13 @@ class Service:
         assert self._started.wait(30), "service did not start"
         self.grpc_port = self.bound.grpc_port
         self.grpc = f"127.0.0.1:{self.bound.grpc_port}"
-        self.http = f"http://127.0.0.1:{self.bound.http_port}"
+        scheme = "https" if settings.tls_cert is not None else "http"
+        self.http = f"{scheme}://127.0.0.1:{self.bound.http_port}"
+        self.verify: Any = True if client_tls is None else client_tls.ssl_context()
 
     def upload(self, data: bytes, activate: bool = False) -> None:
         response = httpx.post(f"{self.http}/v1/models", content=data,
-                              params={"activate": str(activate).lower()},
+                              params={"activate": str(activate).lower()}, verify=self.verify,
                               headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
         assert response.status_code in (200, 201), response.text
 
@@ -105,8 +110,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
     started: list[Service] = []
 
-    def start(grpc_port: int = 0, **overrides: Any) -> Service:
-        service = Service(tmp_path / "store", grpc_port, **overrides)
+    def start(grpc_port: int = 0, client_tls: ClientTls | None = None,
+              **overrides: Any) -> Service:
+        service = Service(tmp_path / "store", grpc_port, client_tls, **overrides)
         started.append(service)
         return service
 
@@ -646,3 +652,89 @@ def test_load_ramp_reports_the_largest_load_within_budget(
                                     "dns:///localhost:50051", "ipv6:[::1]:50051"])
 def test_targets_grpc_understands_pass_the_up_front_check(target: str) -> None:
     EmulatorOptions(target=target).check()  # raises ValueError naming --target otherwise
+
+
+# -- TLS ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> TestPki:
+    return make_pki(tmp_path / "pki")
+
+
+def _client_flags(pki: TestPki) -> list[str]:
+    return ["--tls-ca", str(pki.ca.cert), "--tls-cert", str(pki.client.cert),
+            "--tls-key", str(pki.client.key)]
+
+
+def _mutual(start_service: Callable[..., Service], pki: TestPki, models: dict[str, Path],
+            cert: Path | None = None, key: Path | None = None) -> Service:
+    service = start_service(client_tls=ClientTls(pki.ca.cert, pki.client.cert, pki.client.key),
+                            tls_cert=cert or pki.server.cert, tls_key=key or pki.server.key,
+                            tls_client_ca=pki.ca.cert, tls_client_names=("gnb-1",))
+    service.upload(models["a"].read_bytes(), activate=True)
+    return service
+
+
+@pytest.mark.parametrize("wire", [[], ["--stream"]], ids=["unary", "stream"])
+def test_emulate_equals_simulate_over_mutual_tls(
+        start_service: Callable[..., Service], pki: TestPki, models: dict[str, Path],
+        capsys: pytest.CaptureFixture[str], wire: list[str]) -> None:
+    service = _mutual(start_service, pki, models)
+    common = ["--scenario", "random", "--seed", "5", "--slots", "400"]
+    expected = simulate_json(capsys, *common, "--ues", "6", "--policy", str(models["a"]))
+    status, got = emulate_json(capsys, "--target", service.grpc, *common, "--cells", "1",
+                               "--ues-per-cell", "6", *wire, *_client_flags(pki))
+    assert status == 0 and got["tls"] is True
+    assert {k: got[k] for k in SHARED_KPIS} == {k: expected[k] for k in SHARED_KPIS}
+    assert got["failed_slots"] == 0 and got["fallback_share"] == 0.0
+
+
+def test_certificates_rotate_while_the_emulator_streams(
+        start_service: Callable[..., Service], pki: TestPki, models: dict[str, Path],
+        tmp_path: Path) -> None:
+    live = tmp_path / "live"
+    live.mkdir()
+    cert, key = live / "tls.crt", live / "tls.key"
+    replace_file(pki.server.cert, cert)
+    replace_file(pki.server.key, key)
+    service = _mutual(start_service, pki, models, cert, key)
+    renewed = issue(pki.ca, pki.directory, "renewed", "linkadapt", server=True)
+    served: list[int] = []
+
+    def on_slot(done: int) -> None:
+        if done == 150:  # mid-run, the stream open: cert-manager renews the certificate
+            served.append(served_serial(service.grpc_port, pki, "h2"))
+            replace_file(renewed.key, key)
+            replace_file(renewed.cert, cert)
+            served.append(served_serial(service.grpc_port, pki, "h2"))
+
+    result = run_emulation(EmulatorOptions(
+        target=service.grpc, cells=2, ues_per_cell=4, slots=400, stream=True,
+        tls=ClientTls(pki.ca.cert, pki.client.cert, pki.client.key)), on_slot)
+    assert served == [pki.server.serial, renewed.serial]
+    k = result.kpis
+    assert k["slots"] == 400 and k["requests"] > 0
+    assert k["failed_slots"] == 0 and k["errors"] == {} and k["fallback_share"] == 0.0
+    assert result.aborted == ""
+
+
+def test_tls_client_errors_exit_2_with_one_line_naming_the_flag(
+        start_service: Callable[..., Service], pki: TestPki, models: dict[str, Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    service = _mutual(start_service, pki, models)
+    cases = [
+        (["--tls-ca", str(pki.rogue_ca.cert), *_client_flags(pki)[2:]], "--tls-ca"),
+        (["--tls-ca", str(pki.ca.cert)], "--tls-cert"),
+        (["--tls-ca", str(pki.ca.cert), "--tls-cert", str(pki.rogue_client.cert),
+          "--tls-key", str(pki.rogue_client.key)], "--tls-cert"),
+        ([], "--tls-ca"),
+        (["--tls-ca", str(pki.ca.cert), "--tls-cert", str(pki.client.cert)], "--tls-key"),
+    ]
+    for flags, named in cases:
+        status = main(["emulate", "--target", service.grpc, "--slots", "5",
+                       "--connect-timeout-s", "20", *flags])
+        err = capsys.readouterr().err
+        assert status == 2, err
+        assert err.count("\n") == 1 and named in err and "Traceback" not in err, err
+        assert "within 20 s" not in err  # said at once, not after the connect timeout

@@ -164,6 +164,15 @@ Where the config file and the admin token are mounted in the container.
 */}}
 {{- define "linkadapt.configDir" -}}/etc/linkadapt/config{{- end -}}
 {{- define "linkadapt.secretDir" -}}/etc/linkadapt/secret{{- end -}}
+{{- define "linkadapt.tlsDir" -}}/etc/linkadapt/tls{{- end -}}
+
+{{/*
+The TLS Secret (type kubernetes.io/tls: tls.crt, tls.key, ca.crt, as cert-manager writes
+it), mounted whole so that a renewal reaches the running pods (a subPath mount would not).
+*/}}
+{{- define "linkadapt.tlsSecretName" -}}
+{{- default (printf "%s-tls" (include "linkadapt.fullname" .)) .Values.tls.secretName -}}
+{{- end -}}
 
 {{/*
 The O-RAN SC style config file the service reads (its "controls" section; field names
@@ -186,6 +195,18 @@ of xapp/settings.py). Ports and paths follow the chart so probes and services ag
 -}}
 {{- if .Values.auth.enabled -}}
 {{- $_ := set $controls "admin_token_file" (printf "%s/%s" (include "linkadapt.secretDir" .) .Values.auth.existingSecretKey) -}}
+{{- end -}}
+{{- if .Values.tls.enabled -}}
+{{- $_ := set $controls "tls_cert" (printf "%s/tls.crt" (include "linkadapt.tlsDir" .)) -}}
+{{- $_ = set $controls "tls_key" (printf "%s/tls.key" (include "linkadapt.tlsDir" .)) -}}
+{{- if .Values.tls.mutual -}}
+{{- $_ = set $controls "tls_client_ca" (printf "%s/ca.crt" (include "linkadapt.tlsDir" .)) -}}
+{{- with .Values.tls.clientNames -}}
+{{- $_ = set $controls "tls_client_names" . -}}
+{{- end -}}
+{{- end -}}
+{{- else -}}
+{{- $_ := set $controls "insecure" true -}}
 {{- end -}}
 {{- /* The chart's controls set over extraControls one by one: `merge` would let an
 extraControls value replace a chart value that is empty (0, false). validateValues
@@ -227,11 +248,22 @@ sets each one: in extraControls the chart's value would win silently. */ -}}
   "shutdown_grace_s" "set config.shutdownGraceSeconds instead"
   "admin_token_file" "set auth.existingSecret and auth.existingSecretKey instead (the chart mounts the token file)"
   "admin_token" "use auth.adminToken or auth.existingSecret (a Secret, not plain text in the ConfigMap; with auth.enabled the service would also refuse two token sources)"
+  "tls_cert" "set tls.enabled and tls.secretName instead (the chart mounts the Secret)"
+  "tls_key" "set tls.enabled and tls.secretName instead (the chart mounts the Secret)"
+  "tls_client_ca" "set tls.mutual instead (the CA is the Secret's ca.crt)"
+  "tls_client_names" "set tls.clientNames instead"
+  "insecure" "set tls.enabled=false instead"
 -}}
 {{- range $key := keys (default dict .Values.config.extraControls) | sortAlpha -}}
 {{- with get $chartControls $key -}}
 {{- fail (printf "config.extraControls.%s: %s" $key .) -}}
 {{- end -}}
+{{- end -}}
+{{- if and (or .Values.tls.mutual .Values.tls.clientNames) (not .Values.tls.enabled) -}}
+{{- fail "tls.mutual and tls.clientNames need tls.enabled" -}}
+{{- end -}}
+{{- if and .Values.tls.clientNames (not .Values.tls.mutual) -}}
+{{- fail "tls.clientNames needs tls.mutual: names are only known from verified client certificates" -}}
 {{- end -}}
 {{- if and .Values.config.decisionsRequireToken (not .Values.auth.enabled) -}}
 {{- fail "config.decisionsRequireToken needs auth.enabled (the token is the admin token)" -}}
