@@ -377,7 +377,7 @@ def _fake_chunks(n_chunks: int, size: int = 1500, closed: list[bool] | None = No
     """Stands in for the Ray actors of :func:`ds.teacher_chunks`: ``n_chunks`` synthetic chunks."""
 
     def chunks(teacher: object, cfg: ds.CollectConfig, scenario: str,
-               actor: object = None) -> Iterator[ds.TeacherSamples]:
+               actor: object = None, **_: object) -> Iterator[ds.TeacherSamples]:
         try:
             for i in range(n_chunks):
                 obs = _observations(size, seed=100 + i)
