@@ -81,6 +81,7 @@ _EXAMPLES = """examples:
   linkadapt distill --mode multi --teacher mimo.onnx --teacher cell-edge.onnx --profile quick
   linkadapt distill --mode realtime --profile quick --out runs/realtime-quick
   linkadapt distill --mode scratch --profile quick --out runs/scratch-quick
+  linkadapt distill --teacher t.onnx --profile paper --ray-address 10.0.0.5:6379
 """
 
 
@@ -133,7 +134,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actors", type=int, default=None, help="Ray actors")
     parser.add_argument("--ray-address", default=None, metavar="HOST:PORT",
                         help="run the Ray actors on an existing Ray cluster instead of "
-                             "starting Ray locally")
+                             "starting Ray locally (as train-teacher --ray-address)")
     parser.add_argument("--seed", type=int, default=None,
                         help=f"random seed, 0 to {MAX_SEED} (default: 0)")
     parser.add_argument("--no-int8", action="store_true", help="skip the INT8 variants")

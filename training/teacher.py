@@ -181,6 +181,11 @@ def start_ray(address: str | None, actors: int) -> None:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         except Exception as exc:  # something listens there, but not a Ray cluster it can join
             raise TrainingError(_join_failure(address, exc)) from None
+        available = ray.cluster_resources().get("CPU", 0)
+        if available < actors:  # the actors beyond the cluster's CPUs would wait forever
+            ray.shutdown()
+            raise TrainingError(f"{actors} actors need {actors} CPUs; the Ray cluster at "
+                                f"{address} has {available:g}: lower --actors or add nodes")
     else:
         ray.init(num_cpus=max(actors, os.cpu_count() or 1), include_dashboard=False,
                  log_to_driver=False, configure_logging=False)

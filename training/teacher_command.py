@@ -79,7 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "its files are replaced as the new run writes them; its "
                              "TensorBoard logs stay beside the new run's")
     parser.add_argument("--ray-address", default=None, metavar="HOST:PORT",
-                        help="join an existing Ray cluster instead of starting Ray locally")
+                        help="join an existing Ray cluster instead of starting Ray locally "
+                             "(its nodes need this linkadapt installed; a cluster with token "
+                             "authentication needs RAY_AUTH_MODE=token and RAY_AUTH_TOKEN)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

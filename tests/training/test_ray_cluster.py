@@ -223,3 +223,15 @@ def test_a_wrong_token_is_refused_in_one_line_naming_the_fix(cluster: Cluster,
         "token); set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the "
         "cluster's token, which `ray get-auth-token` prints on its head node")
     assert not (tmp_path / "run").exists()  # nothing written
+
+
+def test_more_actors_than_the_cluster_has_cpus_are_refused(cluster: Cluster,
+                                                          tmp_path: Path) -> None:
+    run = _linkadapt(cluster, "distill", "--mode", "scratch", "--profile", "smoke",
+                     "--actors", "3", "--out", str(tmp_path / "run"),
+                     "--ray-address", cluster.address)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        f"linkadapt distill: error: 3 actors need 3 CPUs; the Ray cluster at "
+        f"{cluster.address} has 2: lower --actors or add nodes"]
+    assert not (tmp_path / "run").exists()
