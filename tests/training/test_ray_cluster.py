@@ -106,6 +106,18 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> Node:
     return Node(process, log)
 
 
+def _wait_listening(port: int, node: Node) -> None:
+    """Until something accepts connections on loopback ``port`` (``node`` must not exit)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if node.process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"ray start failed:\n{node.log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.2)
+
+
 def _processes_naming(text: str) -> list[int]:
     """Ids of the processes whose command line contains ``text``."""
     found = []
@@ -141,10 +153,12 @@ def cluster() -> Iterator[Cluster]:
                              "--include-dashboard", "false",
                              "--ray-client-server-port", str(client_port),
                              *_node_ports(), *common], env, temp_dir / "head.log"))
-        nodes[0].wait_started()
+        # The worker node needs only the head's GCS: it starts while the head finishes.
+        _wait_listening(gcs_port, nodes[0])
         nodes.append(_start(["--address", address, *_node_ports(), *common], env,
                             temp_dir / "worker.log"))
-        nodes[1].wait_started()
+        for node in nodes:
+            node.wait_started()
         yield Cluster(address, env, temp_dir)
     finally:
         for node in reversed(nodes):
