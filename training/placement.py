@@ -39,13 +39,14 @@ def actor_placements(workers: Sequence[Any]) -> list[Placement]:
             for i, (node_id, node_ip) in enumerate(nodes)]
 
 
-def node_count(placements: Sequence[Placement]) -> int:
-    """Distinct Ray nodes among ``placements``."""
-    return len({p["node_id"] for p in placements})
-
-
 def describe(placements: Sequence[Placement]) -> str:
-    """One line: ``rollouts on 2 Ray nodes: 1 actor on 10.0.0.5 (node 3f2a9c1e), 1 on ...``."""
+    """The placements as one line, nodes on one host told apart by their ids.
+
+    For example ``rollouts on 2 Ray nodes: 2 actors on 10.0.0.5 (node 3f2a9c1e), 1 actor
+    on 10.0.0.6 (node 81be02d4)``.
+    """
+    if not placements:
+        return "no Ray actors ran"
     per_node = Counter((p["node_id"], p["node_ip"]) for p in placements)
     nodes = len(per_node)
     parts = [f"{count} actor{'s' if count != 1 else ''} on {ip} (node {node_id[:8]})"
