@@ -220,7 +220,7 @@ def _join_failure(address: str, exc: BaseException) -> str:
     if any("InvalidAuthToken" in text or "Authentication token" in text for text in chain):
         mode = os.environ.get("RAY_AUTH_MODE", "unset")
         return (f"cannot join the Ray cluster at {address}: it uses token authentication and "
-                f"refused this process's token (RAY_AUTH_MODE is {mode}); set "
+                f"did not accept this process (RAY_AUTH_MODE is {mode}); set "
                 "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the "
                 "cluster's token, which `ray get-auth-token` prints on its head node")
     return f"cannot join the Ray cluster at {address}: {_one_line(exc)}"
@@ -409,7 +409,12 @@ def train(cfg: TeacherConfig, run_dir: Path, ray_address: str | None = None,
     import ray
 
     workers = _remote_workers(cfg, cfg.seed + 7919 * progress.resumes)
-    placements = actor_nodes(workers)
+    try:
+        placements = actor_nodes(workers)
+    except TrainingError:
+        for w in workers:  # those that started would hold their CPUs for nothing
+            ray.kill(w)
+        raise
     if state is None:
         samples = ray.get([w.random_observations.remote(cfg.normalization_slots)
                            for w in workers])

@@ -233,7 +233,7 @@ def test_a_wrong_token_is_refused_in_one_line_naming_the_fix(cluster: Cluster,
     assert "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines()[-1] == (
         f"linkadapt train-teacher: error: cannot join the Ray cluster at {cluster.address}: "
-        "it uses token authentication and refused this process's token (RAY_AUTH_MODE is "
+        "it uses token authentication and did not accept this process (RAY_AUTH_MODE is "
         "token); set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the "
         "cluster's token, which `ray get-auth-token` prints on its head node")
     assert not (tmp_path / "run").exists()  # nothing written
