@@ -46,6 +46,8 @@ from training.options import (
     model_version_problem,
     seed_problem,
 )
+from training.placement import describe, nodes
+from training.teacher import TrainingError, check_ray_address
 
 if TYPE_CHECKING:
     from training.teacher import TeacherConfig
@@ -60,15 +62,15 @@ DEFAULTS: Final[dict[str, Any]] = {
 ``None``, so that an option given can be told from one left out."""
 _DISTILLING: Final = frozenset({"teacher", "dataset", "student", "loss", "tau", "sweep_tau",
                                 "profile", "samples", "epochs", "learning_rate", "actors",
-                                "seed", "no_int8", "out", "model_version"})
+                                "seed", "no_int8", "out", "model_version", "ray_address"})
 USES: Final[dict[str, frozenset[str]]] = {
     "single": _DISTILLING | {"dagger_rounds", "dagger_samples"},
     "multi": _DISTILLING,
     "realtime": frozenset({"student", "loss", "tau", "profile", "simulations", "polish_epochs",
                            "polish_states", "learning_rate", "actors", "seed", "no_int8",
-                           "out", "model_version"}),
+                           "out", "model_version", "ray_address"}),
     "scratch": frozenset({"student", "profile", "simulations", "actors", "seed", "no_int8",
-                          "out", "model_version"}),
+                          "out", "model_version", "ray_address"}),
 }
 """Options each mode uses, besides ``--mode`` and ``--no-progress``; any other is refused."""
 _ATTACHING: Final = frozenset({"attach_evaluation", "model", "regenerate", "no_progress"})
@@ -79,6 +81,7 @@ _EXAMPLES = """examples:
   linkadapt distill --mode multi --teacher mimo.onnx --teacher cell-edge.onnx --profile quick
   linkadapt distill --mode realtime --profile quick --out runs/realtime-quick
   linkadapt distill --mode scratch --profile quick --out runs/scratch-quick
+  linkadapt distill --teacher t.onnx --profile paper --ray-address 10.0.0.5:6379
 """
 
 
@@ -129,6 +132,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Adam step size of the student (default: 3e-3; realtime: at "
                              "most 1e-3)")
     parser.add_argument("--actors", type=int, default=None, help="Ray actors")
+    parser.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                        help="run the Ray actors on an existing Ray cluster instead of "
+                             "starting Ray locally (as train-teacher --ray-address)")
     parser.add_argument("--seed", type=int, default=None,
                         help=f"random seed, 0 to {MAX_SEED} (default: 0)")
     parser.add_argument("--no-int8", action="store_true", help="skip the INT8 variants")
@@ -174,8 +180,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             summary = _run_distillation(args, plan)
         _write_file(args.out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    except (CommandError, TeacherError, ds.DatasetError, ExportError, ValueError,
-            OSError) as exc:
+    except (CommandError, TeacherError, ds.DatasetError, ExportError, TrainingError,
+            ValueError, OSError) as exc:
         return _fail(str(exc))
     print(json.dumps(summary))
     return 0
@@ -226,7 +232,7 @@ def _check_usage(args: argparse.Namespace) -> None:
     if args.dagger_samples is not None and not args.dagger_rounds:
         raise CommandError("--dagger-samples needs --dagger-rounds N (N >= 1)")
     if args.dataset and not args.dagger_rounds:
-        unused = [n for n in given if n in ("samples", "actors")]
+        unused = [n for n in given if n in ("samples", "actors", "ray_address")]
         if unused:
             raise CommandError(f"nothing is collected with --dataset: {_flags(unused)} "
                                "would be ignored")
@@ -345,6 +351,8 @@ def _plan(args: argparse.Namespace) -> _Plan:
         raise CommandError(f"--learning-rate must be a positive number, got "
                            f"{args.learning_rate}")
     sizes, taus, prof = _sizes(args.student), _taus(args), _profile(args)
+    if args.ray_address:
+        check_ray_address(args.ray_address)
     if args.model_version is not None:
         tau_suffixes = [_tau_suffix(t) for t in taus] if len(taus) > 1 else [""]
         int8 = ("",) if args.no_int8 else ("", "-int8")
@@ -471,12 +479,13 @@ def _datasets(args: argparse.Namespace, teachers: list[Teacher],
 
         try:
             manifest = ds.collect(teacher, directory, prof.collect, profile=prof.name,
-                                  on_chunk=on_chunk)
+                                  ray_address=args.ray_address, on_chunk=on_chunk)
         finally:
             if bar is not None:
                 bar.close()
         print(f"distill: dataset {directory}: {manifest['samples']} states of "
-              f"{manifest['scenario']} in {manifest['seconds']} s", file=sys.stderr)
+              f"{manifest['scenario']} in {manifest['seconds']} s, "
+              f"{describe(manifest['ray_nodes'])}", file=sys.stderr)
     return ds.load_datasets(dirs, seed=args.seed), dirs
 
 
@@ -488,6 +497,8 @@ def _run_distillation(args: argparse.Namespace, plan: _Plan) -> dict[str, Any]:
     print(f"distill: {len(data)} states from {', '.join(t.teacher_id for t in teachers)}",
           file=sys.stderr)
     single_teacher = teachers[0].net if args.mode == "single" else None
+    # the manifests of the datasets this run collected say where their actors ran
+    collected = [] if args.dataset else list(data.manifests)
     students = []
     for stem, cfg in plan.students:
         bar = _bar(args, prof.epochs, "epoch", stem)
@@ -507,10 +518,12 @@ def _run_distillation(args: argparse.Namespace, plan: _Plan) -> dict[str, Any]:
         student_data = data
         if args.dagger_rounds:
             result, student_data = _aggregate(args, prof, teachers[0], stem, dirs, result)
+            collected += student_data.manifests[len(data.manifests):]
         card = _student_card(args, result, teachers, student_data, prof)
         students.append(_export_student(args, stem, result.net, card, student_data))
     return {"mode": args.mode, "samples": len(data), "out": str(args.out),
-            "teachers": [t.teacher_id for t in teachers], "students": students}
+            "teachers": [t.teacher_id for t in teachers], "students": students,
+            "ray_nodes": nodes([p for m in collected for p in m.get("ray_nodes", [])])}
 
 
 def _aggregate(args: argparse.Namespace, prof: DistillProfile, teacher: Teacher, stem: str,
@@ -527,7 +540,8 @@ def _aggregate(args: argparse.Namespace, prof: DistillProfile, teacher: Teacher,
         collect = dataclasses.replace(prof.collect, samples=samples,
                                       seed=prof.collect.seed + 1000 * r)
         manifest = ds.collect(teacher, directory, collect, profile=prof.name,
-                              actor=result.net, actor_id=f"{stem} (aggregation round {r})")
+                              actor=result.net, actor_id=f"{stem} (aggregation round {r})",
+                              ray_address=args.ray_address)
         added.append(directory)
         data = ds.load_datasets([*base, *added], seed=args.seed + r)
         print(f"distill: {stem}: aggregation round {r}: {manifest['samples']} states visited "
@@ -656,20 +670,24 @@ def _run_training_modes(args: argparse.Namespace, plan: _Plan) -> dict[str, Any]
     try:
         if args.mode == "scratch":
             size = _sizes(args.student)[0]
-            result = teacher_training.train(cfg, args.out, on_chunk=on_chunk)
+            result = teacher_training.train(cfg, args.out, ray_address=args.ray_address,
+                                            on_chunk=on_chunk)
             card = teacher_card(result, args.model_version)
             card.update(model_id=f"scratch-{size}", kind="scratch")
             card["training"]["mode"] = "scratch"
             card["training"]["command"] = command_line(args)
             entry = _export_student(args, f"scratch-{size}", result.net, card, None)
+            print(f"distill: {describe(result.placements)}", file=sys.stderr)
             return {"mode": "scratch", "out": str(args.out), "seconds":
-                    round(result.progress.seconds, 1), "students": [entry]}
+                    round(result.progress.seconds, 1), "students": [entry],
+                    "ray_nodes": nodes(result.placements)}
         from training.distill.realtime import train_realtime
         from training.export import export_onnx
 
         stem, scfg = plan.students[0]
         rt = train_realtime(cfg, scfg, args.out, on_chunk=on_chunk,
-                            polish_epochs=args.polish_epochs, polish_states=args.polish_states)
+                            polish_epochs=args.polish_epochs, polish_states=args.polish_states,
+                            ray_address=args.ray_address)
     finally:
         if bar is not None:
             bar.close()
@@ -690,9 +708,10 @@ def _run_training_modes(args: argparse.Namespace, plan: _Plan) -> dict[str, Any]
                      "seconds": round(rt.seconds, 1), "command": command_line(args)},
     }
     entry = _export_student(args, stem, rt.student, card, None)
+    print(f"distill: {describe(rt.teacher.placements)}", file=sys.stderr)
     return {"mode": "realtime", "out": str(args.out), "teacher_onnx": str(teacher_path),
             "seconds": round(rt.seconds, 1), "student_updates": rt.student_updates,
-            "students": [entry]}
+            "students": [entry], "ray_nodes": nodes(rt.teacher.placements)}
 
 
 def _bar(args: argparse.Namespace, total: float, unit: str, desc: str) -> Any:

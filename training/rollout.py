@@ -29,6 +29,7 @@ import numpy.typing as npt
 import torch
 
 from training.networks import QNetwork
+from training.placement import current_node
 from training.replay import Transitions
 from training.sim.env import LinkAdaptationVectorEnv
 from xapp.features import FEATURE_NAMES
@@ -138,6 +139,10 @@ class RolloutWorker:
         self.net.requires_grad_(False)
         self.rng = np.random.default_rng([seed, 0x5EED])
         self._columns = np.arange(NUM_ACTIONS)
+
+    def node(self) -> tuple[str, str]:
+        """``(node_id, node_ip)`` of the Ray node this worker runs on (as a Ray actor)."""
+        return current_node()
 
     def random_observations(self, slots: int) -> npt.NDArray[np.float32]:
         """Observations under uniformly random MCS choices (for input normalization)."""

@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +38,7 @@ import torch
 
 from training.dqn import DqnConfig, DqnLearner
 from training.networks import TEACHER_HIDDEN, QNetwork
+from training.placement import Placement, actor_placements
 from training.replay import Batch, ReplayBuffer
 from training.rollout import RolloutConfig, RolloutResult, RolloutWorker
 from training.sim import config as sim_config
@@ -157,11 +160,16 @@ def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
 
 
 def start_ray(address: str | None, actors: int) -> None:
-    """Join the cluster at ``address`` or start Ray in-process with ``actors`` CPUs."""
-    import ray
+    """Join the cluster at ``address`` or start Ray in-process with ``actors`` CPUs.
 
+    Ray's start-up notices do not reach the terminal (see :func:`_quiet_ray`); its
+    warnings and errors do.
+    """
     if address:
         check_ray_address(address)
+    _quiet_ray()
+    import ray
+
     if ray.is_initialized():
         available = ray.cluster_resources().get("CPU", 0)
         if available < actors:
@@ -170,13 +178,75 @@ def start_ray(address: str | None, actors: int) -> None:
         return
     if address:
         try:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
         except Exception as exc:  # something listens there, but not a Ray cluster it can join
-            raise TrainingError(f"cannot join the Ray cluster at {address}: "
-                                f"{_one_line(exc)}") from None
+            raise TrainingError(_join_failure(address, exc)) from None
+        available = ray.cluster_resources().get("CPU", 0)
+        if available < actors:  # the actors beyond the cluster's CPUs would wait forever
+            ray.shutdown()
+            raise TrainingError(f"{actors} actors need {actors} CPUs; the Ray cluster at "
+                                f"{address} has {available:g}: lower --actors or add nodes")
     else:
         ray.init(num_cpus=max(actors, os.cpu_count() or 1), include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
+
+
+_RAY_NOTICES: Final = ("ray._private.authentication.authentication_token_setup",)
+"""Ray loggers whose warnings are notices: "Token authentication is enabled for this Ray
+cluster. Set RAY_AUTH_MODE=disabled to opt out" is logged as a warning each time a
+command starts its own in-process Ray, where nothing else can connect anyway."""
+
+
+def _quiet_ray() -> None:
+    """Keep Ray's start-up notices off the terminal; its errors stay visible.
+
+    ``configure_logging=False`` (in :func:`start_ray`) leaves Ray's Python loggers
+    without handlers, so only warnings and errors reach stderr (through Python's
+    last-resort handler) and the INFO lines ("Connecting to existing Ray cluster",
+    "Started a local Ray instance") do not. Of the warnings, the token-authentication
+    notice goes.
+    """
+    for name in _RAY_NOTICES:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _join_failure(address: str, exc: BaseException) -> str:
+    """The one line that says why joining the cluster at ``address`` failed."""
+    chain: list[str] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 5:
+        chain.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    if any("InvalidAuthToken" in text or "Authentication token" in text for text in chain):
+        mode = os.environ.get("RAY_AUTH_MODE", "unset")
+        return (f"cannot join the Ray cluster at {address}: it uses token authentication and "
+                f"did not accept this process (RAY_AUTH_MODE is {mode}); set "
+                "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the "
+                "cluster's token, which `ray get-auth-token` prints on its head node")
+    return f"cannot join the Ray cluster at {address}: {_one_line(exc)}"
+
+
+def actor_nodes(workers: list[Any]) -> list[Placement]:
+    """Where each rollout actor runs, once all have started.
+
+    Raises:
+        TrainingError: an actor failed to start (on a cluster, typically a node without
+            this version of linkadapt), with the last line of its error.
+
+    """
+    import ray
+
+    try:
+        return actor_placements(workers)
+    except ray.exceptions.RayError as exc:
+        lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
+        last = lines[-1] if lines else type(exc).__name__
+        raise TrainingError(f"a Ray rollout actor could not start: {last} (every node of a "
+                            "Ray cluster needs this version of linkadapt installed)") from None
+
+
+_ANSI: Final = re.compile(r"\x1b\[[0-9;]*m")
+"""Colour codes in Ray's error texts."""
 
 
 def _remote_workers(cfg: TeacherConfig, run_seed: int) -> list[Any]:
@@ -286,6 +356,8 @@ class TrainResult:
     config: TeacherConfig
     progress: Progress
     history: list[dict[str, float]]
+    placements: list[Placement] = field(default_factory=list)
+    """The Ray node of each rollout actor (of this invocation, when resumed)."""
 
 
 def train(cfg: TeacherConfig, run_dir: Path, ray_address: str | None = None,
@@ -337,6 +409,12 @@ def train(cfg: TeacherConfig, run_dir: Path, ray_address: str | None = None,
     import ray
 
     workers = _remote_workers(cfg, cfg.seed + 7919 * progress.resumes)
+    try:
+        placements = actor_nodes(workers)
+    except TrainingError:
+        for w in workers:  # those that started would hold their CPUs for nothing
+            ray.kill(w)
+        raise
     if state is None:
         samples = ray.get([w.random_observations.remote(cfg.normalization_slots)
                            for w in workers])
@@ -387,7 +465,7 @@ def train(cfg: TeacherConfig, run_dir: Path, ray_address: str | None = None,
             ray.kill(w)
         writer.close()
     _save_checkpoint(run_dir / "checkpoint.pt", learner, cfg, progress, rng)
-    return TrainResult(net, cfg, progress, history)
+    return TrainResult(net, cfg, progress, history, placements)
 
 
 def _metrics(result: RolloutResult, loss: float, eps: float, progress: Progress,

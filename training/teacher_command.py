@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from training import teacher
+from training import placement, teacher
 from training.networks import TEACHER_HIDDEN
 from training.options import (
     MAX_SEED,
@@ -79,7 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "its files are replaced as the new run writes them; its "
                              "TensorBoard logs stay beside the new run's")
     parser.add_argument("--ray-address", default=None, metavar="HOST:PORT",
-                        help="join an existing Ray cluster instead of starting Ray locally")
+                        help="join an existing Ray cluster instead of starting Ray locally "
+                             "(its nodes need this linkadapt installed; a cluster with token "
+                             "authentication needs RAY_AUTH_MODE=token and RAY_AUTH_TOKEN)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -286,6 +288,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    print(f"teacher: {placement.describe(result.placements)}", file=sys.stderr)
     from training.export import ExportError, export_onnx
 
     card = teacher_card(result, args.model_version)
@@ -299,7 +302,8 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps({"onnx": str(export_path), "parameters": result.net.parameter_count(),
                       "simulations": result.progress.simulations,
                       "ue_slots": result.progress.ue_slots,
-                      "seconds": round(result.progress.seconds, 1)}))
+                      "seconds": round(result.progress.seconds, 1),
+                      "ray_nodes": result.placements}))
     return 0
 
 

@@ -377,7 +377,7 @@ def _fake_chunks(n_chunks: int, size: int = 1500, closed: list[bool] | None = No
     """Stands in for the Ray actors of :func:`ds.teacher_chunks`: ``n_chunks`` synthetic chunks."""
 
     def chunks(teacher: object, cfg: ds.CollectConfig, scenario: str,
-               actor: object = None) -> Iterator[ds.TeacherSamples]:
+               actor: object = None, **_: object) -> Iterator[ds.TeacherSamples]:
         try:
             for i in range(n_chunks):
                 obs = _observations(size, seed=100 + i)
@@ -598,6 +598,8 @@ def test_a_negative_seed_is_refused_before_anything_is_written(
     (["--student", "3x32,9x9"], "--student: unknown size '9x9'"),
     (["--dagger-rounds", "-2"], "--dagger-rounds must be >= 0"),
     (["--dagger-rounds", "1", "--dagger-samples", "0"], "--dagger-samples must be at least 1"),
+    (["--ray-address", "nonsense"], "Ray address must be HOST:PORT, got 'nonsense'"),
+    (["--ray-address", "127.0.0.1:1"], "cannot reach the Ray cluster at 127.0.0.1:1"),
 ])
 def test_bad_student_and_training_options_are_refused_before_collection(
         tmp_path: Path, capsys: pytest.CaptureFixture, no_work: None, options: list[str],
@@ -615,6 +617,7 @@ def test_bad_student_and_training_options_are_refused_before_collection(
     (["--polish-epochs", "-1"], "--polish-epochs must be >= 0"),
     (["--simulations", "0"], "--simulations must be at least 1"),
     (["--student", "3x32,4x32"], "trains one student"),
+    (["--ray-address", "127.0.0.1:1"], "cannot reach the Ray cluster at 127.0.0.1:1"),
     (["--model-version", "x" * 56], f"(as '{'x' * 56}-realtime' for one of the run's models)"),
 ])
 def test_bad_realtime_options_are_refused_before_training(
@@ -644,6 +647,8 @@ def test_bad_realtime_options_are_refused_before_training(
     (["TEACHER", "--dagger-samples", "10"], "--dagger-samples needs --dagger-rounds"),
     (["TEACHER", "DATASET", "--samples", "10", "--actors", "1"],
      "nothing is collected with --dataset: --samples, --actors"),
+    (["TEACHER", "DATASET", "--ray-address", "127.0.0.1:1"],
+     "nothing is collected with --dataset: --ray-address"),
     (["TEACHER", "DATASET", "--dagger-rounds", "1", "--dagger-samples", "10", "--samples", "5"],
      "--samples would be ignored"),
     (["TEACHER", "--loss", "mse", "--tau", "0.1"], "--loss mse has no temperature"),

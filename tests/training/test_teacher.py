@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -450,3 +451,20 @@ def test_corrupt_checkpoint_is_refused(tmp_path: Path, capsys: pytest.CaptureFix
     bad.write_bytes(b"\x00garbage")
     assert main(["train-teacher", "--resume", str(bad), "--no-progress"]) == 2
     assert "cannot read checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # a real Ray run in a subprocess
+def test_ray_start_up_notices_stay_off_the_terminal(tmp_path: Path) -> None:
+    # As a user starts it: no RAY_* settings, so Ray enables token authentication for
+    # its in-process instance and logs a notice about it, which must not show.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("linkadapt")), "train-teacher", "--profile",
+         "smoke", "--out", str(tmp_path / "run"), "--no-progress"],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    foreign = [line for line in run.stderr.splitlines() if not line.startswith("teacher: ")]
+    assert not foreign, "\n".join(foreign)
+    placements = json.loads(run.stdout.strip().splitlines()[-1])["ray_nodes"]
+    assert len(placements) == 1 and placements[0]["node_id"]
+    assert "teacher: rollouts on 1 Ray node: 1 actor on " in run.stderr

@@ -47,6 +47,7 @@ import torch
 
 from training.distill.teachers import Teacher
 from training.networks import QNetwork, network_from_state
+from training.placement import Placement
 from training.rollout import RolloutConfig, RolloutWorker
 from xapp import features, nr_tables
 
@@ -126,7 +127,7 @@ class TeacherWorker(RolloutWorker):
 
 def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "custom",
             scenario: str | None = None, actor: QNetwork | None = None,
-            actor_id: str = "teacher",
+            actor_id: str = "teacher", ray_address: str | None = None,
             on_chunk: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Run ``teacher`` on Ray actors and write a dataset of ``cfg.samples`` states to ``out``.
 
@@ -143,6 +144,8 @@ def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "
         actor: a network that acts instead of the teacher (a student, for dataset
             aggregation); the teacher still gives the Q-values.
         actor_id: name of ``actor`` recorded in the manifest (``collected_by``).
+        ray_address: HOST:PORT of a Ray cluster to run the actors on; None: in-process Ray.
+            The node of each actor is recorded in the manifest (``ray_nodes``).
         on_chunk: called with the number of samples collected so far (progress bars).
 
     Returns:
@@ -155,7 +158,9 @@ def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "
     check_target(out)
     scenario = scenario or teacher.scenario
     started = time.monotonic()
-    chunks = teacher_chunks(teacher, cfg, scenario, actor)
+    placements: list[Placement] = []
+    chunks = teacher_chunks(teacher, cfg, scenario, actor, ray_address=ray_address,
+                            on_placed=placements.extend)
     with _staging(out) as staging, contextlib.closing(chunks):
         writer = _ShardWriter(staging, cfg.shard_samples)
         collected = 0
@@ -173,6 +178,7 @@ def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "
             "teacher_id": teacher.teacher_id, "teacher_sha256": teacher.sha256,
             "teacher_path": teacher.path, "scenario": scenario, "profile": profile,
             "samples": collected, "collect": asdict(cfg), "collected_by": actor_id,
+            "ray_nodes": placements,
             "seconds": round(time.monotonic() - started, 1),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "shards": writer.close(),
@@ -182,17 +188,21 @@ def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "
 
 
 def teacher_chunks(teacher: Teacher, cfg: CollectConfig, scenario: str,
-                   actor: QNetwork | None = None) -> Generator[TeacherSamples, None, None]:
+                   actor: QNetwork | None = None, *, ray_address: str | None = None,
+                   on_placed: Callable[[list[Placement]], None] | None = None,
+                   ) -> Generator[TeacherSamples, None, None]:
     """Chunks of decision states with the teacher's Q-values, from ``cfg.actors`` Ray actors.
 
     Endless: the caller stops when it has enough and closes the generator, which
-    kills the actors (so does an exception in the caller).
+    kills the actors (so does an exception in the caller). The actors run on the
+    cluster at ``ray_address`` (None: in-process Ray); ``on_placed`` hears where, once
+    they are up.
     """
     import ray
 
-    from training.teacher import start_ray
+    from training.teacher import actor_nodes, start_ray
 
-    start_ray(None, cfg.actors)
+    start_ray(ray_address, cfg.actors)
     rollout = RolloutConfig(scenario=scenario, ues=cfg.ues, episode_slots=cfg.episode_slots)
     remote = ray.remote(num_cpus=1)(TeacherWorker)
     acting = teacher.net if actor is None else actor
@@ -202,6 +212,8 @@ def teacher_chunks(teacher: Teacher, cfg: CollectConfig, scenario: str,
                           for i in range(cfg.actors)]
     weights = ray.put({k: v.numpy().copy() for k, v in acting.state_dict().items()})
     try:
+        if on_placed is not None:
+            on_placed(actor_nodes(workers))
         pending = {w.samples.remote(weights, cfg.chunk_slots, cfg.epsilon): w for w in workers}
         while True:
             ready, _ = ray.wait(list(pending), num_returns=1)

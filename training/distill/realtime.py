@@ -139,16 +139,19 @@ def expected_updates(cfg: teacher_training.TeacherConfig) -> int:
 def train_realtime(cfg: teacher_training.TeacherConfig, student: StudentConfig,
                    run_dir: Path,
                    on_chunk: Callable[[dict[str, float]], None] | None = None,
-                   polish_epochs: int = 0, polish_states: int = 1_000_000) -> RealtimeResult:
+                   polish_epochs: int = 0, polish_states: int = 1_000_000,
+                   ray_address: str | None = None) -> RealtimeResult:
     """Train a teacher with ``cfg`` and a student alongside it; return both.
 
     With ``polish_epochs`` > 0 the student ends with that many passes over the last
-    ``polish_states`` minibatch states, labelled by the final teacher.
+    ``polish_states`` minibatch states, labelled by the final teacher. ``ray_address``:
+    the Ray cluster of the teacher's rollout actors (None: in-process Ray).
     """
     started = time.monotonic()
     hook = RealtimeStudent(student, expected_updates(cfg),
                            keep_states=polish_states if polish_epochs > 0 else 0)
-    result = teacher_training.train(cfg, run_dir, on_chunk=on_chunk, on_update=hook)
+    result = teacher_training.train(cfg, run_dir, ray_address=ray_address, on_chunk=on_chunk,
+                                    on_update=hook)
     result.net.eval()
     polished = hook.polish(result.net, polish_epochs)
     hook.net.eval()
