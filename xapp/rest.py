@@ -235,6 +235,8 @@ def create_app(service: Service) -> FastAPI:
     def error_response(error: BaseException) -> JSONResponse:
         status = status_of(error).http_status
         metrics.errors.labels("rest", str(status)).inc()
+        if status < 500:  # 5xx are logged where they happen, with their cause
+            service.refusals.refused("rest", str(status), str(error))
         return JSONResponse(_error_body(error), status_code=status)
 
     def unexpected(scope: Scope, error: Exception) -> JSONResponse:

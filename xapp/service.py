@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 
 from xapp.core import DecisionCore
+from xapp.error_log import RefusalLog
 from xapp.errors import AdminDisabled, ServiceError, Unauthenticated
 from xapp.metrics import Metrics
 from xapp.model_check import Limits
@@ -43,6 +44,7 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
+        self.refusals = RefusalLog()
         self.core = DecisionCore(self.metrics, settings.max_batch_size, settings.fallback_backoff)
         self.registry = _open_registry(settings, self.core.set_policy)
         self._token = settings.token()
