@@ -293,7 +293,8 @@ def create_app(service: Service) -> FastAPI:
         """List the stored models, the active one and the rollback history."""
         admin(authorization)
         return {"models": [m.to_dict() for m in registry.list()],
-                "active": registry.active_key, "history": registry.history}
+                "active": registry.active_key, "history": registry.history,
+                "generation": registry.generation}
 
     @app.post(_UPLOAD_PATH, status_code=201, tags=["models"],
               responses=_errors(*_ADMIN_ERRORS, 404, 409, 413, 503), openapi_extra={
@@ -311,15 +312,20 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/v1/models/active", tags=["models"], responses=_errors(*_ADMIN_ERRORS))
     def active_model(authorization: str | None = Header(None)) -> JSONResponse:
-        """Show the serving model with its card and checksum."""
+        """Show the model this replica serves, with its card, checksum and store generation.
+
+        ``generation`` is the model store's generation this replica has applied;
+        replicas showing the same one serve the same model.
+        """
         admin(authorization)
-        policy = core.policy
+        policy, generation = core.policy, registry.applied_generation
         if policy is None:
-            return JSONResponse({"active": None, "reason": core.not_ready_reason},
-                                status_code=404)
+            return JSONResponse({"active": None, "reason": core.not_ready_reason,
+                                 "generation": generation}, status_code=404)
         return JSONResponse({"model_id": policy.card.model_id, "version": policy.card.version,
                              "sha256": policy.sha256, "size_bytes": policy.size_bytes,
-                             "origin": policy.origin, "card": policy.card.to_dict()})
+                             "origin": policy.origin, "card": policy.card.to_dict(),
+                             "generation": generation})
 
     @app.post("/v1/models/rollback", tags=["models"],
               responses=_errors(*_ADMIN_ERRORS, 409, 503))

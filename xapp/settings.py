@@ -60,6 +60,9 @@ class Settings(BaseModel):
     admin_token_file: Path | None = Field(None, description="file holding the admin token")
     decisions_require_token: bool = Field(False,
                                           description="require the token for decisions too")
+    store_poll_s: float = Field(0.5, gt=0, le=60,
+                                description="how often a replica checks the shared model store "
+                                "for an activation made through another replica")
     shutdown_grace_s: float = Field(5.0, ge=0, description="time in-flight calls get on SIGTERM")
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
 
