@@ -16,6 +16,7 @@ from typing import Any, Final
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -221,8 +222,12 @@ async def _no_receive() -> Message:  # pragma: no cover - never awaited by JSONR
 
 
 def create_app(service: Service) -> FastAPI:
-    """Build the FastAPI application over ``service``."""
-    app = FastAPI(
+    """Build the FastAPI application over ``service``.
+
+    ``/docs`` and ``/redoc`` load their scripts from the ``fastapi-offline`` package,
+    not from a CDN: a RIC cluster is often offline.
+    """
+    app = FastAPIOffline(
         title="linkadapt xApp",
         description="5G NR downlink MCS decisions by a learned policy, with model hot-swap.",
         version="1",

@@ -195,3 +195,21 @@ def test_activation_answers_name_the_registry_key(start_service, tmp_path) -> No
         assert (back["active"], back["origin"], back["version"]) == ("default", "embedded", "1")
         assert back["sha256"] != active["sha256"]
         assert client.get("/v1/models", headers=AUTH).json()["active"] == "default"
+
+
+def test_docs_are_served_without_internet(start_service) -> None:
+    """/docs and /redoc load every asset from the service itself (an offline RIC cluster)."""
+    import re
+
+    running = start_service()
+    with httpx.Client(base_url=running.http, timeout=30) as client:
+        for page in ("/docs", "/redoc"):
+            html = client.get(page)
+            assert html.status_code == 200
+            assets = re.findall(r"""(?:src|href)\s*=\s*['"]([^'"]+)['"]""", html.text)
+            assets += re.findall(r"""url\s*:\s*['"]([^'"]+)['"]""", html.text)
+            assert assets
+            for asset in assets:
+                assert not asset.startswith(("http:", "https:", "//")), asset
+                assert client.get(asset).status_code == 200, asset
+        assert client.get("/openapi.json").json()["info"]["title"] == "linkadapt xApp"
