@@ -1,13 +1,14 @@
-"""A fleet of real ``linkadapt serve`` processes on one model store, and a gNB-like driver.
+"""A fleet of real ``linkadapt serve`` processes on one model store, driven by the emulator.
 
-The driver plays the gNB side: it sends one-UE ``Decide`` calls over gRPC and
-records, for every answer, when it was sent and received and which model
-(``model_id``, ``version``) it names, so that tests can check each answer
-against the store's activation timeline.
+The driver runs the gNB emulator's cells (training.sim.emulator: link simulator,
+reports, gRPC streams) against the replicas and records, for every slot's answer,
+when it was sent and received and which model (``model_id``, ``version``) it
+names, so that tests can check each answer against the store's activation timeline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -23,12 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
 from conftest import AUTH, TOKEN
-from test_grpc_server import request
 
-from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
-from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
+from training.sim.emulator import (
+    LOCAL_FALLBACK,
+    SERVICE_FALLBACK,
+    Cell,
+    EmulatorOptions,
+    SlotFailure,
+    Transport,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -141,8 +146,9 @@ class Fleet:
 
 @dataclass(frozen=True)
 class Answer:
-    """One decision as the gNB saw it."""
+    """One slot's decisions as the emulated gNB saw them."""
 
+    cell: int
     replica: int
     sent: float
     received: float
@@ -150,72 +156,103 @@ class Answer:
     from_model: bool
 
 
+class FailoverTransport:
+    """The emulator's transport over several replicas: a failed call goes to the next one.
+
+    A gNB with several xApp endpoints, its own first: a stream that the service
+    ends (a replica stopping) or a connection refused is retried, the same
+    request, on the next replica; only when every replica fails is the slot
+    failed. Each slot tries the cell's own replica first, so a restarted one gets
+    its traffic back.
+    """
+
+    def __init__(self, transports: list[Transport]) -> None:
+        self.transports = transports
+        self.last = 0  # which transport answered the last request
+
+    async def decide(self, request: Any) -> Any:
+        failures = []
+        for index, transport in enumerate(self.transports):
+            try:
+                response = await transport.decide(request)
+            except SlotFailure as exc:
+                failures.append(f"replica {index}: {exc}")
+                continue
+            self.last = index
+            return response
+        raise SlotFailure("; ".join(failures))
+
+    async def close(self) -> None:
+        for transport in self.transports:
+            await transport.close()
+
+
 @dataclass
 class Driver:
-    """Threads sending one-UE ``Decide`` calls to the fleet until stopped.
+    """The gNB emulator's cells driving the fleet over gRPC streams until stopped.
+
+    Each cell is a :class:`training.sim.emulator.Cell` (its own link simulator,
+    reports, decision stream and bookkeeping); every slot's answer is recorded
+    with the model it names.
 
     Args:
         targets: gRPC addresses of the replicas.
-        failover: one client over all replicas that tries the next one when a
-            call fails (a gNB with several xApp endpoints); otherwise one client
-            per replica, each failure counted.
+        failover: one cell per replica whose transport fails over to the others
+            when its replica stops; otherwise one cell per replica, pinned to it.
 
     """
 
     targets: Sequence[str]
     failover: bool = False
-    pause_s: float = 0.005
+    pause_s: float = 0.002
     answers: list[Answer] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _threads: list[threading.Thread] = field(default_factory=list)
+    _thread: threading.Thread | None = None
 
     def start(self) -> None:
-        lanes = [list(range(len(self.targets)))] if self.failover else [
-            [i] for i in range(len(self.targets))]
-        for lane in lanes:
-            thread = threading.Thread(target=self._run, args=(lane,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._thread = threading.Thread(target=asyncio.run, args=(self._run(),), daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
+        assert self._thread is not None
+        self._thread.join(60)
+        assert not self._thread.is_alive()
 
-    def _run(self, lane: list[int]) -> None:
-        # A gNB retries a restarted endpoint within a second, not after gRPC's default
-        # backoff (1 s growing to 120 s), so that a rolled replica takes traffic again.
-        options = [("grpc.initial_reconnect_backoff_ms", 100),
-                   ("grpc.min_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 500)]
-        channels = {i: grpc.insecure_channel(self.targets[i], options=options) for i in lane}
-        stubs = {i: pb_grpc.LinkAdaptationStub(c) for i, c in channels.items()}
-        slot, turn = 0, 0
+    async def _run(self) -> None:
+        cells = []
+        for i, target in enumerate(self.targets):
+            cell = Cell(i, EmulatorOptions(target=target, ues_per_cell=4, seed=15, stream=True,
+                                           timeout_ms=2000))
+            if self.failover:
+                order = [*self.targets[i:], *self.targets[:i]]
+                cell.transport = FailoverTransport(  # type: ignore[assignment]
+                    [Transport(t, True, 2.0) for t in order])
+            cells.append(cell)
         try:
-            while not self._stop.is_set():
-                slot += 1
-                req = request(1, slot=slot)
-                errors = []
-                for attempt in range(len(lane)):
-                    i = lane[(turn + attempt) % len(lane)]
-                    sent = time.monotonic()
-                    try:
-                        response = stubs[i].Decide(req, timeout=2)
-                    except grpc.RpcError as exc:
-                        errors.append(f"replica {i}: {exc.code().name} {exc.details()}")
-                        continue
-                    decision = response.decisions[0]
-                    self.answers.append(Answer(
-                        i, sent, time.monotonic(), (decision.model_id, decision.model_version),
-                        decision.source == pb.DECISION_SOURCE_MODEL))
-                    break
-                else:
-                    self.failures.append("; ".join(errors))
-                turn += 1
-                time.sleep(self.pause_s)
+            await asyncio.gather(*(self._drive(cell) for cell in cells))
         finally:
-            for channel in channels.values():
-                channel.close()
+            for cell in cells:
+                await cell.transport.close()
+
+    async def _drive(self, cell: Cell) -> None:
+        while not self._stop.is_set():
+            cell.prepare()
+            sent = time.monotonic()
+            await cell.exchange(deadline_ns=2_000_000_000, strict=False)
+            received = time.monotonic()
+            if cell.slot_model == LOCAL_FALLBACK:
+                self.failures.append(f"cell {cell.index}: {cell.last_failure}")
+            elif cell.slot_model:
+                replica = cell.index
+                if isinstance(cell.transport, FailoverTransport):
+                    replica = (cell.index + cell.transport.last) % len(self.targets)
+                model_id, _, version = cell.slot_model.partition("@")
+                self.answers.append(Answer(cell.index, replica, sent, received, (model_id, version),
+                                           cell.slot_model != SERVICE_FALLBACK))
+            cell.step()
+            await asyncio.sleep(self.pause_s)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,7 @@ def test_activations_and_rollbacks_reach_every_replica(fleet, tmp_path: Path) ->
     finally:
         driver.stop()
     print(f"propagation to all 3 replicas: max {max(propagation):.3f} s, "
-          f"mean {sum(propagation) / len(propagation):.3f} s; {len(driver.answers)} decisions")
+          f"mean {sum(propagation) / len(propagation):.3f} s; {len(driver.answers)} slots answered")
 
     assert driver.failures == []
     assert driver.answers and all(a.from_model for a in driver.answers)
@@ -77,6 +78,9 @@ def test_activations_and_rollbacks_reach_every_replica(fleet, tmp_path: Path) ->
     assert len(served) > OPERATIONS // 2  # the drill did move the fleet
     generations = {r.active()[2] for r in three.replicas}
     assert generations == {OPERATIONS}
+    for replica in three.replicas:
+        with urllib.request.urlopen(f"{replica.http}/metrics", timeout=10) as response:
+            assert f"linkadapt_store_generation {OPERATIONS:.1f}" in response.read().decode()
     for replica in three.replicas:
         assert "Traceback" not in replica.log()
 
@@ -138,6 +142,7 @@ def test_rolling_one_replica_fails_no_decision(fleet) -> None:
     finally:
         driver.stop()
     assert driver.failures == []
-    assert any(a.replica == 1 and a.sent > restarted for a in driver.answers)
+    assert any(a.cell == 1 and a.replica != 1 for a in driver.answers)  # it did fail over
+    assert any(a.replica == 1 and a.sent > restarted for a in driver.answers)  # and came back
     assert all(a.from_model for a in driver.answers)
     assert "Traceback" not in rolled.log()
