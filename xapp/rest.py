@@ -14,11 +14,13 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from fastapi import FastAPI, Header, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xapp import nr_tables
@@ -258,6 +260,15 @@ def create_app(service: Service) -> FastAPI:
     @app.exception_handler(ReportError)
     async def _report_error(request: Request, exc: ReportError) -> JSONResponse:
         return error_response(InvalidRequest.from_report_error(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI's own refusal of a body it cannot decode (bytes that are not UTF-8
+        # JSON): answered, counted and logged like every other malformed body.
+        if exc.status_code == 400:
+            return error_response(MalformedRequest(
+                f"request body is not valid JSON: {exc.detail}".rstrip(".")))
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
