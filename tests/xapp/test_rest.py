@@ -257,8 +257,8 @@ def test_garbage_decision_bodies_are_refused_cleanly(start_service, caplog) -> N
     assert set(statuses) <= {200, 400, 422} and statuses.get(200, 0) < len(bodies)
     for status in (400, 422):
         if status in statuses:
-            line = f'linkadapt_errors_total{{code="{status}",transport="rest"}} {statuses[status]}.0'
-            assert line in metrics
+            counted = f'linkadapt_errors_total{{code="{status}",transport="rest"}}'
+            assert f"{counted} {statuses[status]}.0" in metrics
     assert not [r for r in caplog.records if r.exc_info]
     refused = [r for r in caplog.records if r.name == "xapp.refused"]
     assert 1 <= len(refused) <= 2 * len({400, 422} & set(statuses))  # at most once per interval
