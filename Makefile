@@ -41,5 +41,8 @@ test-all: lint typecheck
 bench: install
 	$(BIN)/python benchmarks/sim_speed.py
 
+## Also removes the model store of `make run` and `linkadapt serve` (model-store/, the one
+## default place; .linkadapt/ held it before) with the models uploaded to it.
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf model-store .linkadapt

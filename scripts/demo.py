@@ -1,9 +1,13 @@
 """The main job: serve the embedded default model and show a first MCS decision.
 
 Starts ``linkadapt serve`` (gRPC on 50051, REST on 8080 unless LINKADAPT_GRPC_PORT /
-LINKADAPT_HTTP_PORT say otherwise), waits until it is ready, sends one UE report
-to ``POST /v1/decisions`` and prints the request and the decision, then keeps
-serving until Ctrl-C (``--once`` stops right after the decision).
+LINKADAPT_HTTP_PORT say otherwise; the model store in serve's default place,
+``model-store``, unless LINKADAPT_MODEL_STORE says otherwise), waits until it is
+ready, sends one UE report to ``POST /v1/decisions`` and prints the request and the
+decision, then keeps serving until Ctrl-C (``--once`` stops right after the decision).
+
+Ports another process holds are refused first, with one line and exit status 1:
+otherwise the readiness check and the decision would reach that other server.
 """
 
 from __future__ import annotations
@@ -11,12 +15,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 REPORT = {
     "ue_id": 17, "mcs_table": "MCS_TABLE_QAM256", "wideband_cqi": 11, "cqi_age_slots": 6,
@@ -37,15 +41,35 @@ def _get(url: str) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read() or b"{}")
 
 
+def busy_port(host: str, ports: dict[str, str]) -> str | None:
+    """Say which of ``ports`` (name -> port) cannot be bound on ``host``; ``None`` if all can."""
+    for name, port in ports.items():
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            # As the service binds: SO_REUSEADDR, so a recently stopped run is no obstacle.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host.strip("[]"), int(port)))
+            except OSError as exc:
+                return f"{name} port {port} on {host}: {exc.strerror or exc}"
+    return None
+
+
 def main() -> int:
     """Run the demo; returns the exit status."""
     http_port = os.environ.get("LINKADAPT_HTTP_PORT", "8080")
+    grpc_port = os.environ.get("LINKADAPT_GRPC_PORT", "50051")
     base = f"http://127.0.0.1:{http_port}"
-    store = Path(os.environ.get("LINKADAPT_MODEL_STORE", ".linkadapt/store"))
+    busy = busy_port(os.environ.get("LINKADAPT_HOST", "0.0.0.0"),
+                     {"REST": http_port, "gRPC": grpc_port})
+    if busy is not None:
+        print(f"make run: cannot serve, {busy} (another server holds it?). Stop it, or pick "
+              "free ports: LINKADAPT_HTTP_PORT=8081 LINKADAPT_GRPC_PORT=50052 make run",
+              file=sys.stderr)
+        return 1
     server = subprocess.Popen([sys.executable, "-m", "linkadapt", "serve",
                                # a first-run demo on loopback: plaintext, said explicitly
-                               "--insecure",
-                               "--model-store", str(store), "--log-level", "warning"])
+                               "--insecure", "--log-level", "warning"])
     try:
         deadline = time.monotonic() + 60
         status, body = 0, {}
@@ -61,6 +85,9 @@ def main() -> int:
         else:
             print("the service did not come up within 60 s", file=sys.stderr)
             return 1
+        if server.poll() is not None:  # a port taken since the check: that was another server
+            print("linkadapt serve exited early; see its messages above", file=sys.stderr)
+            return 1
         print(f"readiness {base}/ric/v1/health/ready -> {status} {json.dumps(body)}")
         request = {"schema_version": 1, "cell_id": 1, "slot": 1000, "reports": [REPORT]}
         data = json.dumps(request).encode()
@@ -72,7 +99,7 @@ def main() -> int:
         print("decision:", json.dumps(decision, indent=2))
         if "--once" in sys.argv[1:]:
             return 0
-        print(f"serving: gRPC on :{os.environ.get('LINKADAPT_GRPC_PORT', '50051')}, REST on "
+        print(f"serving: gRPC on :{grpc_port}, REST on "
               f":{http_port} (docs at {base}/docs). Ctrl-C stops.")
         server.wait()
         return 0

@@ -70,7 +70,7 @@ def served(tmp_path: Path) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINKADAPT_")}
     env["LINKADAPT_LOG_LEVEL"] = "warning"
     service = subprocess.Popen(
-        [sys.executable, "-m", "linkadapt.cli", "serve", "--host", "127.0.0.1",
+        [sys.executable, "-m", "linkadapt.cli", "serve", "--insecure", "--host", "127.0.0.1",
          "--grpc-port", "0", "--http-port", str(port), "--model-store", str(tmp_path / "store")],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"

@@ -8,6 +8,7 @@ one-stream-per-cell needs. Also serves ``grpc.health.v1`` and server reflection.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from time import perf_counter
 from typing import Any, Final, cast
@@ -15,6 +16,7 @@ from typing import Any, Final, cast
 import grpc
 import numpy as np
 import numpy.typing as npt
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
@@ -23,6 +25,7 @@ from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
 from xapp.columns import decode_columns
 from xapp.core import Decisions
+from xapp.error_log import RefusalLog
 from xapp.errors import ClientNotAllowed, InvalidRequest, ServiceError, status_of
 from xapp.features import ReportError
 from xapp.proto_reports import batch_from_protos
@@ -30,6 +33,8 @@ from xapp.service import Service
 from xapp.settings import host_port
 from xapp.single_ue import decide_one
 from xapp.tls import peer_names
+
+log = logging.getLogger(__name__)
 
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["LinkAdaptation"].full_name
 _MODEL: Final = pb.DECISION_SOURCE_MODEL
@@ -69,6 +74,45 @@ def _one_columns_response(request: Any, mcs: int, model_id: str, version: str) -
     columns = pb.DecisionColumns(mcs=bytes((mcs,)), source=bytes((_MODEL,)),
                                  model_id=model_id, model_version=version)
     return _Response(cell_id=request.cell_id, slot=request.slot, columns=columns)
+
+
+_EMPTY_REQUEST: Final = _Request()
+
+
+def decode_request(data: bytes) -> Any:
+    """Parse a serialized ``DecisionRequest``.
+
+    Raises:
+        InvalidRequest: the bytes are not one (named in one line, with their size).
+
+    """
+    try:
+        return _Request.FromString(data)
+    except DecodeError:
+        raise InvalidRequest(
+            f"the request is not a valid linkadapt.v1.DecisionRequest ({len(data)} bytes "
+            "that do not parse as one)") from None
+
+
+def request_address(data: bytes) -> tuple[int, int]:
+    """``(cell_id, slot)`` of a serialized request, ``(0, 0)`` where it does not parse."""
+    try:
+        request = _Request.FromString(data)
+    except DecodeError:
+        return 0, 0
+    return request.cell_id, request.slot
+
+
+class InternalFailure(ServiceError):
+    """The service failed on a request (a bug): answered ``INTERNAL``, never ``UNKNOWN``."""
+
+    @classmethod
+    def during(cls, error: Exception, request: Any, bugs: RefusalLog) -> InternalFailure:
+        """Wrap ``error``; the first of each interval in ``bugs`` is logged with its traceback."""
+        if bugs.due("grpc", type(error).__name__) is not None:
+            log.error("decision failed on cell %d slot %d", request.cell_id, request.slot,
+                      exc_info=error)
+        return cls(f"internal error ({type(error).__name__}); the service log has the details")
 
 
 class _OneReply:
@@ -125,6 +169,7 @@ class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
         self._stats = service.metrics.requests["grpc"]
         self._one = _OneReply()
         self._allowed_names = frozenset(service.settings.tls_client_names)
+        self._bugs = RefusalLog()
 
     def _answer(self, request: Any) -> tuple[bytes, int]:
         """Return the serialized response to ``request`` and its number of UEs.
@@ -172,9 +217,32 @@ class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
     def _count_error(self, error: BaseException) -> grpc.StatusCode:
         code = status_of(error).grpc_code
         self._metrics.errors.labels("grpc", code.name).inc()
+        self._service.refusals.refused("grpc", code.name, str(error))
         return code
 
-    async def Decide(self, request: Any, context: grpc.aio.ServicerContext) -> bytes:
+    def _decide_bytes(self, data: bytes) -> tuple[Any, bytes, int]:
+        """Decode and answer one serialized request; return it, the response and its UEs.
+
+        The request arrives undecoded (see :func:`add_to_server`) so that bytes
+        which are no ``DecisionRequest`` are refused here, like any other bad
+        input, rather than by gRPC with ``UNKNOWN`` and a traceback. A failure of
+        the service itself on a request becomes :class:`InternalFailure`.
+
+        Raises:
+            ServiceError: the request is refused.
+
+        """
+        request = _EMPTY_REQUEST
+        try:
+            request = decode_request(data)
+            response, num_ues = self._answer(request)
+        except ServiceError:
+            raise
+        except Exception as exc:  # a bug must not take the stream down or flood the log
+            raise InternalFailure.during(exc, request, self._bugs) from None
+        return request, response, num_ues
+
+    async def Decide(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         """Answer one cell-slot batch; refuse bad input with a status naming field and UE."""
         start = perf_counter()
         remaining = context.time_remaining()
@@ -183,7 +251,7 @@ class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline already passed")
         try:
             self._authorize(context)
-            response, num_ues = self._answer(request)
+            _, response, num_ues = self._decide_bytes(request)
         except ServiceError as exc:
             code = self._count_error(exc)
             context.set_trailing_metadata((("linkadapt-field", exc.field),
@@ -200,20 +268,21 @@ class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
             self._authorize(context)
         except ServiceError as exc:
             await context.abort(self._count_error(exc), str(exc))
-        answer, record = self._answer, self._stats.record
-        async for request in request_iterator:
+        answer, record = self._decide_bytes, self._stats.record
+        async for data in request_iterator:
             start = perf_counter()
             try:
-                response, num_ues = answer(request)
+                _, response, num_ues = answer(data)
             except ServiceError as exc:
-                response, num_ues = self._error_response(request, exc), 0
+                response, num_ues = self._error_response(data, exc), 0
             record(perf_counter() - start, num_ues)
             yield response
 
-    def _error_response(self, request: Any, error: ServiceError) -> bytes:
+    def _error_response(self, data: bytes, error: ServiceError) -> bytes:
         code = self._count_error(error)
+        cell_id, slot = request_address(data)
         return cast(bytes, _Response(
-            cell_id=request.cell_id, slot=request.slot,
+            cell_id=cell_id, slot=slot,
             error=pb.DecisionError(code=code.name, message=str(error), field=error.field,
                                    ue_index=error.ue_index),
         ).SerializeToString())
@@ -222,15 +291,15 @@ class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
 def add_to_server(servicer: LinkAdaptationServicer, server: grpc.aio.Server) -> None:
     """Register ``servicer`` like the generated ``add_LinkAdaptationServicer_to_server``.
 
-    The one difference: no response serializer, as the servicer returns
-    serialized ``DecisionResponse`` bytes (gRPC sends bytes as they are).
+    The differences: no serializers. The servicer returns serialized
+    ``DecisionResponse`` bytes (gRPC sends bytes as they are) and decodes each
+    request itself, so that undecodable bytes get ``INVALID_ARGUMENT`` with a
+    reason (a deserializer that raises makes gRPC answer ``UNKNOWN`` and log a
+    traceback per request).
     """
-    deserialize = _Request.FromString
     handlers = {
-        "Decide": grpc.unary_unary_rpc_method_handler(
-            servicer.Decide, request_deserializer=deserialize),
-        "StreamDecisions": grpc.stream_stream_rpc_method_handler(
-            servicer.StreamDecisions, request_deserializer=deserialize),
+        "Decide": grpc.unary_unary_rpc_method_handler(servicer.Decide),
+        "StreamDecisions": grpc.stream_stream_rpc_method_handler(servicer.StreamDecisions),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)

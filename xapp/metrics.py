@@ -118,6 +118,11 @@ class Metrics:
             "linkadapt_model_info", "1 for the serving model.",
             ("model_id", "version", "sha256"), registry=self.registry,
         )
+        self.store_generation = Gauge(
+            "linkadapt_store_generation",
+            "Model store generation whose active model this replica serves (the same on "
+            "every replica once an activation has reached them all).", registry=self.registry,
+        )
         self.model_loaded = Gauge(
             "linkadapt_model_loaded", "1 when a validated model serves, 0 on fallback only.",
             registry=self.registry,

@@ -2,7 +2,9 @@
 
 Layout under the store directory (a volume in Kubernetes)::
 
-    state.json                            {"format": 1, "active": KEY|null, "history": [KEY...]}
+    state.json                            {"format": 1, "generation": N, "active": KEY|null,
+                                           "history": [KEY...]}
+    .lock                                 the writers' lock (fcntl.flock)
     models/<model_id>/<version>/model.onnx
     models/<model_id>/<version>/meta.json {"sha256", "size_bytes", "uploaded", "card"}
 
@@ -14,6 +16,15 @@ fsynced and renamed, and a model directory appears with one rename, so a crash
 leaves either the old or the new state, never a half-written one. The SHA-256 of
 each model is checked again when it is loaded.
 
+One store serves a fleet of replicas (a ReadWriteMany volume). Every write
+(upload, activate, roll back, delete) holds the store's exclusive lock, re-reads
+``state.json`` under it and writes the next ``generation``: writers on different
+replicas take turns and none loses the other's work. Each replica polls
+``state.json`` (:meth:`Registry.sync`, driven by :class:`xapp.fleet.StoreWatcher`)
+and, when the generation it applied is no longer the store's, loads and checks
+the active model and swaps it in. The activation history lives in the store, so
+a rollback through any replica returns to what the fleet served before.
+
 The registry owns the store; what serves is the :class:`xapp.core.DecisionCore`,
 to which it hands each newly activated :class:`~xapp.policy.Policy` only after
 the model was loaded, checked and the new state persisted. The registry's own view
@@ -24,6 +35,7 @@ cannot be written (full, read-only) refuses the operation with
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -38,7 +50,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from xapp.errors import ModelConflict, ModelNotFound, ModelRejected, StoreUnavailable
+from xapp.errors import (
+    ModelConflict,
+    ModelNotFound,
+    ModelRejected,
+    ServiceError,
+    StoreUnavailable,
+)
 from xapp.model_card import ModelCard, parse_model_card
 from xapp.model_check import Limits, check_model
 from xapp.policy import Policy
@@ -50,6 +68,8 @@ DEFAULT_KEY: Final = "default"
 _STATE_FORMAT: Final = 1
 _MODEL_FILE: Final = "model.onnx"
 _META_FILE: Final = "meta.json"
+_STATE_FILE: Final = "state.json"
+_LOCK_FILE: Final = ".lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +133,7 @@ class Registry:
             decision core's ``set_policy``.
         default_model: the embedded default model's file, activated as
             :data:`DEFAULT_KEY`; ``None`` if there is none.
+        on_generation: called with each store generation this replica has applied.
 
     """
 
@@ -122,15 +143,25 @@ class Registry:
         limits: Limits,
         on_activate: Callable[[Policy | None, str], None],
         default_model: Path | None = None,
+        on_generation: Callable[[int], None] | None = None,
     ) -> None:
         self.root = root
         self.limits = limits
         self._on_activate = on_activate
         self._default_model = default_model
+        self._on_generation = on_generation or (lambda generation: None)
         self._lock = threading.Lock()
         (root / "models").mkdir(parents=True, exist_ok=True)
         self._active: str | None = None
         self._history: list[str] = []
+        self._default_serves = False
+        self.generation = 0
+        """The store's generation as last read: each write adds one."""
+        self.applied_generation = 0
+        """The generation whose active model this replica serves."""
+        self._seen = b""  # state.json as last read
+        self._served: tuple[str, str] | None = None  # (key, sha256) of the model swapped in
+        self._failed_generation = -1  # last generation whose model could not be loaded
         self._read_state()
 
     # -- queries ---------------------------------------------------------------
@@ -138,17 +169,23 @@ class Registry:
     @property
     def active_key(self) -> str | None:
         """Key of the active model (:data:`DEFAULT_KEY` for the default), or ``None``."""
+        if self._active is None and self._default_serves:
+            return DEFAULT_KEY
         return self._active
 
     def serving_default(self) -> None:
-        """Record that the default serves (at start-up, nothing active in the store).
+        """Record that the default serves while the store has no active model.
 
         Not persisted: a fresh store stays untouched until an operator acts. The
         next activation puts the default in the history, so rollback returns to it.
         """
         with self._lock:
-            if self._active is None:
-                self._active = DEFAULT_KEY
+            self._default_serves = True
+
+    def started(self, policy: Policy | None) -> None:
+        """Record what this replica serves after start-up: the store's current generation."""
+        with self._lock:
+            self._mark_served(policy)
 
     @property
     def history(self) -> list[str]:
@@ -188,7 +225,7 @@ class Registry:
         """
         policy = check_model(data, self.limits)
         card = policy.card
-        with self._lock:
+        with self._lock, self._store_lock(f"store {card.key}"):
             target = self._dir(card.key)
             if target.exists():
                 existing = self.get(card.key)
@@ -224,13 +261,15 @@ class Registry:
         because the node was busy while it booted, and a rollback is the way
         back from a bad model, so neither is refused for a noisy measurement.
         """
-        with self._lock:
+        with self._lock, self._store_lock(f"activate {key}"):
+            self._refresh()
             policy = self.load(key, check_latency=True)
-            history = self._history
-            if self._active is not None and self._active != key:
-                history = [*history, self._active]
+            history, current = self._history, self.active_key
+            if current is not None and current != key:
+                history = [*history, current]
             self._commit(key, history, f"activate {key}")
             self._on_activate(policy, "activate")  # under the lock: swaps keep the persisted order
+            self._mark_served(policy)
         log.info("activated model %s", key)
         return policy
 
@@ -241,7 +280,8 @@ class Registry:
             ModelConflict: there is no previous model.
 
         """
-        with self._lock:
+        with self._lock, self._store_lock("roll back"):
+            self._refresh()
             history = list(self._history)
             while history:
                 key = history.pop()
@@ -254,6 +294,7 @@ class Registry:
             else:
                 raise ModelConflict("no previous model to roll back to")
             self._on_activate(policy, "rollback")
+            self._mark_served(policy)
         log.info("rolled back to model %s", key)
         return policy
 
@@ -265,9 +306,10 @@ class Registry:
             ModelConflict: it is the active model.
 
         """
-        with self._lock:
+        with self._lock, self._store_lock(f"delete {key}"):
+            self._refresh()
             self.get(key)
-            if key == self._active:
+            if key == self.active_key:
                 raise ModelConflict(f"{key} is the active model; activate another one first")
             # Out of the listing first (one rename), then out of the history, then gone:
             # a failure at either step puts the directory back and changes nothing.
@@ -279,6 +321,7 @@ class Registry:
                     try:
                         self._commit(self._active,
                                      [k for k in self._history if k != key], f"delete {key}")
+                        self._mark_served(None, keep=True)
                     except BaseException:
                         os.rename(trash / "model", directory)
                         raise
@@ -319,6 +362,74 @@ class Registry:
             return None
         return self.load(self._active)
 
+    # -- the fleet ---------------------------------------------------------------
+
+    def sync(self) -> bool:
+        """Adopt the store's state if another replica changed it.
+
+        Reads ``state.json`` (opening it each time: on NFS, close-to-open
+        consistency then shows the newest version). If its generation is not the
+        one this replica applied, the active model is loaded, checked (checksum,
+        admission checks but the latency budget) and swapped in; requests in
+        flight finish on the model they started with. A model that cannot be
+        loaded leaves the serving one in place; it is logged once per generation
+        and tried again at the next poll (on NFS a new directory may show late).
+
+        Returns:
+            True if this replica now serves another model.
+
+        Raises:
+            OSError, ValueError: ``state.json`` cannot be read or is not valid.
+
+        """
+        if self._read_bytes() == self._seen:
+            return False
+        with self._lock:
+            self._read_state()
+            if self.generation == self.applied_generation:
+                return False
+            key = self.active_key
+            if key is None:  # nothing to serve was ever activated here
+                self._mark_served(None, keep=True)
+                return False
+            try:
+                policy = self._load_unless_served(key)
+            except (ServiceError, OSError, ValueError) as exc:
+                self._seen = b""  # try again at the next poll
+                if self._failed_generation != self.generation:
+                    self._failed_generation = self.generation
+                    log.error("store generation %d: cannot load its active model %s (%s); "
+                              "still serving generation %d", self.generation, key, exc,
+                              self.applied_generation)
+                return False
+            if policy is None:  # a change of history only: the served model stays
+                self._mark_served(None, keep=True)
+                return False
+            self._on_activate(policy, "sync")
+            self._mark_served(policy)
+        log.info("store generation %d: serving %s, activated through another replica",
+                 self.generation, key)
+        return True
+
+    def _load_unless_served(self, key: str) -> Policy | None:
+        """Load ``key``; ``None`` if it is the model this replica serves already."""
+        if self._served is not None and self._served[0] == key:
+            sha = "" if key == DEFAULT_KEY else self.get(key).sha256
+            if key == DEFAULT_KEY or sha == self._served[1]:
+                return None
+        return self.load(key)
+
+    def _mark_served(self, policy: Policy | None, keep: bool = False) -> None:
+        """Record that this replica applied the generation just read or written.
+
+        ``policy``: what now serves; with ``keep``, what served before still does.
+        """
+        if not keep:
+            key = self.active_key
+            self._served = None if policy is None or key is None else (key, policy.sha256)
+        self.applied_generation = self.generation
+        self._on_generation(self.generation)
+
     # -- internals -------------------------------------------------------------
 
     def _dir(self, key: str) -> Path:
@@ -335,21 +446,46 @@ class Registry:
         return StoredModel(parse_model_card(meta["card"]), meta["sha256"],
                            int(meta["size_bytes"]), meta["uploaded"])
 
+    def _read_bytes(self) -> bytes:
+        try:
+            return (self.root / _STATE_FILE).read_bytes()
+        except FileNotFoundError:
+            return b""
+
+    def _refresh(self) -> None:
+        """Re-read the state under the store lock, before a write builds on it.
+
+        Raises:
+            StoreUnavailable: the state file cannot be read or is not valid.
+
+        """
+        try:
+            self._read_state()
+        except (OSError, ValueError) as exc:
+            raise StoreUnavailable(f"cannot read the model store's state: {exc}; "
+                                   "nothing was changed") from None
+
     def _read_state(self) -> None:
-        path = self.root / "state.json"
-        if not path.exists():
+        path = self.root / _STATE_FILE
+        raw = self._read_bytes()
+        self._seen = raw
+        if not raw:
+            self._active, self._history, self.generation = None, [], 0
             return
-        state = json.loads(path.read_text())
+        state = json.loads(raw)
         if not isinstance(state, dict):
             raise ValueError(f"{path}: must hold a JSON object, holds {type(state).__name__}")
         if state.get("format") != _STATE_FORMAT:
             raise ValueError(f"{path}: unknown store format {state.get('format')!r}")
         active, history = state.get("active"), state.get("history", [])
+        generation = state.get("generation", 0)  # stores written before fleets had none
         if not (active is None or isinstance(active, str)) or not (
                 isinstance(history, list) and all(isinstance(k, str) for k in history)):
             raise ValueError(f"{path}: 'active' must be a model key or null and 'history' a "
                              "list of model keys")
-        self._active, self._history = active, history
+        if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
+            raise ValueError(f"{path}: 'generation' must be a whole number >= 0")
+        self._active, self._history, self.generation = active, history, generation
 
     def _commit(self, active: str | None, history: Sequence[str], action: str) -> None:
         """Persist ``active`` and ``history``, then adopt them (nothing changes if writing fails).
@@ -358,10 +494,34 @@ class Registry:
             StoreUnavailable: ``state.json`` could not be written.
 
         """
-        state = {"format": _STATE_FORMAT, "active": active, "history": history}
+        generation = self.generation + 1
+        state = {"format": _STATE_FORMAT, "generation": generation, "active": active,
+                 "history": history}
+        data = json.dumps(state, indent=2).encode()
         with _store_write(action):
-            write_atomic(self.root / "state.json", json.dumps(state, indent=2).encode())
-        self._active, self._history = active, list(history)
+            write_atomic(self.root / _STATE_FILE, data)
+        self._active, self._history, self.generation = active, list(history), generation
+        self._seen = data
+
+    @contextmanager
+    def _store_lock(self, action: str) -> Iterator[None]:
+        """Hold the store's exclusive lock: writers on every replica take turns.
+
+        ``flock`` on a file of the store: released when the holder closes it or
+        dies. On NFS v4 the kernel turns it into a lease-backed lock.
+
+        Raises:
+            StoreUnavailable: the lock file cannot be created (a read-only store).
+
+        """
+        with _store_write(action):
+            fd = os.open(self.root / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            with _store_write(action):
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
 
 @contextmanager

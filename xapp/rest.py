@@ -14,10 +14,13 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from fastapi import FastAPI, Header, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xapp import nr_tables
@@ -221,8 +224,12 @@ async def _no_receive() -> Message:  # pragma: no cover - never awaited by JSONR
 
 
 def create_app(service: Service) -> FastAPI:
-    """Build the FastAPI application over ``service``."""
-    app = FastAPI(
+    """Build the FastAPI application over ``service``.
+
+    ``/docs`` and ``/redoc`` load their scripts from the ``fastapi-offline`` package,
+    not from a CDN: a RIC cluster is often offline.
+    """
+    app = FastAPIOffline(
         title="linkadapt xApp",
         description="5G NR downlink MCS decisions by a learned policy, with model hot-swap.",
         version="1",
@@ -235,6 +242,8 @@ def create_app(service: Service) -> FastAPI:
     def error_response(error: BaseException) -> JSONResponse:
         status = status_of(error).http_status
         metrics.errors.labels("rest", str(status)).inc()
+        if status < 500:  # 5xx are logged where they happen, with their cause
+            service.refusals.refused("rest", str(status), str(error))
         return JSONResponse(_error_body(error), status_code=status)
 
     def unexpected(scope: Scope, error: Exception) -> JSONResponse:
@@ -251,6 +260,15 @@ def create_app(service: Service) -> FastAPI:
     @app.exception_handler(ReportError)
     async def _report_error(request: Request, exc: ReportError) -> JSONResponse:
         return error_response(InvalidRequest.from_report_error(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI's own refusal of a body it cannot decode (bytes that are not UTF-8
+        # JSON): answered, counted and logged like every other malformed body.
+        if exc.status_code == 400:
+            return error_response(MalformedRequest(
+                f"request body is not valid JSON: {exc.detail}".rstrip(".")))
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -291,7 +309,8 @@ def create_app(service: Service) -> FastAPI:
         """List the stored models, the active one and the rollback history."""
         admin(authorization)
         return {"models": [m.to_dict() for m in registry.list()],
-                "active": registry.active_key, "history": registry.history}
+                "active": registry.active_key, "history": registry.history,
+                "generation": registry.generation}
 
     @app.post(_UPLOAD_PATH, status_code=201, tags=["models"],
               responses=_errors(*_ADMIN_ERRORS, 404, 409, 413, 503), openapi_extra={
@@ -309,15 +328,20 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/v1/models/active", tags=["models"], responses=_errors(*_ADMIN_ERRORS))
     def active_model(authorization: str | None = Header(None)) -> JSONResponse:
-        """Show the serving model with its card and checksum."""
+        """Show the model this replica serves, with its card, checksum and store generation.
+
+        ``generation`` is the model store's generation this replica has applied;
+        replicas showing the same one serve the same model.
+        """
         admin(authorization)
-        policy = core.policy
+        policy, generation = core.policy, registry.applied_generation
         if policy is None:
-            return JSONResponse({"active": None, "reason": core.not_ready_reason},
-                                status_code=404)
+            return JSONResponse({"active": None, "reason": core.not_ready_reason,
+                                 "generation": generation}, status_code=404)
         return JSONResponse({"model_id": policy.card.model_id, "version": policy.card.version,
                              "sha256": policy.sha256, "size_bytes": policy.size_bytes,
-                             "origin": policy.origin, "card": policy.card.to_dict()})
+                             "origin": policy.origin, "card": policy.card.to_dict(),
+                             "generation": generation})
 
     @app.post("/v1/models/rollback", tags=["models"],
               responses=_errors(*_ADMIN_ERRORS, 409, 503))

@@ -16,6 +16,7 @@ import grpc
 import uvicorn
 
 from xapp import tls
+from xapp.fleet import StoreWatcher
 from xapp.grpc_server import start_grpc_server
 from xapp.rest import create_app
 from xapp.service import Service, StartupError
@@ -202,6 +203,8 @@ async def serve(
         for sig in _SIGNALS:
             loop.add_signal_handler(sig, stop.set)
     started = _Started()
+    watcher = StoreWatcher(service.registry, settings.store_poll_s)
+    watcher.start()
     try:
         started.grpc, grpc_port = await _start_grpc(service, settings.host, settings.grpc_port,
                                                     transports.grpc_credentials)
@@ -221,6 +224,7 @@ async def serve(
             stopper.cancel()
         log.info("shutting down: in-flight calls get %.1f s", settings.shutdown_grace_s)
     finally:
+        watcher.stop()
         await started.stop(settings.shutdown_grace_s)
         if handle_signals:
             for sig in _SIGNALS:

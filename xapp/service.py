@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 
 from xapp.core import DecisionCore
+from xapp.error_log import RefusalLog
 from xapp.errors import AdminDisabled, ServiceError, Unauthenticated
 from xapp.metrics import Metrics
 from xapp.model_check import Limits
@@ -43,10 +44,14 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
+        self.refusals = RefusalLog()
         self.core = DecisionCore(self.metrics, settings.max_batch_size, settings.fallback_backoff)
-        self.registry = _open_registry(settings, self.core.set_policy)
+        self.registry = _open_registry(settings, self.core.set_policy,
+                                       self.metrics.store_generation.set)
         self._token = settings.token()
-        self.core.set_policy(self._initial_policy(), "startup")
+        policy = self._initial_policy()
+        self.core.set_policy(policy, "startup")
+        self.registry.started(policy)
 
     def _initial_policy(self) -> Policy | None:
         """Return the store's active model, else the embedded default, else ``None``.
@@ -134,7 +139,8 @@ class Service:
 
 
 def _open_registry(
-    settings: Settings, on_activate: Callable[[Policy | None, str], None]
+    settings: Settings, on_activate: Callable[[Policy | None, str], None],
+    on_generation: Callable[[int], None],
 ) -> Registry:
     """Open (or create) the model store.
 
@@ -145,7 +151,7 @@ def _open_registry(
     root = settings.model_store
     try:
         return Registry(root, Limits(settings.max_model_bytes, settings.latency_budget_us),
-                        on_activate, settings.default_model)
+                        on_activate, settings.default_model, on_generation)
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename is not None else ""
         reason = f"{exc.strerror}{where}" if exc.strerror else str(exc)

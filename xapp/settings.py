@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -32,7 +32,15 @@ EMBEDDED_DEFAULT_MODEL: Final = Path(__file__).parent / "models" / "default.onnx
 
 
 class SettingsError(ValueError):
-    """A setting has a bad value; the message names it."""
+    """A setting has a bad value; the message names it.
+
+    ``problems``: ``(field, reason)`` for each bad value (field ``""`` when the
+    reason concerns no one field), so that a command can name where it came from.
+    """
+
+    def __init__(self, message: str, problems: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
 
 
 class Settings(BaseModel):
@@ -60,6 +68,9 @@ class Settings(BaseModel):
     admin_token_file: Path | None = Field(None, description="file holding the admin token")
     decisions_require_token: bool = Field(False,
                                           description="require the token for decisions too")
+    store_poll_s: float = Field(0.5, gt=0, le=60,
+                                description="how often a replica checks the shared model store "
+                                "for an activation made through another replica")
     shutdown_grace_s: float = Field(5.0, ge=0, description="time in-flight calls get on SIGTERM")
     tls_cert: Path | None = Field(None, description="PEM certificate (chain) of both servers")
     tls_key: Path | None = Field(None, description="PEM private key of tls_cert")
@@ -144,9 +155,9 @@ def load_settings(
     try:
         return Settings(**merged)
     except ValidationError as exc:
-        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {_message(e)}"
-                            for e in exc.errors())
-        raise SettingsError(f"bad settings: {reasons}") from None
+        problems = [(".".join(map(str, e["loc"])), _message(e)) for e in exc.errors()]
+        reasons = "; ".join(f"{field or 'settings'}: {reason}" for field, reason in problems)
+        raise SettingsError(f"bad settings: {reasons}", problems) from None
 
 
 def _message(error: Mapping[str, Any]) -> str:

@@ -375,17 +375,20 @@ def test_persistence_off_uses_an_empty_dir() -> None:
 # A ReadWriteOnce(Pod) volume cannot attach to a surge pod on another node: the old pod
 # stops (and releases the volume) before the new one starts. Not Recreate: see below.
 ONE_AT_A_TIME = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+# A shared store (or none): a new pod is ready before an old one stops.
+SURGE = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
 
 
 @pytest.mark.parametrize(("values", "strategy"), [
-    ({}, ONE_AT_A_TIME),
+    ({}, SURGE),
+    ({"persistence": {"accessModes": ["ReadWriteOnce"]}}, ONE_AT_A_TIME),
     ({"persistence": {"accessModes": ["ReadWriteOncePod"]}}, ONE_AT_A_TIME),
     ({"persistence": {"accessModes": ["ReadWriteMany", "ReadWriteOnce"]}}, ONE_AT_A_TIME),
     # An existing claim's access modes are unknown: taken as ReadWriteOnce.
     ({"persistence": {"existingClaim": "store", "accessModes": ["ReadWriteMany"]}},
      ONE_AT_A_TIME),
-    ({"persistence": {"accessModes": ["ReadWriteMany"]}}, {"type": "RollingUpdate"}),
-    ({"persistence": {"enabled": False}}, {"type": "RollingUpdate"}),
+    ({"persistence": {"accessModes": ["ReadWriteMany"]}}, SURGE),
+    ({"persistence": {"enabled": False}}, SURGE),
     # The operator's choice always wins.
     ({"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0}}},
      {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0}}),
@@ -450,6 +453,69 @@ def test_the_default_strategy_upgrades_a_release_of_chart_0_1_0(values: dict[str
     # and a later upgrade from this chart's own strategy patches cleanly too
     for later in ({"type": "RollingUpdate"}, ONE_AT_A_TIME):
         assert _strategy_errors(_three_way_merge(new, later, merged)) == []
+
+
+def _count(value: int | str, replicas: int, round_up: bool) -> int:
+    """A Deployment's or PDB's ``N`` or ``"N%"`` as pods (Kubernetes' intstr rounding)."""
+    if isinstance(value, int):
+        return value
+    share = int(value.rstrip("%")) * replicas
+    return -(-share // 100) if round_up else share // 100
+
+
+def _fewest_ready_pods(objects: Any) -> tuple[int, list[str]]:
+    """The fewest ready xApp pods a rollout or a voluntary eviction can leave, and why.
+
+    A rollout may stop ``maxUnavailable`` pods (rounded down) before their successors
+    are ready, and it can make progress only with a surge (``maxSurge``, rounded up) or
+    something unavailable; a surge pod on another node can start only on a store it can
+    attach (ReadWriteMany, or no claim). The PDB bounds drains and other evictions.
+    """
+    deployment = kind_of(objects, "Deployment")["spec"]
+    hpa = [o for o in objects if o["kind"] == "HorizontalPodAutoscaler"]
+    replicas = hpa[0]["spec"]["minReplicas"] if hpa else deployment["replicas"]
+    strategy = deployment["strategy"]
+    problems = []
+    assert strategy["type"] == "RollingUpdate", strategy  # Recreate stops every pod first
+    rolling = strategy.get("rollingUpdate", {})
+    surge = _count(rolling.get("maxSurge", "25%"), replicas, round_up=True)
+    unavailable = _count(rolling.get("maxUnavailable", "25%"), replicas, round_up=False)
+    if surge == 0 and unavailable == 0:
+        problems.append("the rollout can never progress")
+    claims = [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    if surge and claims and "ReadWriteMany" not in claims[0]["spec"]["accessModes"]:
+        problems.append("a surge pod on another node cannot attach the store")
+    pdb = kind_of(objects, "PodDisruptionBudget")["spec"]
+    if "minAvailable" in pdb:
+        after_eviction = _count(pdb["minAvailable"], replicas, round_up=True)
+    else:
+        after_eviction = replicas - _count(pdb["maxUnavailable"], replicas, round_up=True)
+    probe = deployment["template"]["spec"]["containers"][0]["readinessProbe"]
+    if probe["httpGet"]["path"] != "/ric/v1/health/ready":
+        problems.append("a pod counts as ready before a model serves")
+    return min(replicas - unavailable, after_eviction), problems
+
+
+@pytest.mark.parametrize("name", ["defaults", "scaled-and-fenced"])
+def test_the_defaults_keep_a_ready_pod_through_rollouts_and_drains(name: str) -> None:
+    fewest, problems = _fewest_ready_pods(render(CASES[name]))
+    assert problems == [] and fewest >= 1
+
+
+@pytest.mark.parametrize(("values", "problem"), [
+    ({"replicaCount": 1, "persistence": {"accessModes": ["ReadWriteOnce"]}}, None),
+    ({"updateStrategy": {"type": "RollingUpdate",
+                         "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "100%"}}}, None),
+    ({"pdb": {"minAvailable": 0}}, None),
+    ({"persistence": {"accessModes": ["ReadWriteOnce"]},
+      "updateStrategy": {"type": "RollingUpdate",
+                         "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}},
+     "cannot attach"),
+])
+def test_the_rollout_check_catches_a_gap(values: dict[str, Any], problem: str | None) -> None:
+    """The check above can fail: settings that do leave no ready pod (or never finish)."""
+    fewest, problems = _fewest_ready_pods(render(values))
+    assert fewest < 1 or any(problem in p for p in problems if problem)
 
 
 def test_hpa_pdb_servicemonitor_and_networkpolicy() -> None:
@@ -607,8 +673,9 @@ def test_notes_render() -> None:
     notes = render_raw()["linkadapt/templates/NOTES.txt"]
     assert f"{FULLNAME}-grpc.ricxapp.svc:50051" in notes
     assert "readinessProbe.requireModel=false" in notes
-    scaled = render_raw({"replicaCount": 3})["linkadapt/templates/NOTES.txt"]
-    assert "ReadWriteOnce" in scaled
+    scaled = render_raw({"replicaCount": 3, "persistence": {"accessModes": ["ReadWriteOnce"]}})
+    assert "ReadWriteOnce" in scaled["linkadapt/templates/NOTES.txt"]
+    assert "WARNING" not in notes and "NOTE: one replica" not in notes
     assert "admin API" not in notes
     fenced = render_raw({"networkPolicy": {"enabled": True}})["linkadapt/templates/NOTES.txt"]
     assert f'{FULLNAME}-client: "true"' in fenced
@@ -632,6 +699,9 @@ def test_notes_warn_about_a_single_attach_model_store_shared_by_replicas() -> No
     assert "WARNING" not in _notes({"replicaCount": 2,
                                     "persistence": {"accessModes": ["ReadWriteMany"]}})
     assert "WARNING" not in _notes({"replicaCount": 1})
+    assert "NOTE: one replica" in _notes({"replicaCount": 1})
+    own_stores = _notes({"persistence": {"enabled": False}})
+    assert "WARNING" in own_stores and "reaches one pod only" in own_stores
 
 
 NODE_AFFINITY = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [

@@ -38,6 +38,7 @@ def test_dashboard_covers_the_key_figures(dashboard: dict[str, Any]) -> None:
     for name in ("linkadapt_decisions_total", "linkadapt_request_latency_seconds_bucket",
                  "linkadapt_fallbacks_total", "linkadapt_errors_total",
                  "linkadapt_model_loaded", "linkadapt_model_info", "linkadapt_model_swaps_total",
+                 "linkadapt_store_generation",
                  "linkadapt_request_ues_bucket"):
         assert name in text, name
 

@@ -70,3 +70,43 @@ def test_serve_command_models_command_and_sigterm(tmp_path: Path, capsys) -> Non
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("LINKADAPT_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize(("argv", "env", "named"), [
+    (["--grpc-port", "70000"], {}, "--grpc-port: Input should be less than or equal to 65535"),
+    (["--max-batch-size", "0"], {}, "--max-batch-size: "),
+    (["--default-model", "/no/such.onnx"], {}, "--default-model: the default model file"),
+    ([], {"LINKADAPT_HTTP_PORT": "http"}, "LINKADAPT_HTTP_PORT: Input should be a valid integer"),
+    ([], {"LINKADAPT_LATENCY_BUDGET_US": "-1"}, "LINKADAPT_LATENCY_BUDGET_US: "),
+    (["--config", "{config}"], {}, "config-file.json: controls.fallback_backoff: "),
+])
+def test_serve_errors_name_what_the_user_typed(
+    argv: list[str], env: dict[str, str], named: str, tmp_path: Path, capsys,
+    monkeypatch: pytest.MonkeyPatch, clean_env: None,
+) -> None:
+    config = tmp_path / "config-file.json"
+    config.write_text(json.dumps({"controls": {"fallback_backoff": 99}}))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["serve", *(a.replace("{config}", str(config)) for a in argv)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("linkadapt serve: error: "), err
+    assert named in err[0], err[0]
+
+
+def test_serve_help_shows_every_default(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    options = help_text.split(" options: ", 1)[1].split(" Each flag ", 1)[0]
+    entries = [e for e in options.split(" --") if not e.startswith("-h")][1:]
+    assert len(entries) >= 12
+    for entry in entries:  # "grpc-port GRPC_PORT gRPC port (default: 50051; ...)"
+        assert "(default: " in entry, entry

@@ -154,3 +154,34 @@ def test_a_malformed_state_file_is_refused_by_name(tmp_path: Path, state: str, r
     (tmp_path / "state.json").write_text(state)
     with pytest.raises(ValueError, match=re.escape(reason)):
         make(tmp_path)
+
+
+def test_replicas_on_one_store_follow_each_other(tmp_path: Path, caplog) -> None:
+    """Two registries on one store: what one writes, the other adopts at its next sync."""
+    one, one_swaps = make(tmp_path)
+    two, two_swaps = make(tmp_path)
+    assert two.sync() is False  # nothing changed yet
+    one.upload(mlp_bytes("m", "1", seed=1))
+    two.upload(mlp_bytes("m", "2", seed=2))
+    one.activate("m@1")
+    assert (one.generation, one.applied_generation, two.applied_generation) == (1, 1, 0)
+    assert two.sync() is True and two_swaps == [("m@1", "sync")]
+    assert two.sync() is False and two.applied_generation == 1
+    two.activate("m@2")  # builds on the history one wrote
+    assert one.sync() is True and one_swaps[-1] == ("m@2", "sync")
+    assert one.rollback().card.key == "m@1"  # the history is the store's, not the process's
+    assert two.sync() is True and two_swaps[-1] == ("m@1", "sync")
+    one.upload(mlp_bytes("m", "3", seed=3))
+    one.activate("m@3")
+    two.delete("m@2")  # a new generation that only changes the history: no swap
+    swaps = len(one_swaps)
+    assert one.sync() is False and len(one_swaps) == swaps
+    assert one.applied_generation == two.generation == 5
+
+    # A state naming a model this replica cannot load: it keeps serving, says so once.
+    state = json.loads((tmp_path / "state.json").read_text())
+    state.update(generation=6, active="gone@1")
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    assert two.sync() is False and two.sync() is False
+    assert two.applied_generation == 5 and two_swaps[-1][0] == "m@1"
+    assert len([r for r in caplog.records if "gone@1" in r.getMessage()]) == 1

@@ -195,3 +195,70 @@ def test_activation_answers_name_the_registry_key(start_service, tmp_path) -> No
         assert (back["active"], back["origin"], back["version"]) == ("default", "embedded", "1")
         assert back["sha256"] != active["sha256"]
         assert client.get("/v1/models", headers=AUTH).json()["active"] == "default"
+
+
+def test_docs_are_served_without_internet(start_service) -> None:
+    """/docs and /redoc load every asset from the service itself (an offline RIC cluster)."""
+    import re
+
+    running = start_service()
+    with httpx.Client(base_url=running.http, timeout=30) as client:
+        for page in ("/docs", "/redoc"):
+            html = client.get(page)
+            assert html.status_code == 200
+            assets = re.findall(r"""(?:src|href)\s*=\s*['"]([^'"]+)['"]""", html.text)
+            assets += re.findall(r"""url\s*:\s*['"]([^'"]+)['"]""", html.text)
+            assert assets
+            for asset in assets:
+                assert not asset.startswith(("http:", "https:", "//")), asset
+                assert client.get(asset).status_code == 200, asset
+        assert client.get("/openapi.json").json()["info"]["title"] == "linkadapt xApp"
+
+
+def test_garbage_decision_bodies_are_refused_cleanly(start_service, caplog) -> None:
+    """Random bytes and mutated valid bodies: 4xx with a reason, counted, logged once."""
+    import logging
+    import random
+
+    running = start_service()
+    running.service.registry.upload(mlp_bytes("m", "1"))
+    running.service.registry.activate("m@1")
+    rng = random.Random(15)
+    valid = json.dumps({"schema_version": features.FEATURE_SCHEMA_VERSION, "cell_id": 1,
+                        "slot": 2, "reports": [report(), report(ue_id=3)]}).encode()
+    odd = [b"-1", b"1e309", b"null", b"[]", b"{}", b'"x"', b"99999999999999999999999", b"NaN"]
+
+    def mutated() -> bytes:
+        body = bytearray(valid)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(body))
+            op = rng.randrange(3)
+            if op == 0:
+                body[at] = rng.randrange(256)
+            elif op == 1:
+                del body[at:at + rng.randint(1, 5)]
+            else:
+                body[at:at] = rng.choice(odd)
+        return bytes(body)
+
+    bodies = [rng.randbytes(rng.randint(0, 200)) for _ in range(300)]
+    bodies += [mutated() for _ in range(300)]
+    caplog.set_level(logging.INFO)
+    statuses: dict[int, int] = {}
+    with httpx.Client(base_url=running.http, timeout=30) as client:
+        for body in bodies:
+            response = client.post("/v1/decisions", content=body,
+                                   headers={"content-type": "application/json"})
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            if response.status_code != 200:
+                assert "\n" not in response.json()["error"]["message"]
+        assert client.get("/ric/v1/health/ready").status_code == 200
+        metrics = client.get("/metrics").text
+    assert set(statuses) <= {200, 400, 422} and statuses.get(200, 0) < len(bodies)
+    for status in (400, 422):
+        if status in statuses:
+            counted = f'linkadapt_errors_total{{code="{status}",transport="rest"}}'
+            assert f"{counted} {statuses[status]}.0" in metrics
+    assert not [r for r in caplog.records if r.exc_info]
+    refused = [r for r in caplog.records if r.name == "xapp.refused"]
+    assert 1 <= len(refused) <= 2 * len({400, 422} & set(statuses))  # at most once per interval

@@ -526,12 +526,16 @@ def test_service_survives_disconnects_and_garbage(serving_a: Service) -> None:
     with grpc.insecure_channel(serving_a.grpc) as channel:
         raw = channel.unary_unary("/linkadapt.v1.LinkAdaptation/Decide",
                                   request_serializer=None, response_deserializer=None)
-        with pytest.raises(grpc.RpcError):
+        with pytest.raises(grpc.RpcError) as undecodable:
             raw(b"\xff\xff\xff\xff garbage", timeout=5)
+        assert undecodable.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         raw_stream = channel.stream_stream("/linkadapt.v1.LinkAdaptation/StreamDecisions",
                                            request_serializer=None, response_deserializer=None)
-        with pytest.raises(grpc.RpcError):
-            list(raw_stream(iter([b"\xff\xff\xff\xff garbage"]), timeout=5))
+        # On a stream, an error reply; the stream goes on.
+        replies = [pb.DecisionResponse.FromString(r) for r in raw_stream(
+            iter([b"\xff\xff\xff\xff garbage", _requests_with_garbage()[0].SerializeToString()]),
+            timeout=5)]
+        assert [r.error.code for r in replies] == ["INVALID_ARGUMENT"] * 2
         # 3. malformed requests: INVALID_ARGUMENT on unary, error replies on a stream
         stub = pb_grpc.LinkAdaptationStub(channel)
         for request in _requests_with_garbage():

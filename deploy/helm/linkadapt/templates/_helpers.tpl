@@ -130,7 +130,23 @@ modes are unknown here, so it is taken as ReadWriteOnce).
 */}}
 {{- define "linkadapt.storeAttachesOnce" -}}
 {{- $p := .Values.persistence -}}
-{{- if and $p.enabled (or $p.existingClaim (has "ReadWriteOnce" $p.accessModes) (has "ReadWriteOncePod" $p.accessModes)) -}}true{{- end -}}
+{{- $modes := include "linkadapt.storeAccessModes" . | fromYamlArray -}}
+{{- if and $p.enabled (or $p.existingClaim (has "ReadWriteOnce" $modes) (has "ReadWriteOncePod" $modes)) -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+Access modes of the chart's model store claim: the live claim's on an upgrade (the API
+server refuses to change them, so a release installed with ReadWriteOnce keeps it, and its
+strategy with it, until the store is migrated), else persistence.accessModes. `helm
+template` looks nothing up and renders persistence.accessModes.
+*/}}
+{{- define "linkadapt.storeAccessModes" -}}
+{{- $live := lookup "v1" "PersistentVolumeClaim" .Release.Namespace (include "linkadapt.claimName" .) -}}
+{{- if and $live $live.spec $live.spec.accessModes -}}
+{{- toYaml $live.spec.accessModes -}}
+{{- else -}}
+{{- toYaml .Values.persistence.accessModes -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -140,7 +156,8 @@ pod stops and releases the volume before the new one starts, where a surge pod s
 on another node would wait for the volume forever (Multi-Attach, a rollout that never
 ends). Not Recreate: chart 0.1.0 rendered {type: RollingUpdate}, so a live Deployment
 carries the defaulted rollingUpdate, which Helm's three-way merge patch keeps and the API
-server refuses next to type Recreate (helm/helm#5144). Else a plain RollingUpdate.
+server refuses next to type Recreate (helm/helm#5144). Else (a shared store, or none) a
+surge of one and no pod unavailable: a new pod is ready before an old one stops.
 */}}
 {{- define "linkadapt.updateStrategy" -}}
 {{- if .Values.updateStrategy -}}
@@ -152,6 +169,9 @@ rollingUpdate:
   maxUnavailable: 1
 {{- else -}}
 type: RollingUpdate
+rollingUpdate:
+  maxSurge: 1
+  maxUnavailable: 0
 {{- end -}}
 {{- end -}}
 
