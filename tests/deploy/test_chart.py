@@ -491,7 +491,10 @@ def _fewest_ready_pods(objects: Any) -> tuple[int, list[str]]:
     else:
         after_eviction = replicas - _count(pdb["maxUnavailable"], replicas, round_up=True)
     probe = deployment["template"]["spec"]["containers"][0]["readinessProbe"]
-    if probe["httpGet"]["path"] != "/ric/v1/health/ready":
+    # Plaintext: an HTTP GET of /ready; under TLS the image's health check with --ready.
+    ready = (probe["httpGet"]["path"] == "/ric/v1/health/ready" if "httpGet" in probe
+             else "--ready" in probe["exec"]["command"])
+    if not ready:
         problems.append("a pod counts as ready before a model serves")
     return min(replicas - unavailable, after_eviction), problems
 
