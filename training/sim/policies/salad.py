@@ -1,0 +1,205 @@
+r"""SALAD: self-adaptive link adaptation from ACK/NACK alone.
+
+After R. Wiesmayr, L. Maggi, S. Cammerer, J. Hoydis, F. Ait Aoudia, A. Keller,
+"SALAD: Self-Adaptive Link Adaptation", arXiv:2510.05784, 2025. The paper's three
+parts, and how each is written here (per UE, vectorized over UEs):
+
+1. **SINR inference by online cross-entropy minimisation.** The SINR estimate
+   :math:`\hat\gamma` (dB) takes one gradient step on the cross-entropy between
+   each initial transmission's outcome :math:`n \in \{0, 1\}` (1 = NACK) and the
+   BLER the known curves predict for that TB's MCS :math:`m` at :math:`\hat\gamma`,
+   :math:`p = P_m(\hat\gamma)`. With the logistic waterfall :math:`p = \sigma(-x)`,
+   :math:`x = (\hat\gamma - \gamma_{50,m}) / s_m`, the gradient in :math:`x` is
+   :math:`n - p`, and the step
+
+   .. math:: \hat\gamma \leftarrow \hat\gamma + \eta\,(p - n)
+
+   moves the estimate up on an ACK the model thought likely to fail and down on
+   a NACK it thought likely to pass; in the long run the predicted and observed
+   NACK rates agree. The known curves :math:`P_m` are the simulator's own
+   (:func:`training.sim.bler.tb_error_probability`, AWGN thresholds, code-block
+   sizes from each UE's PRBs, rank and MCS table), where the paper fits sigmoids
+   to link-level tables.
+2. **MCS selection with a hypothesis test.** The MCS is the highest with
+   :math:`P_m(\hat\gamma) \le \tau` (instantaneous target :math:`\tau`). Under
+   :math:`H_0`: ":math:`\hat\gamma` is right", the run of ACKs since the last NACK
+   has likelihood :math:`\prod_i (1 - p_i)`; when it falls below :math:`\alpha`,
+   :math:`H_0` is rejected (the SINR is likely underestimated) and the next higher
+   MCS is sent once as a probe, which speeds up tracking of an improving link.
+3. **Feedback loop on the BLER target.** The instantaneous target follows the
+   long-run BLER error, integral action in the log domain, on each feedback:
+
+   .. math:: \ln\tau \leftarrow \ln\tau + k\,\frac{T - n}{T},
+             \qquad \tau \in [T/20,\ 0.5]
+
+   so that, while :math:`\tau` stays inside its range, the long-run NACK rate
+   of initial transmissions equals the target :math:`T` (the sum of the steps
+   stays bounded).
+
+Deviations from the paper:
+
+* The learning rate :math:`\eta` is fixed (1 dB per unit of the gradient);
+  the paper adapts it online by distilling from a hindsight "teacher" estimator.
+* The simulator's curves are AWGN waterfalls, far steeper (0.05-0.9 dB from 90%
+  to 10% BLER) than curves fitted over the air. On them the gradient is a step
+  function and the estimate jumps between two points around an MCS threshold,
+  so the known curves are the simulator's stretched around their 10% point to a
+  90-10% span of :math:`\sqrt{\mathrm{span}^2 + 4^2}` dB (``fading_span_db``): the
+  short-term SINR spread the slow estimate cannot follow.
+* Probing: the test's statistic uses the clipped :math:`p_i \le 0.99` so that one
+  ACK of a hopeless probe cannot reject :math:`H_0` on its own; a probe is the
+  next MCS, sent once, after which the run starts again.
+* The feedback loop does not integrate ACKs at the table's top MCS (anti-windup:
+  they say nothing about a higher target), and :math:`\tau \in [T/20, 0.5]`.
+* The estimate starts at the first report's CQI SINR (the paper's initial
+  value is a free parameter); afterwards CQI is not used.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from training.sim import bler, tbs
+from training.sim.config import DMRS_RE_PER_PRB, MAX_LAYERS, PDSCH_SYMBOLS
+from training.sim.link import LinkSimulator
+from training.sim.policies.base import BLER_TARGET, check_target, initial_feedback
+from training.sim.policies.olla import cqi_sinr_db
+from xapp import nr_tables
+from xapp.features import IntArray, ReportBatch
+
+LEARNING_RATE_DB: Final = 1.0
+LOOP_GAIN: Final = 0.03
+PROBE_ALPHA: Final = 0.05  # size of the underestimation test
+FADING_SPAN_DB: Final = 4.0
+_P_MAX: Final = 0.99  # one ACK of a hopeless probe must not reject H0 on its own
+
+
+def _mcs_lookups() -> tuple[npt.NDArray[np.float64], ...]:
+    """``(2, 29)`` Qm, rate x 1024 and 10%-BLER SNR per table; table 2 repeats MCS 27 at 28."""
+    qm = np.empty((2, nr_tables.NUM_ACTIONS))
+    rate, snr10 = np.empty_like(qm), np.empty_like(qm)
+    for t in (nr_tables.QAM64, nr_tables.QAM256):
+        rows = nr_tables.mcs_table(t)
+        idx = np.minimum(np.arange(nr_tables.NUM_ACTIONS), len(rows) - 1)
+        qm[t - 1], rate[t - 1] = rows[idx, 0], rows[idx, 1]
+        snr10[t - 1] = bler.mcs_snr10_db(t)[idx]
+    return qm, rate, snr10
+
+
+_QM, _RATE, _SNR10 = _mcs_lookups()
+
+
+class BlerCurves:
+    """The per-UE, per-MCS BLER curves SALAD treats as known (the simulator's own model).
+
+    Code blocks depend on PRBs, layers and MCS table; they are computed once per
+    UE, ``(n, 4, 29)``, and again only when a UE's PRBs or table change.
+    """
+
+    def __init__(self, fading_span_db: float) -> None:
+        self.fading_span_db = fading_span_db
+        self._key: tuple[IntArray, IntArray] = (np.zeros(0, dtype=np.int64),
+                                                np.zeros(0, dtype=np.int64))
+        self.cb_bits = np.zeros((0, MAX_LAYERS, nr_tables.NUM_ACTIONS))
+        self.num_cb = np.zeros_like(self.cb_bits)
+        self.stretch = np.ones_like(self.cb_bits)
+
+    def refresh(self, reports: ReportBatch) -> None:
+        """Recompute the code-block lookups if the UEs' PRBs or MCS tables changed."""
+        prbs, table = np.asarray(reports.prbs), np.asarray(reports.mcs_table)
+        if np.array_equal(prbs, self._key[0]) and np.array_equal(table, self._key[1]):
+            return
+        row = table - 1
+        layers = np.arange(1, MAX_LAYERS + 1)[None, :, None]
+        size = tbs.transport_block_size(prbs[:, None, None], _QM[row][:, None, :],
+                                        _RATE[row][:, None, :], layers, symbols=PDSCH_SYMBOLS,
+                                        dmrs_re_per_prb=DMRS_RE_PER_PRB)
+        num_cb, cb_bits = tbs.code_block_segmentation(size, _RATE[row][:, None, :])
+        self.cb_bits, self.num_cb = cb_bits.astype(np.float64), num_cb.astype(np.float64)
+        span = bler.waterfall_span_db(self.cb_bits)
+        self.stretch = np.sqrt(span**2 + self.fading_span_db**2) / span
+        self._key = (prbs.copy(), table.copy())
+
+    def all_mcs(self, sinr_db: npt.NDArray[np.float64], reports: ReportBatch
+                ) -> npt.NDArray[np.float64]:
+        """``(n, 29)`` predicted BLER of every MCS at ``sinr_db`` on each UE's reported rank."""
+        rows = np.arange(len(reports))
+        layer = np.minimum(reports.rank, MAX_LAYERS) - 1
+        snr10 = _SNR10[reports.mcs_table - 1]
+        snr = snr10 + (sinr_db[:, None] - snr10) / self.stretch[rows, layer]
+        return np.asarray(bler.tb_error_probability(snr, snr10, self.cb_bits[rows, layer],
+                                                    self.num_cb[rows, layer]), dtype=np.float64)
+
+    def one_mcs(self, sinr_db: npt.NDArray[np.float64], mcs: npt.NDArray[np.int64],
+                reports: ReportBatch) -> npt.NDArray[np.float64]:
+        """``(n,)`` predicted BLER of MCS ``mcs[i]`` at ``sinr_db[i]``."""
+        rows = np.arange(len(reports))
+        layer = np.minimum(reports.rank, MAX_LAYERS) - 1
+        snr10 = _SNR10[reports.mcs_table - 1, mcs]
+        snr = snr10 + (sinr_db - snr10) / self.stretch[rows, layer, mcs]
+        return np.asarray(bler.tb_error_probability(snr, snr10, self.cb_bits[rows, layer, mcs],
+                                                    self.num_cb[rows, layer, mcs]),
+                          dtype=np.float64)
+
+
+class Salad:
+    """SALAD at first-transmission BLER target ``target`` (see the module docstring)."""
+
+    def __init__(self, target: float = BLER_TARGET, learning_rate_db: float = LEARNING_RATE_DB,
+                 loop_gain: float = LOOP_GAIN, alpha: float = PROBE_ALPHA,
+                 fading_span_db: float = FADING_SPAN_DB) -> None:
+        self.target = check_target(target)
+        self.eta, self.gain, self.log_alpha = learning_rate_db, loop_gain, float(np.log(alpha))
+        self.tau_range = (self.target / 20.0, 0.5)
+        self.name = f"salad:{target:g}"
+        self.curves = BlerCurves(fading_span_db)
+        self.reset(0)
+
+    def reset(self, n: int) -> None:
+        """Forget every UE: no SINR estimate yet, instantaneous target on the target."""
+        self.sinr_db = np.full(n, np.nan)
+        self.tau = np.full(n, self.target)
+        self.run_loglik = np.zeros(n)  # ln P(ACK run since the last NACK or probe | H0)
+
+    def _learn(self, reports: ReportBatch) -> None:
+        """Cross-entropy step, test statistic and target loop for this slot's feedback."""
+        fb = initial_feedback(reports)
+        p = self.curves.one_mcs(self.sinr_db, fb.mcs, reports)
+        nack = fb.nack.astype(np.float64)
+        self.sinr_db = np.where(fb.fresh, self.sinr_db + self.eta * (p - nack), self.sinr_db)
+        # H0 "the estimate is right": the run of ACKs since the last NACK has likelihood
+        # prod(1 - p_i) under it; one NACK ends the run.
+        run_step = np.log1p(-np.minimum(p, _P_MAX))
+        self.run_loglik = np.where(fb.nack, 0.0,
+                                   self.run_loglik + np.where(fb.fresh, run_step, 0.0))
+        t = self.target
+        # Anti-windup: an ACK at the table's top MCS says nothing about a higher target.
+        top = nr_tables.MAX_MCS[reports.mcs_table - 1]
+        counts = fb.fresh & (fb.nack | (fb.mcs < top))
+        log_tau = np.log(self.tau) + np.where(counts, self.gain * (t - nack) / t, 0.0)
+        self.tau = np.clip(np.exp(log_tau), *self.tau_range)
+
+    def _choose(self, reports: ReportBatch) -> npt.NDArray[np.int64]:
+        """Highest MCS whose predicted BLER is within tau; the next one where H0 is rejected."""
+        top = nr_tables.MAX_MCS[reports.mcs_table - 1]
+        p_all = self.curves.all_mcs(self.sinr_db, reports)
+        fits = (p_all <= self.tau[:, None]) & (np.arange(nr_tables.NUM_ACTIONS) <= top[:, None])
+        mcs = np.maximum(fits.sum(axis=1) - 1, 0)  # p is non-decreasing in MCS (bler docs)
+        probe = self.run_loglik < self.log_alpha
+        self.run_loglik = np.where(probe, 0.0, self.run_loglik)
+        return np.where(probe, np.minimum(mcs + 1, top), mcs).astype(np.int64)
+
+    def act(self, reports: ReportBatch, sim: LinkSimulator) -> npt.NDArray[np.int64]:
+        """Learn from this slot's ACK/NACKs, then choose each UE's MCS."""
+        if self.sinr_db.shape != (len(reports),):
+            self.reset(len(reports))
+        self.curves.refresh(reports)
+        start = np.isnan(self.sinr_db)
+        if start.any():  # first report: start from the CQI (lowest threshold for CQI 0)
+            sinr0 = np.maximum(cqi_sinr_db(reports), _SNR10[:, 0].min() - 3.0)
+            self.sinr_db = np.where(start, sinr0, self.sinr_db)
+        self._learn(reports)
+        return self._choose(reports)
