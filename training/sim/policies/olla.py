@@ -134,15 +134,23 @@ class EOlla(Olla):
     NACKs even at low targets. The step of a feedback is fixed before its outcome
     is known, so each step keeps OLLA's zero drift at BLER :math:`T`.
 
+    Anti-windup (ours, common practice): an ACK at the table's top MCS or a NACK
+    at MCS 0 leaves the offset alone; otherwise a UE pinned at the top for a
+    while drives its offset to -20 dB and pays for it in NACKs when its channel
+    drops. The estimate :math:`\hat b` starts at 0, so the first steps are the
+    largest (fast convergence from the CQI's bias).
+
     Deviations: the paper's step law and its offset update while no data flows
     (from CQI changes) are not reproduced literally; the rule above keeps its idea
     (step size driven by the distance from the target) in a form with a stated
-    steady state. ``d_min_db`` / ``d_max_db`` default to 0.1 / 1.0 dB, the two
-    ends of the OLLA steps in common use.
+    steady state. ``d_min_db`` / ``d_max_db`` default to 0.1 / 4.0 dB: the low end
+    of the OLLA steps in common use, and a step large enough to cross the 5-10 dB
+    of CQI optimism the simulator's UEs start with in a few NACKs (each NACK
+    arrives K1 slots late, and every TB sent meanwhile fails too).
     """
 
     def __init__(self, target: float = BLER_TARGET, d_min_db: float = 0.1,
-                 d_max_db: float = 1.0) -> None:
+                 d_max_db: float = 4.0) -> None:
         super().__init__(d_max_db, target)
         if not 0 < d_min_db <= d_max_db:
             raise ValueError(f"eOLLA needs 0 < d_min <= d_max, got {d_min_db:g}, {d_max_db:g}")
@@ -154,7 +162,7 @@ class EOlla(Olla):
     def reset(self, n: int) -> None:
         """Zero the offsets; the BLER estimate starts on the target (nothing known yet)."""
         super().reset(n)
-        self.bler_est = np.full(n, self.target)
+        self.bler_est = np.zeros(n)
 
     def update(self, reports: ReportBatch) -> None:
         """Apply this slot's feedback with the current step, then update the BLER estimate."""
@@ -163,7 +171,11 @@ class EOlla(Olla):
         distance = np.minimum(1.0, np.abs(self.bler_est - t) / t)
         d_up = self.d_min + (self.d_max - self.d_min) * distance
         step = np.where(fb.nack, d_up, -d_up * t / (1.0 - t))
-        self.offset_db = np.clip(self.offset_db + np.where(fb.fresh, step, 0.0),
+        # Anti-windup: an ACK at the table's top MCS or a NACK at MCS 0 cannot be answered
+        # by a higher or lower MCS, so it must not move the offset further.
+        top = nr_tables.MAX_MCS[reports.mcs_table - 1]
+        stuck = np.where(fb.nack, fb.mcs == 0, fb.mcs >= top)
+        self.offset_db = np.clip(self.offset_db + np.where(fb.fresh & ~stuck, step, 0.0),
                                  -OFFSET_LIMIT_DB, OFFSET_LIMIT_DB)
         self.bler_est = np.where(fb.fresh, self.bler_est + (fb.nack - self.bler_est) / self.window,
                                  self.bler_est)

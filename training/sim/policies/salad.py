@@ -43,9 +43,9 @@ Deviations from the paper:
 * The simulator's curves are AWGN waterfalls, far steeper (0.05-0.9 dB from 90%
   to 10% BLER) than curves fitted over the air. On them the gradient is a step
   function and the estimate jumps between two points around an MCS threshold,
-  so the known curves are the simulator's stretched around their 10% point to a
-  90-10% span of :math:`\sqrt{\mathrm{span}^2 + 4^2}` dB (``fading_span_db``): the
-  short-term SINR spread the slow estimate cannot follow.
+  so the known curves keep the simulator's 10%-BLER point of each transport
+  block but widen its span by a 4 dB "fading span" (:class:`BlerCurves`): the
+  short-term SINR spread that a slowly tracked estimate cannot follow.
 * Probing: the test's statistic uses the clipped :math:`p_i \le 0.99` so that one
   ACK of a hopeless probe cannot reject :math:`H_0` on its own; a probe is the
   next MCS, sent once, after which the run starts again.
@@ -74,6 +74,8 @@ LEARNING_RATE_DB: Final = 1.0
 LOOP_GAIN: Final = 0.03
 PROBE_ALPHA: Final = 0.05  # size of the underestimation test
 FADING_SPAN_DB: Final = 4.0
+_LDPC_BLOCK_BITS: Final = (24.0, 8448.0)  # code-block sizes bler clips to (TS 38.212 5.2.2)
+_LN9: Final = float(np.log(9.0))
 _P_MAX: Final = 0.99  # one ACK of a hopeless probe must not reject H0 on its own
 
 
@@ -93,22 +95,32 @@ _QM, _RATE, _SNR10 = _mcs_lookups()
 
 
 class BlerCurves:
-    """The per-UE, per-MCS BLER curves SALAD treats as known (the simulator's own model).
+    r"""The per-UE, per-MCS BLER curves SALAD treats as known.
 
-    Code blocks depend on PRBs, layers and MCS table; they are computed once per
-    UE, ``(n, 4, 29)``, and again only when a UE's PRBs or table change.
+    Each curve is a logistic in dB through the simulator's own 10%-BLER point of
+    that transport block, :math:`\gamma_{10}` (:mod:`training.sim.bler`: AWGN
+    threshold, finite-length shift of the code block, ``C`` code blocks), with a
+    90%-to-10% span widened from the simulator's waterfall span to
+    :math:`S = \sqrt{\mathrm{span}^2 + F^2}` (``fading_span_db`` = F):
+
+    .. math:: P_m(\gamma) = \sigma\big(-(\gamma - \gamma_{10})\,2\ln 9 / S - \ln 9\big)
+
+    :math:`\gamma_{10}` is made non-decreasing in MCS, so a higher MCS never looks
+    easier (the raw model may swap adjacent MCS by a hair where the LDPC base
+    graph changes). Code blocks depend on PRBs, layers and MCS table; the
+    ``(n, 4, 29)`` lookups are computed once, and again only when a UE's PRBs or
+    table change.
     """
 
     def __init__(self, fading_span_db: float) -> None:
         self.fading_span_db = fading_span_db
         self._key: tuple[IntArray, IntArray] = (np.zeros(0, dtype=np.int64),
                                                 np.zeros(0, dtype=np.int64))
-        self.cb_bits = np.zeros((0, MAX_LAYERS, nr_tables.NUM_ACTIONS))
-        self.num_cb = np.zeros_like(self.cb_bits)
-        self.stretch = np.ones_like(self.cb_bits)
+        self.snr10 = np.zeros((0, MAX_LAYERS, nr_tables.NUM_ACTIONS))
+        self.slope = np.zeros_like(self.snr10)  # 2 ln 9 / S, per dB
 
     def refresh(self, reports: ReportBatch) -> None:
-        """Recompute the code-block lookups if the UEs' PRBs or MCS tables changed."""
+        """Recompute the lookups if the UEs' PRBs or MCS tables changed."""
         prbs, table = np.asarray(reports.prbs), np.asarray(reports.mcs_table)
         if np.array_equal(prbs, self._key[0]) and np.array_equal(table, self._key[1]):
             return
@@ -118,31 +130,36 @@ class BlerCurves:
                                         _RATE[row][:, None, :], layers, symbols=PDSCH_SYMBOLS,
                                         dmrs_re_per_prb=DMRS_RE_PER_PRB)
         num_cb, cb_bits = tbs.code_block_segmentation(size, _RATE[row][:, None, :])
-        self.cb_bits, self.num_cb = cb_bits.astype(np.float64), num_cb.astype(np.float64)
-        span = bler.waterfall_span_db(self.cb_bits)
-        self.stretch = np.sqrt(span**2 + self.fading_span_db**2) / span
+        k = np.clip(cb_bits.astype(np.float64), *_LDPC_BLOCK_BITS)
+        span = bler.waterfall_span_db(k)
+        cb_snr10 = _SNR10[row][:, None, :] + bler.SHIFT_C_DB * (
+            1.0 / np.sqrt(k) - 1.0 / np.sqrt(bler.CALIBRATION_BLOCK_BITS))
+        # The TB fails with 10% when each of its C blocks fails with 1 - 0.9^(1/C).
+        p_cb = -np.expm1(np.log(0.9) / np.maximum(num_cb, 1))
+        scale = span / (2.0 * _LN9)
+        tb_snr10 = cb_snr10 + scale * (np.log((1.0 - p_cb) / p_cb) - _LN9)
+        self.snr10 = np.maximum.accumulate(tb_snr10, axis=2)
+        self.slope = 2.0 * _LN9 / np.sqrt(span**2 + self.fading_span_db**2)
         self._key = (prbs.copy(), table.copy())
+
+    def _at(self, sinr_db: npt.NDArray[np.float64], snr10: npt.NDArray[np.float64],
+            slope: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        x = np.clip((sinr_db - snr10) * slope + _LN9, -50.0, 50.0)
+        return np.asarray(1.0 / (1.0 + np.exp(x)), dtype=np.float64)
 
     def all_mcs(self, sinr_db: npt.NDArray[np.float64], reports: ReportBatch
                 ) -> npt.NDArray[np.float64]:
         """``(n, 29)`` predicted BLER of every MCS at ``sinr_db`` on each UE's reported rank."""
         rows = np.arange(len(reports))
         layer = np.minimum(reports.rank, MAX_LAYERS) - 1
-        snr10 = _SNR10[reports.mcs_table - 1]
-        snr = snr10 + (sinr_db[:, None] - snr10) / self.stretch[rows, layer]
-        return np.asarray(bler.tb_error_probability(snr, snr10, self.cb_bits[rows, layer],
-                                                    self.num_cb[rows, layer]), dtype=np.float64)
+        return self._at(sinr_db[:, None], self.snr10[rows, layer], self.slope[rows, layer])
 
     def one_mcs(self, sinr_db: npt.NDArray[np.float64], mcs: npt.NDArray[np.int64],
                 reports: ReportBatch) -> npt.NDArray[np.float64]:
         """``(n,)`` predicted BLER of MCS ``mcs[i]`` at ``sinr_db[i]``."""
         rows = np.arange(len(reports))
         layer = np.minimum(reports.rank, MAX_LAYERS) - 1
-        snr10 = _SNR10[reports.mcs_table - 1, mcs]
-        snr = snr10 + (sinr_db - snr10) / self.stretch[rows, layer, mcs]
-        return np.asarray(bler.tb_error_probability(snr, snr10, self.cb_bits[rows, layer, mcs],
-                                                    self.num_cb[rows, layer, mcs]),
-                          dtype=np.float64)
+        return self._at(sinr_db, self.snr10[rows, layer, mcs], self.slope[rows, layer, mcs])
 
 
 class Salad:
@@ -153,7 +170,7 @@ class Salad:
                  fading_span_db: float = FADING_SPAN_DB) -> None:
         self.target = check_target(target)
         self.eta, self.gain, self.log_alpha = learning_rate_db, loop_gain, float(np.log(alpha))
-        self.tau_range = (self.target / 20.0, 0.5)
+        self.tau_range = (self.target / 20.0, 0.7)
         self.name = f"salad:{target:g}"
         self.curves = BlerCurves(fading_span_db)
         self.reset(0)
