@@ -16,21 +16,23 @@ parts, and how each is written here (per UE, vectorized over UEs):
 
    moves the estimate up on an ACK the model thought likely to fail and down on
    a NACK it thought likely to pass; in the long run the predicted and observed
-   NACK rates agree. The known curves :math:`P_m` are the simulator's own
-   (:func:`training.sim.bler.tb_error_probability`, AWGN thresholds, code-block
-   sizes from each UE's PRBs, rank and MCS table), where the paper fits sigmoids
-   to link-level tables.
+   NACK rates agree. The known curves :math:`P_m` are built from the simulator's
+   own model (:class:`BlerCurves`: the 10%-BLER point of each transport block from
+   :mod:`training.sim.bler`, with code blocks from each UE's PRBs, rank and MCS
+   table), where the paper fits sigmoids to link-level tables. Constants:
+   :math:`\eta` = 1 dB, loop gain :math:`k` = 0.03, test size :math:`\alpha` = 0.05.
 2. **MCS selection with a hypothesis test.** The MCS is the highest with
    :math:`P_m(\hat\gamma) \le \tau` (instantaneous target :math:`\tau`). Under
    :math:`H_0`: ":math:`\hat\gamma` is right", the run of ACKs since the last NACK
-   has likelihood :math:`\prod_i (1 - p_i)`; when it falls below :math:`\alpha`,
+   has likelihood :math:`\prod_i (1 - \min(p_i, 0.99))` (:math:`p_i` evaluated when
+   each ACK arrives); when it falls below :math:`\alpha`,
    :math:`H_0` is rejected (the SINR is likely underestimated) and the next higher
    MCS is sent once as a probe, which speeds up tracking of an improving link.
 3. **Feedback loop on the BLER target.** The instantaneous target follows the
    long-run BLER error, integral action in the log domain, on each feedback:
 
    .. math:: \ln\tau \leftarrow \ln\tau + k\,\frac{T - n}{T},
-             \qquad \tau \in [T/20,\ 0.5]
+             \qquad \tau \in [T/20,\ 0.7]
 
    so that, while :math:`\tau` stays inside its range, the long-run NACK rate
    of initial transmissions equals the target :math:`T` (the sum of the steps
@@ -50,7 +52,7 @@ Deviations from the paper:
   ACK of a hopeless probe cannot reject :math:`H_0` on its own; a probe is the
   next MCS, sent once, after which the run starts again.
 * The feedback loop does not integrate ACKs at the table's top MCS (anti-windup:
-  they say nothing about a higher target), and :math:`\tau \in [T/20, 0.5]`.
+  they say nothing about a higher target), and :math:`\tau \in [T/20, 0.7]`.
 * The estimate starts at the first report's CQI SINR (the paper's initial
   value is a free parameter); afterwards CQI is not used.
 """
@@ -204,7 +206,8 @@ class Salad:
         top = nr_tables.MAX_MCS[reports.mcs_table - 1]
         p_all = self.curves.all_mcs(self.sinr_db, reports)
         fits = (p_all <= self.tau[:, None]) & (np.arange(nr_tables.NUM_ACTIONS) <= top[:, None])
-        mcs = np.maximum(fits.sum(axis=1) - 1, 0)  # p is non-decreasing in MCS (bler docs)
+        # the highest MCS that fits (MCS 0 if none does)
+        mcs = np.where(fits.any(axis=1), fits.shape[1] - 1 - np.argmax(fits[:, ::-1], axis=1), 0)
         probe = self.run_loglik < self.log_alpha
         self.run_loglik = np.where(probe, 0.0, self.run_loglik)
         return np.where(probe, np.minimum(mcs + 1, top), mcs).astype(np.int64)
