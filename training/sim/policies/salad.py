@@ -120,6 +120,9 @@ class BlerCurves:
                                                 np.zeros(0, dtype=np.int64))
         self.snr10 = np.zeros((0, MAX_LAYERS, nr_tables.NUM_ACTIONS))
         self.slope = np.zeros_like(self.snr10)  # 2 ln 9 / S, per dB
+        self._layer = np.zeros(0, dtype=np.int64)
+        self._snr10_now = np.zeros((0, nr_tables.NUM_ACTIONS))
+        self._slope_now = np.zeros_like(self._snr10_now)
 
     def refresh(self, reports: ReportBatch) -> None:
         """Recompute the lookups if the UEs' PRBs or MCS tables changed."""
@@ -143,6 +146,19 @@ class BlerCurves:
         self.snr10 = np.maximum.accumulate(tb_snr10, axis=2)
         self.slope = 2.0 * _LN9 / np.sqrt(span**2 + self.fading_span_db**2)
         self._key = (prbs.copy(), table.copy())
+        self._layer = np.full(len(prbs), -1)
+        self._snr10_now = np.zeros((len(prbs), nr_tables.NUM_ACTIONS))
+        self._slope_now = np.zeros_like(self._snr10_now)
+
+    def _on_rank(self, reports: ReportBatch) -> tuple[npt.NDArray[np.float64], ...]:
+        """``(n, 29)`` 10% points and slopes on each UE's reported rank, cached by rank."""
+        layer = np.minimum(reports.rank, MAX_LAYERS) - 1
+        changed = np.flatnonzero(layer != self._layer)
+        if changed.size:  # ranks change rarely: gather only the rows that changed
+            self._snr10_now[changed] = self.snr10[changed, layer[changed]]
+            self._slope_now[changed] = self.slope[changed, layer[changed]]
+            self._layer = np.asarray(layer).copy()
+        return self._snr10_now, self._slope_now
 
     def _at(self, sinr_db: npt.NDArray[np.float64], snr10: npt.NDArray[np.float64],
             slope: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -152,16 +168,22 @@ class BlerCurves:
     def all_mcs(self, sinr_db: npt.NDArray[np.float64], reports: ReportBatch
                 ) -> npt.NDArray[np.float64]:
         """``(n, 29)`` predicted BLER of every MCS at ``sinr_db`` on each UE's reported rank."""
-        rows = np.arange(len(reports))
-        layer = np.minimum(reports.rank, MAX_LAYERS) - 1
-        return self._at(sinr_db[:, None], self.snr10[rows, layer], self.slope[rows, layer])
+        snr10, slope = self._on_rank(reports)
+        return self._at(sinr_db[:, None], snr10, slope)
+
+    def sinr_at(self, bler_level: npt.NDArray[np.float64], reports: ReportBatch
+                ) -> npt.NDArray[np.float64]:
+        """``(n, 29)`` SINR (dB) at which each MCS reaches BLER ``bler_level[i]``."""
+        snr10, slope = self._on_rank(reports)
+        logit = np.log((1.0 - bler_level) / bler_level) - _LN9
+        return np.asarray(snr10 + logit[:, None] / slope)
 
     def one_mcs(self, sinr_db: npt.NDArray[np.float64], mcs: npt.NDArray[np.int64],
                 reports: ReportBatch) -> npt.NDArray[np.float64]:
         """``(n,)`` predicted BLER of MCS ``mcs[i]`` at ``sinr_db[i]``."""
+        snr10, slope = self._on_rank(reports)
         rows = np.arange(len(reports))
-        layer = np.minimum(reports.rank, MAX_LAYERS) - 1
-        return self._at(sinr_db, self.snr10[rows, layer, mcs], self.slope[rows, layer, mcs])
+        return self._at(sinr_db, snr10[rows, mcs], slope[rows, mcs])
 
 
 class Salad:
@@ -204,8 +226,10 @@ class Salad:
     def _choose(self, reports: ReportBatch) -> npt.NDArray[np.int64]:
         """Highest MCS whose predicted BLER is within tau; the next one where H0 is rejected."""
         top = nr_tables.MAX_MCS[reports.mcs_table - 1]
-        p_all = self.curves.all_mcs(self.sinr_db, reports)
-        fits = (p_all <= self.tau[:, None]) & (np.arange(nr_tables.NUM_ACTIONS) <= top[:, None])
+        # P_m(sinr) <= tau  <=>  sinr >= the SINR where MCS m reaches tau (no exp needed)
+        needed = self.curves.sinr_at(self.tau, reports)
+        fits = ((needed <= self.sinr_db[:, None])
+                & (np.arange(nr_tables.NUM_ACTIONS) <= top[:, None]))
         # the highest MCS that fits (MCS 0 if none does)
         mcs = np.where(fits.any(axis=1), fits.shape[1] - 1 - np.argmax(fits[:, ::-1], axis=1), 0)
         probe = self.run_loglik < self.log_alpha
