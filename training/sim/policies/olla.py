@@ -140,13 +140,17 @@ class EOlla(Olla):
     drops. The estimate :math:`\hat b` starts at 0, so the first steps are the
     largest (fast convergence from the CQI's bias).
 
-    Deviations: the paper's step law and its offset update while no data flows
-    (from CQI changes) are not reproduced literally; the rule above keeps its idea
-    (step size driven by the distance from the target) in a form with a stated
-    steady state. ``d_min_db`` / ``d_max_db`` default to 0.1 / 4.0 dB: the low end
-    of the OLLA steps in common use, and a step large enough to cross the 5-10 dB
-    of CQI optimism the simulator's UEs start with in a few NACKs (each NACK
-    arrives K1 slots late, and every TB sent meanwhile fails too).
+    Deviations: the paper's own step-size law was not at hand when this was
+    written (only its abstract: "adaptively modify its step size as well as ...
+    update its offset ... even if no data packets have been received"), so the
+    law above is ours: it keeps the idea (the step grows with the distance from
+    the target) in a form whose steady state is stated. The offset update while
+    no data flows is not implemented; it would matter in ``bursty``.
+
+    ``d_min_db`` / ``d_max_db`` default to 0.1 / 4.0 dB: the low end of the OLLA
+    steps in common use, and a step large enough to cross the 5-10 dB of CQI
+    optimism the simulator's UEs start with in a few NACKs (each NACK arrives K1
+    slots late, and every TB sent meanwhile fails too).
     """
 
     def __init__(self, target: float = BLER_TARGET, d_min_db: float = 0.1,
