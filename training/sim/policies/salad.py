@@ -38,7 +38,8 @@ parts, and how each is written here (per UE, vectorized over UEs):
    of initial transmissions equals the target :math:`T` (the sum of the steps
    stays bounded).
 
-Deviations from the paper:
+Deviations from the paper (its abstract and the authors' summary were at hand,
+not its equations: the forms of the test and of the loop above are ours):
 
 * The learning rate :math:`\eta` is fixed (1 dB per unit of the gradient);
   the paper adapts it online by distilling from a hindsight "teacher" estimator.
