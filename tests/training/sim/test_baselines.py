@@ -56,6 +56,7 @@ def test_old_olla_spellings_mean_a_ten_percent_target() -> None:
         assert policy.target == 0.1 and policy.d_up == 0.5
         assert policy.d_down == pytest.approx(0.5 / 9)
     assert parse_policy("olla:0.5:0.02").d_down == pytest.approx(0.5 * 0.02 / 0.98)
+    assert Olla(0.5).name == "olla:0.5" and Olla(0.5, 0.02).name == "olla:0.5:0.02"
 
 
 BAD_SPECS = [

@@ -86,7 +86,9 @@ class Olla:
         self.target = check_target(target)
         self.d_up = float(d_up_db)
         self.d_down = self.d_up * self.target / (1.0 - self.target)
-        self.name = f"olla:{d_up_db:g}"
+        # today's name for the 10% default; other targets carry theirs
+        self.name = (f"olla:{d_up_db:g}" if self.target == BLER_TARGET
+                     else f"olla:{d_up_db:g}:{self.target:g}")
         self.offset_db = np.zeros(0)
 
     def reset(self, n: int) -> None:
