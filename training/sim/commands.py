@@ -18,6 +18,7 @@ from training.sim.runner import RunResult
 _EXAMPLES = """examples:
   linkadapt simulate --scenario mimo --policy olla --ues 512 --slots 2000
   linkadapt simulate --scenario high-mobility --policy genie --json
+  linkadapt simulate --scenario mimo --policy salad:0.02 --ues 256 --slots 2000 --json
   linkadapt simulate --scenario random --policy xapp/models/default.onnx --plot mcs.png
 """
 
@@ -30,7 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"benchmark scenario ({', '.join(config.SCENARIOS)}) or 'random' "
                              "for domain-randomized configurations (default: mimo)")
     parser.add_argument("--policy", default="olla",
-                        help="olla[:D_UP_DB] | illa | genie | fixed:K | PATH.onnx (default: olla)")
+                        help="olla[:D_UP_DB[:TARGET]] | eolla:TARGET | salad:TARGET | illa | "
+                             "genie | genie-delayed | fixed:K | PATH.onnx; TARGET is the "
+                             "first-transmission BLER in (0, 1) (default: olla, i.e. "
+                             "olla:0.5 at 10%%)")
     parser.add_argument("--ues", type=int, default=256, help="UEs simulated (default: 256)")
     parser.add_argument("--slots", type=int, default=2000, help="slots simulated (default: 2000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

@@ -91,7 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop the run when a cell got no answer for this long (exit 1; "
                              "default: 30)")
     parser.add_argument("--compare", metavar="POLICY", default=None,
-                        help="also run POLICY (e.g. olla, olla:0.7) in-process on the same "
+                        help="also run POLICY (e.g. olla, olla:0.5:0.02, eolla:0.1, salad:0.1; "
+                             "the forms of simulate --policy) in-process on the same "
                              "channels and report the xApp's gain over it")
     slo = parser.add_argument_group("SLOs (exit status 1 when violated)")
     slo.add_argument("--slo-p99-us", type=float, default=None,
