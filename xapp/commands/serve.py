@@ -39,15 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="require the bearer token for decisions too")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                         help="log level")
-    tls = parser.add_argument_group("TLS (required unless --insecure)")
+    tls = parser.add_argument_group("TLS (a certificate and key, unless plaintext is asked for)")
     tls.add_argument("--tls-cert", type=Path, help="PEM certificate (chain) of gRPC and REST")
-    tls.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    tls.add_argument("--tls-key", type=Path, help="PEM private key of the TLS certificate")
     tls.add_argument("--tls-client-ca", type=Path,
                      help="CA of client certificates: mutual TLS, clients without a "
                      "certificate it signed are refused in the handshake")
     tls.add_argument("--tls-client-names",
                      help="comma-separated client certificate names (CN or DNS SAN) allowed "
-                     "to ask for decisions (needs --tls-client-ca)")
+                     "to ask for decisions (needs a client CA)")
     tls.add_argument("--insecure", action="store_true", default=None,
                      help="serve plaintext, without TLS")
     show_defaults(parser)
