@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from training.sim import config, runner
-from training.sim.genie_delayed import GenieDelayed, conditional_sinr, policy_rng
+from training.sim.genie_delayed import GenieDelayed, _guess, conditional_sinr, policy_rng
 from training.sim.link import LinkSimulator
 from training.sim.policies import Genie, Olla
 
@@ -88,6 +88,26 @@ def test_the_true_channel_is_a_typical_draw_of_the_conditional_distribution(name
     # and the samples are far from the truth's own spread when the report is stale:
     # the conditional spread is real (not a point mass at the snapshot)
     assert np.mean((pit > 0.0) & (pit < 1.0)) > 0.8
+
+
+@pytest.mark.parametrize("name", ["cell-edge", "bursty"])
+def test_a_guess_prunes_mcs_without_changing_the_choice(name: str) -> None:
+    sim = LinkSimulator(config.scenario(name).config(128), 6)
+    sim.csi.enable_snapshots()
+    rng = np.random.default_rng(2)
+    pruned = 0
+    for _ in range(40):
+        sim.step(np.full(sim.n, 9))
+        rows = np.flatnonzero(sim.needs_decision())
+        sinr = conditional_sinr(sim, rows, 16, rng)
+        full = sim.expected_goodput(sinr, rows)
+        for guess in (rng.integers(0, 29, rows.size), _guess(sinr, sim.cfg.mcs_table[rows])):
+            fast = sim.expected_goodput(sinr, rows, guess=guess)
+            assert np.array_equal(full.argmax(axis=1), fast.argmax(axis=1))
+            scored = fast != 0.0
+            assert np.array_equal(fast[scored], full[scored])
+            pruned += int((~scored).sum())
+    assert pruned > 0
 
 
 def test_without_uncertainty_it_matches_the_genie() -> None:
