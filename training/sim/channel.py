@@ -373,12 +373,9 @@ class Channel:
         """
         sel = slice(None) if rows is None else rows
         idx = self._rows if rows is None else rows
-        flat = idx * MAX_LAYERS + layers - 1
-        gain = self._layer_gain_flat[flat]
-        hard = self._hardening_flat[flat]
-        mean_snr = (self.signal_mw[sel] * gain / (self.interference_mw[sel] + self.noise_mw[sel]))
-        return faded_sinr(self.fading[sel], mean_snr, hard)
-
+        mean_snr, hardening = self.mean_snr(self.signal_mw[sel], self.interference_mw[sel],
+                                            layers, idx)
+        return faded_sinr(self.fading[sel], mean_snr, hardening)
 
     # -- conditional sampling (the delayed genie) ---------------------------------------------
 

@@ -66,8 +66,10 @@ Limits
 * It scores only the initial transmission of a transport block: like the genie it
   does not value the HARQ retransmissions that rescue a failed block.
 * With :math:`S` samples the expectation carries Monte Carlo noise: near a tie
-  between two MCS it may pick the slightly worse one (see
-  ``benchmarks/genie_delayed.py`` for the effect of :math:`S`).
+  between two MCS it may pick the slightly worse one. In mimo (256 UEs x 2000
+  slots, seed 0) 16, 32 and 64 samples give 209.9, 211.6 and 212.4 Mbit/s for
+  about 16, 21 and 46 s of wall time on one shared core
+  (``benchmarks/genie_delayed.py``); 32 is the default.
 """
 
 from __future__ import annotations

@@ -108,8 +108,7 @@ def test_the_true_channel_is_a_typical_draw_of_the_conditional_distribution(name
     assert abs(pit.mean() - 0.5) < 0.02
     shares = np.histogram(pit, bins=4, range=(0.0, 1.0 + 1e-9))[0] / pit.size
     assert np.all(np.abs(shares - 0.25) < 0.03), shares
-    # and the samples are far from the truth's own spread when the report is stale:
-    # the conditional spread is real (not a point mass at the snapshot)
+    # the samples spread around the truth: not a point mass at the snapshot
     assert np.mean((pit > 0.0) & (pit < 1.0)) > 0.8
 
 
