@@ -20,7 +20,9 @@ Slot ``t`` of every UE row runs as follows (:meth:`LinkSimulator.step`):
 Common random numbers: the channel, CSI and traffic-arrival draws come from one
 generator and the decoding draws from another, and each draws the same amount
 every slot whatever the policy does. Two policies run with the same seed and
-configuration therefore see identical channels, CSI errors and arrivals.
+configuration therefore see identical channels, CSI errors and arrivals. A policy
+that draws random numbers of its own (the delayed genie) derives its generator from
+:attr:`LinkSimulator.seed_sequence`, never from these streams.
 """
 
 from __future__ import annotations
@@ -337,7 +339,7 @@ class LinkSimulator:
             traffic.give_back(self.traffic, lost)
             self.kpis.dropped_tbs[rows[exhausted]] += 1
 
-    # -- oracle (for the genie baseline only) --------------------------------------------------
+    # -- oracle (for the genie baselines only) -------------------------------------------------
 
     def expected_goodput(self, sinr: npt.NDArray[np.float32] | None = None,
                          rows: npt.NDArray[np.int64] | None = None,
