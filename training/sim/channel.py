@@ -34,7 +34,7 @@ plus the UE noise figure.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -117,6 +117,38 @@ def eigenmode_gains(tx: npt.NDArray[np.int16],
 
 def _db_to_lin(db: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return np.asarray(10.0 ** (np.asarray(db) / 10.0))
+
+
+class ChannelState(NamedTuple):
+    """Copy of the state that sets the SINR of some rows in one slot (``m`` rows).
+
+    The links are the serving site and the two strongest neighbours, in that order.
+    """
+
+    taps: npt.NDArray[np.complex64]  # (m, NUM_TAPS) fading tap amplitudes
+    signal_mw: npt.NDArray[np.float64]  # (m,) serving power per RE and transmit antenna
+    interference_mw: npt.NDArray[np.float64]  # (m,) interference per RE in that slot
+    top_interferers_mw: npt.NDArray[np.float64]  # (m, 2) mean power of the two strongest
+    other_interference_mw: npt.NDArray[np.float64]  # (m,) the four others' full-load power
+    load: npt.NDArray[np.float64]  # (m, 2) activity probability of the two strongest
+    shadow_db: npt.NDArray[np.float64]  # (m, 3) shadow fading of the three links
+    link_sites: npt.NDArray[np.int64]  # (m, 3) site index 0..6 of the three links
+
+
+def faded_sinr(fading: npt.NDArray[np.float32], mean_snr: npt.NDArray[np.float64],
+               hardening: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Per-layer SINR per sub-band, linear float32: fading, hardening and impairments.
+
+    Args:
+        fading: ``(m, ..., NUM_SUBBANDS)`` |H|^2, unit mean.
+        mean_snr: ``(m, ...)`` per-layer SINR without fast fading, linear.
+        hardening: ``(m,)`` channel-hardening factor of the layer count.
+    """
+    extra = (slice(None),) + (None,) * (fading.ndim - 1)
+    faded = 1.0 + (fading - 1.0) * hardening[extra]
+    sinr = faded * mean_snr.astype(np.float32)[..., None]
+    # transmitter / receiver impairments add distortion proportional to the signal
+    return (sinr / (1.0 + sinr * _IMPAIRMENT)).astype(np.float32, copy=False)
 
 
 class Channel:
@@ -224,6 +256,9 @@ class Channel:
         order = np.argsort(-neighbours, axis=1)
         top = np.take_along_axis(neighbours, order[:, :2], axis=1)
         self._top_interferers_mw = top
+        # neighbour k of the row is site k, or k + 1 once past the serving site
+        top_sites = order[:, :2] + (order[:, :2] >= self.serving[:, None])
+        self._link_sites = np.concatenate([self.serving[:, None], top_sites], axis=1)
         self._other_interference_mw = neighbours.sum(axis=1) - top.sum(axis=1)
         if moved_m is not None:
             step = _LOAD_STEP * self.rng.standard_normal(self.load.shape)
@@ -338,11 +373,68 @@ class Channel:
         """
         sel = slice(None) if rows is None else rows
         idx = self._rows if rows is None else rows
-        flat = idx * MAX_LAYERS + layers - 1
-        gain = self._layer_gain_flat[flat]
-        hard = self._hardening_flat[flat]
-        mean_snr = (self.signal_mw[sel] * gain / (self.interference_mw[sel] + self.noise_mw[sel]))
-        faded = 1.0 + (self.fading[sel] - 1.0) * hard[:, None]
-        sinr = faded * mean_snr.astype(np.float32)[:, None]
-        # transmitter / receiver impairments add distortion proportional to the signal
-        return (sinr / (1.0 + sinr * _IMPAIRMENT)).astype(np.float32, copy=False)
+        mean_snr, hardening = self.mean_snr(self.signal_mw[sel], self.interference_mw[sel],
+                                            layers, idx)
+        return faded_sinr(self.fading[sel], mean_snr, hardening)
+
+    # -- conditional sampling (the delayed genie) ---------------------------------------------
+
+    def state(self, rows: npt.NDArray[np.int64]) -> ChannelState:
+        """Copy of the current slot's state of ``rows`` (fancy indexing copies)."""
+        sites = self._link_sites[rows]
+        return ChannelState(
+            taps=self._taps[rows], signal_mw=self.signal_mw[rows],
+            interference_mw=self.interference_mw[rows],
+            top_interferers_mw=self._top_interferers_mw[rows],
+            other_interference_mw=self._other_interference_mw[rows], load=self.load[rows],
+            shadow_db=np.take_along_axis(self.shadow_db[rows], sites, axis=1), link_sites=sites)
+
+    def fading_correlation(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """``(m,)`` lag-one correlation rho = J0(2 pi f_D T_slot) of every fading tap."""
+        return self._rho[rows, 0]
+
+    def shadow_process(self, rows: npt.NDArray[np.int64], sites: npt.NDArray[np.int64]
+                       ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Per large-scale refresh: the shadowing's AR(1) coefficient and its std (dB).
+
+        ``sites`` is ``(m, j)``; both results have its shape. A refresh maps ``s`` to
+        ``a s + sqrt(1 - a^2) std z`` (see :meth:`_refresh_large_scale`).
+        """
+        moved = (self.cfg.speed_mps * LARGE_SCALE_INTERVAL * self.cfg.slot_s())[rows, None]
+        corr = np.take_along_axis(self._shadow_corr[rows], sites, axis=1)
+        std = np.take_along_axis(self._shadow_std[rows], sites, axis=1)
+        return np.exp(-moved / corr), std
+
+    @staticmethod
+    def load_step(load: npt.NDArray[np.float64], mean: npt.NDArray[np.float64],
+                  z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """One refresh of the neighbours' load random walk, given standard normals ``z``."""
+        return np.clip(load + _LOAD_STEP * z + 0.1 * (mean - load), 0.0, 1.0)
+
+    def subband_fading(self, taps: npt.NDArray[np.complex64],
+                       rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """|H|^2 per sub-band for tap amplitudes ``taps`` ``(m, ..., NUM_TAPS)`` of ``rows``.
+
+        Returns ``(m, ..., NUM_SUBBANDS)``; the same arithmetic as the simulated channel,
+        so the current taps give exactly :attr:`fading`.
+        """
+        extra = (slice(None),) + (None,) * (taps.ndim - 2) + (slice(None),)
+        h = np.broadcast_to(self._los_response[rows][extra],
+                            (*taps.shape[:-1], NUM_SUBBANDS)).copy()
+        for k in range(NUM_TAPS):
+            h += taps[..., k, None] * self._tap_response[k, rows][extra]
+        return (h.real**2 + h.imag**2).astype(np.float32, copy=False)
+
+    def mean_snr(self, signal_mw: npt.NDArray[np.float64],
+                 interference_mw: npt.NDArray[np.float64], layers: npt.NDArray[np.int64],
+                 rows: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.float64],
+                                                       npt.NDArray[np.float32]]:
+        """Per-layer SINR before fast fading and the hardening factor, as :meth:`sinr` uses.
+
+        ``signal_mw`` and ``interference_mw`` are ``(m, ...)``; ``layers`` ``(m,)``.
+        """
+        flat = rows * MAX_LAYERS + layers - 1
+        extra = (slice(None),) + (None,) * (signal_mw.ndim - 1)
+        gain = self._layer_gain_flat[flat][extra]
+        noise = self.noise_mw[rows][extra]
+        return signal_mw * gain / (interference_mw + noise), self._hardening_flat[flat]

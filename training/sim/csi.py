@@ -18,17 +18,20 @@ implementations.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from training.sim import bler
-from training.sim.channel import Channel
+from training.sim.channel import Channel, ChannelState
 from training.sim.config import MAX_LAYERS, LinkConfig
 from xapp import nr_tables
 
 _RING: Final = 16  # > largest CSI delay (8 slots)
+# Snapshots kept per UE, by CSI occasion: the one the gNB sees and the newer ones in flight,
+# at most ceil(largest delay 8 / shortest period 4) = 2 of them.
+_SNAPSHOT_RING: Final = 4
 _MODULATIONS: Final = (2, 4, 6, 8)
 
 
@@ -87,6 +90,23 @@ class CsiReporter:
         self.cqi = self._ring_cqi[seen, self._rows]
         self.rank = self._ring_rank[seen, self._rows]
         self.measured_slot = self._ring_slot[seen, self._rows]
+        self.snapshots: CsiSnapshots | None = None
+
+    def enable_snapshots(self) -> CsiSnapshots:
+        """Start keeping the channel state of every measurement (:class:`CsiSnapshots`).
+
+        Must happen before the first :meth:`step`: the state of earlier measurements
+        is gone. Copies only, no random draws: the simulation is unchanged.
+        """
+        if self.snapshots is None:
+            self.snapshots = CsiSnapshots(self)
+        return self.snapshots
+
+    def occasion(self, slot: npt.NDArray[np.int64],
+                 rows: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.int64]:
+        """Index of the CSI occasion at ``slot`` (an occasion slot) of each row."""
+        sel = slice(None) if rows is None else rows
+        return np.asarray((slot - self._offset[sel]) // self._period[sel])
 
     def _measure(self, rows: npt.NDArray[np.int64], slot: int) -> None:
         if rows.size == 0:
@@ -118,6 +138,8 @@ class CsiReporter:
         """Measure where a CSI occasion falls in ``slot`` and update what the gNB sees."""
         due = np.flatnonzero((slot - self._offset) % self._period == 0)
         self._measure(due, slot)
+        if self.snapshots is not None and due.size:
+            self.snapshots.record(due, slot)
         k = slot % _RING
         self._ring_cqi[k] = self._latest_cqi
         self._ring_rank[k] = self._latest_rank
@@ -126,3 +148,36 @@ class CsiReporter:
         self.cqi = self._ring_cqi[seen, self._rows]
         self.rank = self._ring_rank[seen, self._rows]
         self.measured_slot = self._ring_slot[seen, self._rows]
+
+
+class CsiSnapshots:
+    """The channel state at each UE's CSI measurements, until the gNB has seen them.
+
+    What the simulator knew when the UE measured: fading taps, powers, interference
+    and load (:class:`training.sim.channel.ChannelState`), kept in a ring of
+    :data:`_SNAPSHOT_RING` occasions per UE, preallocated; each measurement copies
+    only the rows measured in that slot.
+    """
+
+    def __init__(self, reporter: CsiReporter) -> None:
+        self._reporter = reporter
+        n = reporter.cfg.ue_prbs.shape[0]
+        rows = np.arange(n)
+        # every report before slot 1 stands for the measurement of slot 0 (CsiReporter)
+        now = reporter.channel.state(rows)
+        self._ring: list[npt.NDArray[Any]] = [np.repeat(f[None], _SNAPSHOT_RING, axis=0)
+                                              for f in now]
+        self._slot = np.zeros((_SNAPSHOT_RING, n), dtype=np.int64)
+
+    def record(self, rows: npt.NDArray[np.int64], slot: int) -> None:
+        """Keep the current channel state of ``rows``, measured in ``slot``."""
+        k = self._reporter.occasion(np.full(rows.size, slot), rows) % _SNAPSHOT_RING
+        for ring, value in zip(self._ring, self._reporter.channel.state(rows), strict=True):
+            ring[k, rows] = value
+        self._slot[k, rows] = slot
+
+    def seen(self, rows: npt.NDArray[np.int64]) -> tuple[ChannelState, npt.NDArray[np.int64]]:
+        """State and slot of the measurement behind the CSI report the gNB holds now."""
+        k = self._reporter.occasion(self._reporter.measured_slot[rows], rows) % _SNAPSHOT_RING
+        state = ChannelState._make(ring[k, rows] for ring in self._ring)
+        return state, self._slot[k, rows]

@@ -20,7 +20,9 @@ Slot ``t`` of every UE row runs as follows (:meth:`LinkSimulator.step`):
 Common random numbers: the channel, CSI and traffic-arrival draws come from one
 generator and the decoding draws from another, and each draws the same amount
 every slot whatever the policy does. Two policies run with the same seed and
-configuration therefore see identical channels, CSI errors and arrivals.
+configuration therefore see identical channels, CSI errors and arrivals. A policy
+that draws random numbers of its own (the delayed genie) derives its generator from
+:attr:`LinkSimulator.seed_sequence`, never from these streams.
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ class LinkSimulator:
 
     def __init__(self, cfg: LinkConfig, seed: int | np.random.SeedSequence) -> None:
         seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        self.seed_sequence = seq  # policies derive their own streams from it (spawn_key)
         channel_seq, decode_seq, traffic_seq = seq.spawn(3)
         self.cfg = cfg
         n = len(cfg)
@@ -336,26 +339,67 @@ class LinkSimulator:
             traffic.give_back(self.traffic, lost)
             self.kpis.dropped_tbs[rows[exhausted]] += 1
 
-    # -- oracle (for the genie baseline only) --------------------------------------------------
+    # -- oracle (for the genie baselines only) -------------------------------------------------
 
-    def expected_goodput(self) -> npt.NDArray[np.float64]:
-        """``(n, NUM_ACTIONS)``: bits a new TB with each MCS would deliver in expectation now.
+    def expected_goodput(self, sinr: npt.NDArray[np.float32] | None = None,
+                         rows: npt.NDArray[np.int64] | None = None,
+                         guess: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float64]:
+        """``(m, NUM_ACTIONS)``: bits a new TB with each MCS would deliver in expectation now.
 
-        Uses the true channel of the current slot: only the genie baseline may call it.
-        Invalid MCS of a UE's table get -1.
+        Without ``sinr``: on the true channel of the current slot, all UEs; only the
+        genie baseline may call it that way. With ``sinr`` ``(m, s, NUM_SUBBANDS)``
+        (per-layer SINR per sub-band, linear, ``s`` equally likely samples of the
+        channel of ``rows``, on the reported rank): the mean over the samples. Invalid
+        MCS of a UE's table get -1.
+
+        ``guess`` ``(m,)``: an MCS per row, scored first (a good guess saves the most).
+        An MCS whose transport block carries fewer bits than the guess delivers in
+        expectation cannot beat it, so it is not scored and gets 0: the argmax is
+        unchanged and the work shrinks.
         """
-        layers = np.minimum(self.csi.rank, self.channel.max_layers)
-        lut = (self._rows * MAX_LAYERS + layers - 1) * nr_tables.NUM_ACTIONS
-        sinr = self.channel.sinr(layers)
-        budget = np.where(traffic.has_data(self.traffic), self.traffic.buffer_bits, 0.0)
-        out = np.full((self.n, nr_tables.NUM_ACTIONS), -1.0)
+        idx = self._rows if rows is None else rows
+        layers = np.minimum(self.csi.rank[idx], self.channel.max_layers[idx])
+        if sinr is None:
+            sinr = self.channel.sinr(layers, rows)[:, None, :]
+        lut = (idx * MAX_LAYERS + layers - 1) * nr_tables.NUM_ACTIONS
+        table, max_mcs = self._table[idx], self.max_mcs[idx]
+        buffer_bits = self.traffic.buffer_bits[idx]
+        budget = np.where(buffer_bits > 0, buffer_bits, 0.0)
+        # sub-bands first and contiguous: what the EESM works on, laid out once for 29 MCS
+        bands = np.ascontiguousarray(np.moveaxis(sinr, -1, 0))
+        floor = None
+        if guess is not None:
+            first = np.minimum(guess, max_mcs)
+            floor = np.minimum(self._tbs_flat[lut + first], budget) * self._mean_success(
+                bands, table * nr_tables.NUM_ACTIONS + first, lut + first)
+        out = np.full((idx.size, nr_tables.NUM_ACTIONS), -1.0)
         for m in range(nr_tables.NUM_ACTIONS):
-            mcs = np.minimum(m, self.max_mcs)
-            table_mcs = self._table * nr_tables.NUM_ACTIONS + mcs
-            eff_db = bler.effective_sinr_db(sinr, _BETA_FLAT32[table_mcs])
-            p_error = bler.tb_error_probability(eff_db, _SNR10_FLAT[table_mcs],
-                                                self._cb_bits_flat[lut + mcs],
-                                                self._num_cb_flat[lut + mcs])
+            mcs = np.minimum(m, max_mcs)
             bits = np.minimum(self._tbs_flat[lut + mcs], budget)
-            out[:, m] = np.where(m <= self.max_mcs, bits * (1.0 - p_error), -1.0)
+            if floor is None:
+                sel: slice | npt.NDArray[np.int64] = slice(None)
+                score = np.ones(idx.size, dtype=bool)
+            else:
+                score = bits >= floor
+                sel = np.flatnonzero(score)
+                if sel.size == 0:
+                    out[:, m] = np.where(m <= max_mcs, 0.0, -1.0)
+                    continue
+            success = self._mean_success(bands[:, sel], (table * nr_tables.NUM_ACTIONS + mcs)[sel],
+                                         (lut + mcs)[sel])
+            goodput = np.zeros(idx.size)
+            goodput[sel] = bits[sel] * success
+            out[:, m] = np.where(m <= max_mcs, np.where(score, goodput, 0.0), -1.0)
         return out
+
+    def _mean_success(self, bands: npt.NDArray[np.float32], table_mcs: npt.NDArray[np.int64],
+                      lut: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """``(k,)`` decoding probability of a new TB, mean over the samples.
+
+        ``bands`` ``(NUM_SUBBANDS, k, s)`` SINR; ``table_mcs`` and ``lut`` ``(k,)``.
+        """
+        eff_db = bler.effective_sinr_db(np.moveaxis(bands, 0, -1), _BETA_FLAT32[table_mcs][:, None])
+        p_error = bler.tb_error_probability(eff_db, _SNR10_FLAT[table_mcs][:, None],
+                                            self._cb_bits_flat[lut][:, None],
+                                            self._num_cb_flat[lut][:, None])
+        return np.asarray(1.0 - p_error.mean(axis=1))
