@@ -41,7 +41,7 @@ token, a target that is not a linkadapt service) stop the run at once with
 :class:`EmulatorError`; a run in which no request got an answer ends with
 ``aborted`` naming the status the service answered.
 
-KPIs are those of :func:`training.sim.runner.kpis`, per cell and pooled over all
+KPIs are those of :func:`training.sim.closed_loop.kpis`, per cell and pooled over all
 cells, plus latency percentiles, missed / failed slots and the fallback share.
 
 This module imports numpy, grpcio, protobuf and the xApp's light modules only
@@ -65,7 +65,7 @@ import numpy.typing as npt
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from training.options import flag
-from training.sim import config, runner
+from training.sim import closed_loop, config
 from training.sim.config import LinkConfig
 from training.sim.link import Kpis, LinkSimulator
 from training.sim.policies import parse_policy
@@ -540,7 +540,7 @@ class Cell:
         self.slot_model = LOCAL_FALLBACK
 
     def step(self) -> None:
-        """Apply the slot's MCS and advance the simulator (rewards as runner.run counts them)."""
+        """Apply the slot's MCS and advance the simulator (rewards as ``closed_loop.run`` does)."""
         scale = self.sim.reward_scale_bits()
         outcome = self.sim.step(self._mcs)
         self.reward_sum += float((outcome.delivered_bits / scale).sum())
@@ -551,7 +551,7 @@ class Cell:
 
 @dataclass
 class _Pooled:
-    """What :func:`training.sim.runner.kpis` reads of a simulator, for pooled or diffed counters."""
+    """What :func:`training.sim.closed_loop.kpis` reads of a simulator, pooled or diffed."""
 
     kpis: Kpis
     cfg: LinkConfig
@@ -576,7 +576,7 @@ def _diff_kpis(end: Kpis, start: Kpis) -> Kpis:
 
 
 def pool(sims: Sequence[Any]) -> Any:
-    """Pool simulators (or :class:`_Pooled` views) into one view for ``runner.kpis``."""
+    """Pool simulators (or :class:`_Pooled` views) into one view for ``closed_loop.kpis``."""
     if len(sims) == 1:
         return sims[0]
     k = Kpis(sum(s.n for s in sims))
@@ -592,8 +592,8 @@ def pool(sims: Sequence[Any]) -> Any:
 
 
 def summarize(sims: Sequence[Any], reward_sum: float) -> dict[str, Any]:
-    """KPIs of one or more simulators, computed by :func:`training.sim.runner.kpis`."""
-    return runner.kpis(cast(LinkSimulator, pool(sims)), reward_sum)
+    """KPIs of one or more simulators, computed by :func:`training.sim.closed_loop.kpis`."""
+    return closed_loop.kpis(cast(LinkSimulator, pool(sims)), reward_sum)
 
 
 def latency_summary(latencies_ns: Sequence[int]) -> dict[str, float | None]:
