@@ -24,7 +24,7 @@ sequence under a spawn key that training never derives; see that function.
 Result layout (also the JSON of ``linkadapt evaluate --json``)::
 
     {"config": {...},
-     "scenarios": {scenario: {policy: {KPIs of training.sim.runner.kpis,
+     "scenarios": {scenario: {policy: {KPIs of training.sim.closed_loop.kpis,
                                        "role": "model" | "baseline",
                                        "metadata": {...},  # models: from the card
                                        "frontier": {...},  # see policy_against_frontier
@@ -51,7 +51,7 @@ import numpy as np
 
 from training import baselines, frontier
 from training.baselines import EOLLA, GENIE_DELAYED, ILLA, OLLA, SALAD
-from training.sim import config, runner
+from training.sim import closed_loop, config
 from training.sim.policies import OnnxPolicy, check_policy_model, parse_policy
 from xapp import features
 from xapp.model_card import INPUT_NAME, METADATA_KEY, OUTPUT_NAME, ModelCardError, load_model
@@ -299,7 +299,7 @@ def run_task(task: Task, ues: int, slots: int, seed: int) -> dict[str, Any]:
     """KPIs of one run (in a worker process when ``--workers`` > 1)."""
     policy = OnnxPolicy(task.spec) if task.is_model else parse_policy(task.spec)
     link_cfg = config.scenario(task.scenario).config(ues)
-    return runner.run(policy, link_cfg, slots, evaluation_seed(seed)).kpis
+    return closed_loop.run(policy, link_cfg, slots, evaluation_seed(seed)).kpis
 
 
 def run_all(cfg: EvaluationConfig, done: Callable[[str, float], None] | None = None,

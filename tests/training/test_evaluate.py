@@ -16,7 +16,7 @@ import torch
 from training import baselines, evaluate, evaluate_command, frontier
 from training.export import export_onnx
 from training.networks import student_network
-from training.sim import config, runner
+from training.sim import closed_loop, config
 from training.sim.link import LinkSimulator
 from training.sim.policies import Olla
 from xapp.features import observe
@@ -107,7 +107,7 @@ def test_report_files_are_written(tiny_run: tuple[dict[str, Any], Path]) -> None
 def test_olla_row_is_what_the_simulator_gives_alone(tiny_run: tuple[dict[str, Any], Path]) -> None:
     result, _ = tiny_run
     olla = result["scenarios"]["mimo"]["olla"]
-    alone = runner.run(Olla(olla["d_up_db"]), config.scenario("mimo").config(8), 100,
+    alone = closed_loop.run(Olla(olla["d_up_db"]), config.scenario("mimo").config(8), 100,
                        evaluate.evaluation_seed(0)).kpis
     assert alone == {k: olla[k] for k in alone}
 
@@ -375,9 +375,10 @@ def test_evaluation_runs_use_the_evaluation_seed(tiny_run: tuple[dict[str, Any],
     link_cfg = config.scenario("mimo").config(8)
     from training.sim.policies import Illa
 
-    assert runner.run(Illa(), link_cfg, 100, evaluate.evaluation_seed(0)).kpis["throughput_mbps"] \
+    assert closed_loop.run(Illa(), link_cfg, 100,
+                           evaluate.evaluation_seed(0)).kpis["throughput_mbps"] \
         == illa["throughput_mbps"]
-    assert runner.run(Illa(), link_cfg, 100, 0).kpis["throughput_mbps"] != \
+    assert closed_loop.run(Illa(), link_cfg, 100, 0).kpis["throughput_mbps"] != \
         illa["throughput_mbps"]
 
 

@@ -181,7 +181,7 @@ class Running:
         import asyncio
         import threading
 
-        from xapp.runner import serve
+        from xapp.lifecycle import serve
 
         self.settings = settings
         self._started = threading.Event()

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from conftest import TOKEN, make_settings, mlp_bytes
 
+from xapp.lifecycle import Bound, serve
 from xapp.model_check import Limits
 from xapp.registry import Registry
-from xapp.runner import Bound, serve
 from xapp.service import Service, StartupError
 from xapp.settings import SettingsError, load_settings
 

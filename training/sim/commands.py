@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from training.options import directory_problem
-from training.sim import config, runner
+from training.sim import closed_loop, config
+from training.sim.closed_loop import RunResult
 from training.sim.policies import parse_policy
-from training.sim.runner import RunResult
 
 _EXAMPLES = """examples:
   linkadapt simulate --scenario mimo --policy olla --ues 512 --slots 2000
@@ -70,7 +70,7 @@ def run_simulation(args: argparse.Namespace) -> tuple[RunResult, str]:
         cfg = cfg.with_speed_kmh(args.speed_kmh)
     bar = None if args.no_progress or args.json else _progress_bar(args.slots)
     try:
-        result = runner.run(policy, cfg, args.slots, args.seed,
+        result = closed_loop.run(policy, cfg, args.slots, args.seed,
                      progress=None if bar is None else bar.update)
     finally:
         if bar is not None:

@@ -27,6 +27,7 @@ from training.sim.emulator import (
     EmulatorError,
     EmulatorOptions,
     LoadStep,
+    check_ramp,
     load_ramp,
     run_emulation,
 )
@@ -94,6 +95,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also run POLICY (e.g. olla, olla:0.5:0.02, eolla:0.1, salad:0.1; "
                              "the forms of simulate --policy) in-process on the same "
                              "channels and report the xApp's gain over it")
+    _add_drill_arguments(parser)
+    add_client_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
+
+
+def _add_drill_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the SLO, load-ramp and hot-swap options of ``emulate``."""
     slo = parser.add_argument_group("SLOs (exit status 1 when violated)")
     slo.add_argument("--slo-p99-us", type=float, default=None,
                      help="largest acceptable p99 decision latency, us")
@@ -123,8 +131,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="bearer token (admin API; also sent with decisions); "
                            "or --token-file, or LINKADAPT_ADMIN_TOKEN")
     swap.add_argument("--token-file", type=Path, default=None, help="file holding the token")
-    add_client_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
 
 
 def _fail(message: str) -> int:
@@ -175,6 +181,12 @@ def _us(value: float | None) -> str:
 
 def format_table(result: EmulationResult) -> str:
     """Render a run as a plain-text table."""
+    lines = _kpi_lines(result) + _per_cell_lines(result) + _compare_lines(result)
+    return "\n".join(lines + _swap_lines(result))
+
+
+def _kpi_lines(result: EmulationResult) -> list[str]:
+    """The head of the table: the run, its pooled KPIs, latency, misses, MCS histogram."""
     opts, k = result.options, result.kpis
     wire = {None: "columns for batches", True: "columns", False: "per-UE reports"}
     mode = f"{'stream' if opts.stream else 'unary'}, {wire[opts.columnar]}"
@@ -205,12 +217,25 @@ def format_table(result: EmulationResult) -> str:
         if count:
             bar = "#" * max(1, round(40 * count / max(hist)))
             lines.append(f"    {mcs:2d} {100 * count / total:6.2f} % {bar}")
+    return lines
+
+
+def _per_cell_lines(result: EmulationResult) -> list[str]:
+    """One row per cell, when there are several."""
+    lines = []
     if len(result.per_cell) > 1:
         lines.append("  per cell:   thp Mbit/s   BLER %   p99 us   missed   failed")
         for row in result.per_cell:
             lines.append(f"    cell {row['cell_id']:3d} {row['throughput_mbps']:10.2f} "
                          f"{row['bler'] * 100:8.2f} {_us(row['latency_p99_us'])} "
                          f"{row['missed_slots']:8d} {row['failed_slots']:8d}")
+    return lines
+
+
+def _compare_lines(result: EmulationResult) -> list[str]:
+    """The emulated run against the ``--compare`` policy in-process (none without it)."""
+    lines: list[str] = []
+    k = result.kpis
     if result.compare is not None:
         c = result.compare
         b = c["kpis"]
@@ -226,6 +251,13 @@ def format_table(result: EmulationResult) -> str:
             f"{b['spectral_efficiency']:9.3f} bit/s/Hz"
             + ("" if se_gain is None else f"  ({se_gain:+.1f} %)"),
         ]
+    return lines
+
+
+def _swap_lines(result: EmulationResult) -> list[str]:
+    """KPIs per answering model and the activations of a hot-swap drill."""
+    lines = []
+    opts = result.options
     if len(result.segments) > 1 or opts.swap_every:
         lines.append("  by answering model:   slots    thp Mbit/s   BLER %   mean MCS")
         for seg in result.segments:
@@ -237,7 +269,7 @@ def format_table(result: EmulationResult) -> str:
         for e in result.swaps:
             lines.append(f"  swap at slot {e.slot}: {e.model} {e.detail} "
                          f"({e.seconds * 1e3:.0f} ms)")
-    return "\n".join(lines)
+    return lines
 
 
 def slo_violations(args: argparse.Namespace, result: EmulationResult) -> list[str]:
@@ -290,33 +322,12 @@ def _run_load(args: argparse.Namespace, opts: EmulatorOptions) -> int:
     return 0 if best is not None else 1
 
 
-def _check_load(args: argparse.Namespace) -> None:
-    """The load ramp's options; ValueError naming the bad one."""
-    if args.swap_every or args.compare:
-        raise ValueError("--load runs alone: no --swap-every or --compare")
-    start_flag = "--cells" if args.load == "cells" else "--ues-per-cell"
-    start = args.cells if args.load == "cells" else args.ues_per_cell
-    if args.load_max < start:
-        raise ValueError(f"--load-max {args.load_max} is below the first level of the ramp "
-                         f"({start_flag} {start}): no level would run")
-    if args.load_repeats < 1:
-        raise ValueError(f"--load-repeats must be at least 1, got {args.load_repeats}")
-    if args.load == "cells" and args.load_max > MAX_CELLS:
-        raise ValueError(f"--load-max must be at most {MAX_CELLS} with --load cells (the "
-                         f"--cells limit), got {args.load_max}")
-    other_flag, other = (("--ues-per-cell", args.ues_per_cell) if args.load == "cells"
-                         else ("--cells", args.cells))
-    if args.load_max * other > MAX_UES:
-        raise ValueError(f"--load-max {args.load_max} x {other_flag} {other} must be at most "
-                         f"{MAX_UES} UEs with --load {args.load}")
-
-
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``linkadapt emulate``."""
     try:
         opts = options_from_args(args)
         if args.load is not None:
-            _check_load(args)
+            check_ramp(opts, args.load, args.load_max, args.load_repeats)
             return _run_load(args, opts)
         result = run_emulation(opts)
     except (ValueError, EmulatorError) as exc:

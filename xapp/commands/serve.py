@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger(__name__).warning(
             "no admin token configured: the model management API is disabled")
     # imported late: --help stays fast
-    from xapp.runner import serve
+    from xapp.lifecycle import serve
     from xapp.service import StartupError
 
     try:

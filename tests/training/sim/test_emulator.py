@@ -53,7 +53,7 @@ class Service:
 
     def __init__(self, store: Path, grpc_port: int = 0, client_tls: ClientTls | None = None,
                  **overrides: Any) -> None:
-        from xapp.runner import serve
+        from xapp.lifecycle import serve
         from xapp.settings import Settings
 
         settings = Settings(host="127.0.0.1", grpc_port=grpc_port, http_port=0,

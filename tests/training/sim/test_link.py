@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.sim import config, runner
+from training.sim import closed_loop, config
 from training.sim.config import HARQ_PROCESSES, MAX_TRANSMISSIONS
 from training.sim.link import LinkSimulator
 from training.sim.policies import Fixed, Genie, Illa, Olla, parse_policy
@@ -98,15 +98,15 @@ def test_common_random_numbers_same_channel_whatever_the_policy() -> None:
 
 def test_same_seed_same_kpis_and_different_seed_different_channel() -> None:
     cfg = config.scenario("mimo").config(32)
-    r1 = runner.run(Olla(), cfg, 300, seed=5).kpis
-    r2 = runner.run(Olla(), cfg, 300, seed=5).kpis
-    r3 = runner.run(Olla(), cfg, 300, seed=6).kpis
+    r1 = closed_loop.run(Olla(), cfg, 300, seed=5).kpis
+    r2 = closed_loop.run(Olla(), cfg, 300, seed=5).kpis
+    r3 = closed_loop.run(Olla(), cfg, 300, seed=6).kpis
     assert r1 == r2
     assert r1["throughput_mbps"] != r3["throughput_mbps"]
 
 
 def test_kpis_have_the_documented_keys_and_sane_ranges() -> None:
-    k = runner.run(Olla(), config.scenario("bursty").config(64), 400, seed=2).kpis
+    k = closed_loop.run(Olla(), config.scenario("bursty").config(64), 400, seed=2).kpis
     for key in ("throughput_mbps", "bler", "spectral_efficiency", "mcs_histogram", "reward"):
         assert key in k
     assert 0 < k["throughput_mbps"] < 2000
@@ -135,12 +135,12 @@ def test_rejects_bad_actions() -> None:
 @pytest.mark.parametrize("name", config.BENCHMARK_SCENARIOS)
 def test_genie_beats_olla_beats_fixed_mcs(name: str) -> None:
     cfg = config.scenario(name).config(96)
-    olla = runner.run(Olla(), cfg, 600, seed=9).kpis
-    genie = runner.run(Genie(), cfg, 600, seed=9).kpis
+    olla = closed_loop.run(Olla(), cfg, 600, seed=9).kpis
+    genie = closed_loop.run(Genie(), cfg, 600, seed=9).kpis
     assert genie["throughput_mbps"] > olla["throughput_mbps"]
     # fixed MCS at OLLA's own mean operating point, and a robust low one
     for mcs in (round(olla["mean_mcs"]), 4):
-        fixed = runner.run(Fixed(mcs), cfg, 600, seed=9).kpis
+        fixed = closed_loop.run(Fixed(mcs), cfg, 600, seed=9).kpis
         assert olla["throughput_mbps"] > fixed["throughput_mbps"], (mcs, fixed, olla)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from linkadapt.cli import main
-from training.sim import runner
+from training.sim import closed_loop
 
 
 def test_json_has_the_documented_keys(capsys: pytest.CaptureFixture[str]) -> None:
@@ -55,7 +55,7 @@ def test_bad_input_exits_non_zero_with_a_clear_message(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "dir.png").mkdir()
     ran: list[object] = []
-    monkeypatch.setattr(runner, "run", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(closed_loop, "run", lambda *a, **k: ran.append(a))
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     assert main(["simulate", "--slots", "10", "--ues", "2", *args]) == 2
     err = capsys.readouterr().err

@@ -1,7 +1,7 @@
 import asyncio
 import socket
 
-from xapp.runner import _bind
+from xapp.lifecycle import _bind
 
 
 def test_rest_connections_are_accepted_with_tcp_nodelay() -> None:
