@@ -21,7 +21,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-from training.sim import config, runner
+from training.sim import closed_loop, config
 from training.sim.genie_delayed import DEFAULT_SAMPLES, GenieDelayed
 from training.sim.policies import Genie, Illa, Olla, Policy
 
@@ -30,7 +30,7 @@ def measure(policy: Policy, scenario: str, ues: int, slots: int, seed: int) -> d
     """Throughput (Mbit/s), first-transmission BLER and wall time (s) of one run."""
     cfg = config.scenario(scenario).config(ues)
     start = time.perf_counter()
-    kpis = runner.run(policy, cfg, slots, seed).kpis
+    kpis = closed_loop.run(policy, cfg, slots, seed).kpis
     return {"throughput_mbps": round(kpis["throughput_mbps"], 2), "bler": round(kpis["bler"], 4),
             "wall_s": round(time.perf_counter() - start, 1)}
 

@@ -1,6 +1,6 @@
 """Per-slot cost of the non-learned baselines' decisions, next to the simulator's own.
 
-Runs each policy in closed loop (``training.sim.runner.run``) and times its
+Runs each policy in closed loop (``training.sim.closed_loop.run``) and times its
 ``act`` calls apart from the rest of the slot. The process is pinned to one CPU
 and BLAS to one thread.
 
@@ -22,7 +22,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np
 import numpy.typing as npt
 
-from training.sim import config, runner
+from training.sim import closed_loop, config
 from training.sim.link import LinkSimulator
 from training.sim.policies import Policy, parse_policy
 from xapp.features import ReportBatch
@@ -51,7 +51,7 @@ def measure(spec: str, ues: int, slots: int, scenario: str, seed: int) -> dict[s
     cfg = config.config_source(scenario)(np.random.default_rng([seed, 1]), ues)
     timed = _Timed(parse_policy(spec))
     start = time.perf_counter()
-    kpis = runner.run(timed, cfg, slots, seed).kpis
+    kpis = closed_loop.run(timed, cfg, slots, seed).kpis
     wall = time.perf_counter() - start
     return {"run_s": wall, "act_us_per_slot": timed.seconds / slots * 1e6,
             "act_share": timed.seconds / wall, "bler": kpis["bler"],

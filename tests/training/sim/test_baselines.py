@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from linkadapt.cli import main
-from training.sim import config, runner
+from training.sim import closed_loop, config
 from training.sim.emulator import EmulatorOptions, run_baseline
 from training.sim.link import LinkSimulator
 from training.sim.policies import EOlla, Olla, Salad, parse_policy
@@ -27,7 +27,7 @@ UES = 256  # enough UEs x slots that +-0.5 points at 2% is not noise (checked on
 
 def _pooled_bler(spec: str, scenario: str, seed: int = 0) -> float:
     cfg = config.config_source(scenario)(np.random.default_rng([seed, 1]), UES)
-    return float(runner.run(parse_policy(spec), cfg, SLOTS, seed).kpis["bler"])
+    return float(closed_loop.run(parse_policy(spec), cfg, SLOTS, seed).kpis["bler"])
 
 
 # -- specs ---------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from training.sim import config, runner
+from training.sim import closed_loop, config
 from training.sim.channel import faded_sinr
 from training.sim.genie_delayed import GenieDelayed, _guess, conditional_sinr, policy_rng
 from training.sim.link import LinkSimulator
@@ -62,8 +62,8 @@ def test_running_it_leaves_every_random_stream_as_other_policies_see_it() -> Non
 
 def test_same_seed_same_run_and_its_own_stream_differs_from_the_simulators() -> None:
     cfg = config.scenario("mimo").config(16)
-    first = runner.run(GenieDelayed(samples=8), cfg, 60, seed=4).kpis
-    assert first == runner.run(GenieDelayed(samples=8), cfg, 60, seed=4).kpis
+    first = closed_loop.run(GenieDelayed(samples=8), cfg, 60, seed=4).kpis
+    assert first == closed_loop.run(GenieDelayed(samples=8), cfg, 60, seed=4).kpis
     sim = LinkSimulator(cfg, 4)
     own = policy_rng(sim).random(8)
     for child in sim.seed_sequence.spawn(3):  # the simulator's three streams
@@ -137,8 +137,8 @@ def test_without_uncertainty_it_matches_the_genie() -> None:
     # snapshot is the channel, so the expectation is the genie's own score.
     base = config.scenario("scsu").config(32).with_speed_kmh(0.0)
     cfg = replace(base, csi_delay=np.zeros(32, dtype=np.int16))
-    genie = runner.run(Genie(), cfg, 200, seed=3).kpis
-    delayed = runner.run(GenieDelayed(samples=8), cfg, 200, seed=3).kpis
+    genie = closed_loop.run(Genie(), cfg, 200, seed=3).kpis
+    delayed = closed_loop.run(GenieDelayed(samples=8), cfg, 200, seed=3).kpis
     assert delayed["throughput_mbps"] == pytest.approx(genie["throughput_mbps"], rel=0.005)
     assert delayed["bler"] < 0.01
 
@@ -159,10 +159,10 @@ def test_it_must_start_with_the_simulation_and_needs_a_sample() -> None:
 def test_it_lies_between_olla_and_the_genie_at_a_sane_bler(name: str) -> None:
     cfg = config.scenario(name).config(128)
     slots = 1000
-    olla = runner.run(Olla(0.5), cfg, slots, seed=0).kpis
-    delayed = runner.run(GenieDelayed(), cfg, slots, seed=0).kpis
-    genie = runner.run(Genie(), cfg, slots, seed=0).kpis
-    naive = runner.run(_SnapshotArgmax(), cfg, slots, seed=0).kpis
+    olla = closed_loop.run(Olla(0.5), cfg, slots, seed=0).kpis
+    delayed = closed_loop.run(GenieDelayed(), cfg, slots, seed=0).kpis
+    genie = closed_loop.run(Genie(), cfg, slots, seed=0).kpis
+    naive = closed_loop.run(_SnapshotArgmax(), cfg, slots, seed=0).kpis
     assert olla["throughput_mbps"] < delayed["throughput_mbps"] < genie["throughput_mbps"]
     # the expectation is what makes it the bound: the snapshot's argmax delivers less, and
     # runs at 25-30% BLER in mimo and high-mobility
