@@ -15,7 +15,8 @@ import pytest
 
 from linkadapt.cli import main
 from training.sim import closed_loop, config
-from training.sim.emulator import EmulatorOptions, run_baseline
+from training.sim.emulator import EmulatorOptions
+from training.sim.emulator.emulation import run_baseline
 from training.sim.link import LinkSimulator
 from training.sim.policies import EOlla, Olla, Salad, parse_policy
 from training.sim.policies.salad import BlerCurves
