@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from training.sim.emulator import EmulatorOptions, LoadStep, load_ramp
-from xapp.synthetic import random_mlp
+from tests.synthetic import random_mlp
 
 
 def student_model(path: Path) -> None:

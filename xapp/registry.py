@@ -50,6 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from xapp.atomic import fsync_dir, write_atomic
 from xapp.errors import (
     ModelConflict,
     ModelNotFound,
@@ -97,29 +98,6 @@ class StoredModel:
             "uploaded": self.uploaded,
             "card": self.card.to_dict(),
         }
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Registry:
@@ -246,7 +224,7 @@ class Registry:
                     write_atomic(staging / _META_FILE, json.dumps(meta, indent=2).encode())
                     target.parent.mkdir(parents=True, exist_ok=True)
                     os.rename(staging, target)
-                    _fsync_dir(target.parent)
+                    fsync_dir(target.parent)
                 finally:
                     shutil.rmtree(staging, ignore_errors=True)
             log.info("stored model %s sha256=%s", card.key, stored.sha256)

@@ -50,6 +50,7 @@ from training.networks import QNetwork, network_from_state
 from training.placement import Placement
 from training.rollout import RolloutConfig, RolloutWorker
 from xapp import features, nr_tables
+from xapp.atomic import atomic_file, write_atomic
 
 FORMAT: Final = "linkadapt-distillation-dataset"
 FORMAT_VERSION: Final = 1
@@ -336,11 +337,9 @@ class _ShardWriter:
 def write_shard(path: Path, obs: npt.NDArray[np.float32],
                 q: npt.NDArray[np.float32]) -> dict[str, Any]:
     """Write one shard atomically; return its manifest entry ``{file, samples, sha256}``."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_file(path, mode=0o644) as f:
         np.savez(f, obs=np.ascontiguousarray(obs, np.float32),
                  q=np.ascontiguousarray(q, np.float32))
-    os.replace(tmp, path)
     return {"file": path.name, "samples": len(obs), "sha256": _sha256(path)}
 
 
@@ -369,9 +368,7 @@ def write_dataset(out: Path, samples: TeacherSamples, *, teacher_id: str,
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode(), mode=0o644)
 
 
 def _sha256(path: Path) -> str:

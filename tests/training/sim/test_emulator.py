@@ -34,7 +34,7 @@ from training.sim.emulator import (
 from xapp import features
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
-from xapp.synthetic import random_mlp
+from synthetic import random_mlp
 from xapp.tls import ClientTls
 
 TOKEN = "emulator-test-token"

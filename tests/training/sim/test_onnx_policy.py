@@ -10,7 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from linkadapt.cli import main
 from training.sim.policies import OnnxPolicy
-from xapp.synthetic import random_mlp
+from synthetic import random_mlp
 
 
 def _matmul_model(path: Path, *, dtype: int = TensorProto.FLOAT, inputs: int = 43,
