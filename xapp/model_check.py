@@ -96,7 +96,9 @@ def _draw(field: ReportField, rng: np.random.Generator,
     if field.kind is Kind.CHOICE:
         return rng.choice(field.choices, n)
     if field.kind is Kind.MEASUREMENT:
-        return np.where(rng.uniform(size=n) < 0.8, rng.normal(0.0, 10.0, n), np.nan)
+        # float32 values, as the proto carries them: every path then reads the same number
+        values = rng.normal(0.0, 10.0, n).astype(np.float32)
+        return np.where(rng.uniform(size=n) < 0.8, values, np.nan)
     values = rng.integers(field.low, field.high, n, endpoint=True)
     if field.kind is Kind.MCS:
         return np.where(rng.uniform(size=n) < 0.8, values % (max_mcs + 1), -1)

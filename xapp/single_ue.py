@@ -76,6 +76,8 @@ _REQUIRED: Final = tuple((j, f.proto) for j, f in enumerate(SCALAR_ORDER[_ZERO_S
                          if f.required)
 _MCS_PROTO: Final = SCALAR_ORDER[_MCS_AT].proto
 _MEASURED_PROTOS: Final = tuple(f.proto for f in SCALAR_ORDER[_MEASURED])
+_SINR: Final = [f.name for f in SCALAR_ORDER[_MEASURED]].index("ss_sinr_db")
+_RSRP: Final = [f.name for f in SCALAR_ORDER[_MEASURED]].index("ss_rsrp_dbm")
 # The values observe_one computes features of, in the order it names them.
 _INPUTS: Final = itemgetter(*(_POSITION[name] for name in (
     "mcs_table", "cqi", "cqi_age", "rank", "tb_total", "tb_errors", "prbs", "tx_antennas",
@@ -178,8 +180,8 @@ def _row(inputs: tuple[Any, ...], last: int, measured: tuple[float, ...], presen
     """The observation row of checked report values: :func:`xapp.features.observe` of one UE."""
     (table, cqi, cqi_age, rank, tb_total, tb_errors, prbs, tx, numerology, period,
      buffer) = inputs
-    sinr, rsrp = measured
-    has_sinr, has_rsrp = present
+    sinr, rsrp = measured[_SINR], measured[_RSRP]
+    has_sinr, has_rsrp = present[_SINR], present[_RSRP]
     cqi_mcs = _CQI_TO_MCS[table - 1][cqi]
     acks, deltas, log_ages = harq
     # 1.0 + buffer rounds like the column path's float64 column plus 1.0.
