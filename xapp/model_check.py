@@ -97,8 +97,8 @@ def _draw(field: ReportField, rng: np.random.Generator,
         return rng.choice(field.choices, n)
     if field.kind is Kind.MEASUREMENT:
         # float32 values, as the proto carries them: every path then reads the same number
-        values = rng.normal(0.0, 10.0, n).astype(np.float32)
-        return np.where(rng.uniform(size=n) < 0.8, values, np.nan)
+        measured = rng.normal(0.0, 10.0, n).astype(np.float32)
+        return np.where(rng.uniform(size=n) < 0.8, measured, np.nan)
     values = rng.integers(field.low, field.high, n, endpoint=True)
     if field.kind is Kind.MCS:
         return np.where(rng.uniform(size=n) < 0.8, values % (max_mcs + 1), -1)
