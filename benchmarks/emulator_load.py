@@ -35,8 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.synthetic import random_mlp
 from training.sim.emulator import EmulatorOptions, LoadStep, load_ramp
-from xapp.synthetic import random_mlp
 
 
 def student_model(path: Path) -> None:

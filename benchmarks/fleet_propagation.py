@@ -28,7 +28,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from xapp.synthetic import random_mlp
+from tests.synthetic import random_mlp
 
 TOKEN = "bench-admin-token"
 

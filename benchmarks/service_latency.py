@@ -34,7 +34,7 @@ client's garbage collector paused while it times, as ``timeit`` does):
   ``echo_stream[_1000ue_columns]_parse`` (``DecisionRequest.FromString``),
   ``_features`` (+ ``single_ue.observe_one``, or ``decode_columns`` and
   ``observe``), ``_decision`` (+ the ONNX Runtime inference and the argmax:
-  ``single_ue.decide_one``, or ``DecisionCore.decide``). The service itself
+  ``DecisionCore.decide_one``, or ``DecisionCore.decide``). The service itself
   adds the reply, the metrics and its handler (and sends ~2 kB back, not 100 kB,
   for the columns).
 
@@ -80,10 +80,10 @@ import grpc
 import numpy as np
 from google.protobuf import json_format
 
+from tests.synthetic import random_mlp
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp.columns import encode_columns
 from xapp.proto_reports import batch_from_protos
-from xapp.synthetic import random_mlp
 
 # A bare echo (identity serializers, no protobuf). With a model path as second
 # argument its stream runs one batch-1 inference per message, by the service's own
@@ -113,7 +113,7 @@ if len(sys.argv) > 3:
     from xapp.core import DecisionCore
     from xapp.features import observe
     from xapp.metrics import Metrics
-    from xapp.single_ue import decide_one, observe_one
+    from xapp.single_ue import observe_one
     core = DecisionCore(Metrics())
     core.set_policy(policy)
     parse = pb.DecisionRequest.FromString
@@ -128,7 +128,7 @@ if len(sys.argv) > 3:
     def decision(raw):
         request = parse(raw)
         if request.reports:
-            return decide_one(core, request.reports[0])
+            return core.decide_one(request.reports[0])
         return core.decide(decode_columns(request.columns)[1])
     def echo_after(work):
         async def handler(requests, context):

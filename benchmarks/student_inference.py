@@ -25,16 +25,12 @@ import onnxruntime as ort
 
 from xapp.features import NUM_FEATURES
 from xapp.model_card import INPUT_NAME, OUTPUT_NAME
+from xapp.sessions import open_session
 
 
 def session(path: Path) -> ort.InferenceSession:
-    """A session with the service's single-thread settings."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(path.read_bytes(), options, providers=["CPUExecutionProvider"])
+    """A session with the service's options (:func:`xapp.sessions.open_session`)."""
+    return open_session(path)
 
 
 def measure(path: Path, batch: int, runs: int) -> dict[str, float]:

@@ -354,7 +354,7 @@ fi
 if [[ $ready == 503* && $chart_rendered == 1 ]]; then
     if "$python" - "$chart_dir/model.onnx" <<'PY' 2> /dev/null
 import sys
-from xapp.synthetic import random_mlp  # a valid random 2x32 MLP with a model card
+from tests.synthetic import random_mlp  # a valid random 2x32 MLP with a model card
 with open(sys.argv[1], "wb") as f:
     f.write(random_mlp("container-check", "1"))
 PY
@@ -367,7 +367,7 @@ PY
         model="$model; then a test model uploaded and activated over REST (ready)"
         log "test model uploaded and activated: $ready"
     else
-        log "no test model generator (xapp.synthetic): serving stays fallback-only"
+        log "no test model generator (tests/synthetic.py): serving stays fallback-only"
     fi
 fi
 

@@ -385,9 +385,9 @@ def _check_out(args: argparse.Namespace, stems: Iterable[str], files: Iterable[s
 
 
 def _write_file(path: Path, text: str) -> None:
-    from training.export import _write_atomically
+    from training.export import write_file
 
-    _write_atomically(path, text.encode())
+    write_file(path, text.encode())
 
 
 # --- attach an evaluation ----------------------------------------------------------
@@ -396,7 +396,7 @@ def _write_file(path: Path, text: str) -> None:
 def _attach(args: argparse.Namespace) -> int:
     """All or nothing: every model is read and its new card built before any is written."""
     from training.distill.card import read_evaluation, with_evaluation
-    from training.export import _write_atomically
+    from training.export import write_file
 
     if not args.model:
         raise CommandError("--attach-evaluation needs --model PATH.onnx")
@@ -405,7 +405,7 @@ def _attach(args: argparse.Namespace) -> int:
                                         commands=args.regenerate))
                for model in args.model]
     for model, proto, card in updated:
-        _write_atomically(model, proto.SerializeToString())
+        write_file(model, proto.SerializeToString())
         write_card_json(model)
         print(json.dumps({"model": str(model), "evaluation": card["evaluation"]}))
     return 0

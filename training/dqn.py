@@ -19,9 +19,12 @@ from torch import nn
 from training.networks import QNetwork
 from training.replay import Batch
 from xapp.features import FEATURE_NAMES
-from xapp.nr_tables import NUM_ACTIONS
+from xapp.nr_tables import NUM_ACTIONS, QAM64, QAM256, max_mcs
 
 _TABLE_FEATURE = FEATURE_NAMES.index("table_qam256")
+# Best allowed MCS by the table feature (0: 64QAM, 1: 256QAM), and the actions to compare.
+_TOP_MCS = torch.tensor([max_mcs(QAM64), max_mcs(QAM256)])
+_ACTIONS = torch.arange(NUM_ACTIONS)
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,8 @@ class DqnConfig:
 
 def valid_actions(observations: torch.Tensor) -> torch.Tensor:
     """``(b, 29)`` mask of the MCS indices valid for each observation's MCS table."""
-    qam256 = observations[:, _TABLE_FEATURE] > 0.5
-    mask = torch.ones(observations.shape[0], NUM_ACTIONS, dtype=torch.bool)
-    mask[:, NUM_ACTIONS - 1] = ~qam256  # table 2 has no MCS 28
-    return mask
+    qam256 = (observations[:, _TABLE_FEATURE] > 0.5).long()
+    return _ACTIONS <= _TOP_MCS[qam256][:, None]
 
 
 def td_targets(online: QNetwork, target: QNetwork, batch: Batch, gamma: float) -> torch.Tensor:

@@ -235,15 +235,10 @@ def model_spec(path: str | Path) -> ModelSpec:
 
 
 def inference_p50_us(data: bytes, batch: int = 1, runs: int = 300) -> float:
-    """Median ONNX Runtime ``run`` time (us) of the model at ``batch``, one intra-op thread."""
-    import onnxruntime as ort
+    """Median ONNX Runtime ``run`` time (us) of the model at ``batch``, with the serving options."""
+    from xapp.sessions import open_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    session = open_session(data)
     obs = {INPUT_NAME: np.zeros((batch, features.NUM_FEATURES), dtype=np.float32)}
     for _ in range(20):
         session.run([OUTPUT_NAME], obs)

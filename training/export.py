@@ -29,6 +29,7 @@ import torch
 
 from training.networks import QNetwork
 from xapp import features, nr_tables
+from xapp.atomic import write_atomic
 from xapp.errors import ModelRejected
 from xapp.model_card import (
     ACTION_MAP,
@@ -152,29 +153,25 @@ def export_onnx(net: QNetwork, path: Path, card: Mapping[str, Any], *,
         check_model(data, limits, origin="export")
     except ModelRejected as exc:
         raise ExportError(f"the xApp would refuse this model: {exc}") from None
-    _write_atomically(path, data)
+    write_file(path, data)
     return path
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, fsync it, rename it over ``path``."""
+def write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (:func:`xapp.atomic.write_atomic`), mode 0644.
+
+    Models, cards and run records are meant to be shared, hence readable by all.
+    Missing directories are made.
+
+    Raises:
+        ExportError: the file cannot be written, naming it.
+
+    """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.makedirs(path.parent, exist_ok=True)
+        write_atomic(path, data, mode=0o644)
     except OSError as exc:
         raise ExportError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; models are meant to be shared
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        Path(tmp_name).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise ExportError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
-        raise
 
 
 def read_card(path: Path) -> dict[str, Any]:
@@ -195,13 +192,12 @@ def parity(net: QNetwork, onnx_path: Path,
         ``max |q_torch - q_onnx|`` over all ``n x 29`` values.
 
     """
-    import onnxruntime as ort
+    from xapp.sessions import open_session
 
     obs = np.ascontiguousarray(observations, dtype=np.float32)
     model = copy.deepcopy(net).cpu().eval()
     with torch.no_grad():
         expected = model(torch.from_numpy(obs)).numpy()
-    session = ort.InferenceSession(Path(onnx_path).read_bytes(),
-                                   providers=["CPUExecutionProvider"])
+    session = open_session(Path(onnx_path))
     got = session.run([OUTPUT_NAME], {INPUT_NAME: obs})[0]
     return float(np.max(np.abs(expected - got))) if obs.size else 0.0

@@ -33,7 +33,7 @@ from training.placement import current_node
 from training.replay import Transitions
 from training.sim.env import LinkAdaptationVectorEnv
 from xapp.features import FEATURE_NAMES
-from xapp.nr_tables import MAX_MCS, NUM_ACTIONS
+from xapp.nr_tables import NUM_ACTIONS, max_mcs
 
 _TABLE_FEATURE = FEATURE_NAMES.index("table_qam256")
 _WINDOW_BLER = FEATURE_NAMES.index("window_bler")
@@ -123,7 +123,7 @@ class RolloutResult(NamedTuple):
 def max_mcs_of(observations: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
     """Highest valid MCS per observation (from its MCS-table feature)."""
     table_row = (observations[:, _TABLE_FEATURE] > 0.5).astype(np.int64)
-    return np.asarray(MAX_MCS[table_row])
+    return max_mcs(table_row + 1)
 
 
 class RolloutWorker:

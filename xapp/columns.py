@@ -1,4 +1,4 @@
-"""``ReportColumns`` <-> :class:`~xapp.features.ReportBatch`: the columnar wire form.
+"""``ReportColumns`` <-> :class:`~xapp.report_batch.ReportBatch`: the columnar wire form.
 
 A 1000-UE slot read message by message costs a Python attribute access per field
 and UE; as columns it is one ``np.frombuffer`` view per field. The integer
@@ -8,12 +8,12 @@ docs/benchmarks.md); :func:`xapp.features.observe` computes the same features fr
 integer dtype. The float columns become float64 like on the per-message path
 (:func:`xapp.proto_reports.batch_from_protos`), so both paths give bit-identical
 observations. The wire dtypes are documented in
-``proto/linkadapt/v1/linkadapt.proto`` (``ReportColumns``) and listed in
-:data:`COLUMNS`.
+``proto/linkadapt/v1/linkadapt.proto`` (``ReportColumns``) and come from
+:data:`xapp.report_fields.FIELDS`, as :data:`COLUMNS` lists them.
 
 The E2 emulator encodes with :func:`encode_columns`; the service decodes with
 :func:`decode_columns`, which refuses wrong lengths naming the column and then
-runs :func:`xapp.features.validate`.
+runs :func:`xapp.report_batch.validate`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from typing import Any, Final, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from xapp import features
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp.errors import InvalidRequest
-from xapp.features import HARQ_HISTORY, ReportBatch
+from xapp.report_batch import ReportBatch, validate
+from xapp.report_fields import FIELDS, UE_ID_WIRE
 
 
 class Column(NamedTuple):
@@ -36,7 +36,7 @@ class Column(NamedTuple):
         field: proto field name.
         batch_name: :class:`ReportBatch` attribute it maps to.
         wire: little-endian dtype on the wire.
-        width: values per UE (1, or :data:`~xapp.features.HARQ_HISTORY`).
+        width: values per UE (1, or :data:`~xapp.report_fields.HARQ_HISTORY`).
 
     """
 
@@ -46,33 +46,13 @@ class Column(NamedTuple):
     width: int = 1
 
 
-_H: Final = HARQ_HISTORY
-COLUMNS: Final[tuple[Column, ...]] = (
-    Column("mcs_table", "mcs_table", np.dtype("u1")),
-    Column("wideband_cqi", "cqi", np.dtype("u1")),
-    Column("cqi_age_slots", "cqi_age", np.dtype("<u4")),
-    Column("rank_indicator", "rank", np.dtype("u1")),
-    Column("harq_ack", "harq_ack", np.dtype("i1"), _H),
-    Column("harq_mcs", "harq_mcs", np.dtype("i1"), _H),
-    Column("harq_age_slots", "harq_age", np.dtype("<i4"), _H),
-    Column("harq_initial", "harq_initial", np.dtype("i1"), _H),
-    Column("tb_initial_total", "tb_total", np.dtype("<u4")),
-    Column("tb_initial_errors", "tb_errors", np.dtype("<u4")),
-    Column("last_mcs", "last_mcs", np.dtype("i1")),
-    Column("ss_sinr_db", "ss_sinr_db", np.dtype("<f4")),
-    Column("ss_rsrp_dbm", "ss_rsrp_dbm", np.dtype("<f4")),
-    Column("buffer_bytes", "buffer_bytes", np.dtype("<u8")),
-    Column("allocated_prbs", "prbs", np.dtype("<u2")),
-    Column("num_tx_antennas", "tx_antennas", np.dtype("u1")),
-    Column("numerology", "numerology", np.dtype("u1")),
-    Column("csi_period_slots", "csi_period", np.dtype("<u2")),
-)
+COLUMNS: Final[tuple[Column, ...]] = tuple(
+    Column(f.column_name, f.name, f.wire, f.width) for f in FIELDS)
 """Every report column of ``ReportColumns`` (``ue_id``, uint64, comes separately)."""
-UE_ID_DTYPE: Final = np.dtype("<u8")
-_FLOAT_BATCH_COLUMNS: Final = frozenset({"ss_sinr_db", "ss_rsrp_dbm", "buffer_bytes"})
+UE_ID_DTYPE: Final = UE_ID_WIRE
 # What decode_columns reads per column, as plain tuples (it runs on every request).
 _DECODE: Final = tuple(
-    (c.field, c.batch_name, c.wire, c.width, c.batch_name in _FLOAT_BATCH_COLUMNS) for c in COLUMNS)
+    (f.column_name, f.name, f.wire, f.width, f.is_float) for f in FIELDS)
 
 
 def encode_columns(
@@ -81,7 +61,7 @@ def encode_columns(
     """Encode a batch (and its UE ids, default ``0..n-1``) as a ``ReportColumns`` message.
 
     Values are cast to the wire dtypes: the batch must be valid
-    (:func:`xapp.features.validate`), or out-of-range values wrap.
+    (:func:`xapp.report_batch.validate`), or out-of-range values wrap.
     """
     n = len(batch)
     ids = np.arange(n) if ue_ids is None else np.asarray(ue_ids)
@@ -100,7 +80,7 @@ def decode_columns(message: Any) -> tuple[npt.NDArray[np.uint64], ReportBatch]:
     Raises:
         InvalidRequest: a column does not hold ``num_ues`` values (the field is
             ``columns.<name>``).
-        ReportError: a value out of range (:func:`xapp.features.validate`).
+        ReportError: a value out of range (:func:`xapp.report_batch.validate`).
 
     """
     n = message.num_ues
@@ -115,7 +95,7 @@ def decode_columns(message: Any) -> tuple[npt.NDArray[np.uint64], ReportBatch]:
             values = values.reshape(n, width)
         cols[batch_name] = values.astype(np.float64) if as_float else values
     batch = ReportBatch(**cols)
-    features.validate(batch)
+    validate(batch)
     return ue_ids.astype(np.uint64, copy=False), batch
 
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from xapp import features
 from xapp.errors import BatchTooLarge, InvalidRequest
-from xapp.features import ReportBatch
 from xapp.metrics import Metrics
 from xapp.policy import DEFAULT_BACKOFF, Policy, fallback_mcs
+from xapp.report_batch import ReportBatch
+from xapp.single_ue import first_best, observe_one
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,32 @@ class DecisionCore:
             counts.fallback += refused
             counts.model += n - refused
         return Decisions(mcs, table, answered, policy.card.model_id, policy.card.version)
+
+    def decide_one(self, report: Any) -> tuple[int, int, int, str, str] | None:
+        """Decide one ``UeReport``'s MCS: ``(ue_id, mcs, table, model_id, version)``.
+
+        The one-UE path (:mod:`xapp.single_ue`): Python scalars from the message to
+        the model and back, the same decision as :meth:`decide` on its batch.
+        ``None`` (nothing counted, nothing changed) when :meth:`decide` must
+        answer: no model, a report that is not plainly valid, or non-finite Q-values.
+        """
+        policy = self._policy
+        if policy is None:
+            return None
+        observed = observe_one(report)
+        if observed is None:
+            return None
+        row, table, ue_id = observed
+        try:
+            q = policy.q_row(row)
+        except Exception:  # decide() falls back and logs
+            return None
+        mcs = first_best(q, table)
+        if mcs is None:
+            return None
+        self.metrics.decisions.model += 1
+        card = policy.card
+        return ue_id, mcs, table, card.model_id, card.version
 
     def _all_fallback(self, batch: ReportBatch, table: npt.NDArray[np.int64]) -> Decisions:
         n = len(batch)

@@ -10,7 +10,7 @@ from typing import Final, NamedTuple
 
 import grpc
 
-from xapp.features import ReportError
+from xapp.report_batch import ReportError
 
 
 class ServiceError(Exception):

@@ -27,11 +27,10 @@ from xapp.columns import decode_columns
 from xapp.core import Decisions
 from xapp.error_log import RefusalLog
 from xapp.errors import ClientNotAllowed, InvalidRequest, ServiceError, status_of
-from xapp.features import ReportError
 from xapp.proto_reports import batch_from_protos
+from xapp.report_batch import ReportError
 from xapp.service import Service
 from xapp.settings import host_port
-from xapp.single_ue import decide_one
 from xapp.tls import peer_names
 
 log = logging.getLogger(__name__)
@@ -189,7 +188,7 @@ class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
                 reports = request.reports
                 core.check_request(request.schema_version, len(reports))
                 if len(reports) == 1:
-                    one = decide_one(core, reports[0])
+                    one = core.decide_one(reports[0])
                     if one is not None:
                         if request.columnar_response:
                             return _one_columns_response(

@@ -19,9 +19,10 @@ import onnx
 
 from xapp import features, nr_tables
 from xapp.errors import ModelRejected, ModelTooLarge
-from xapp.features import ReportBatch
 from xapp.model_card import INPUT_NAME, OUTPUT_NAME, ModelCardError, load_model, read_model_card
 from xapp.policy import Policy
+from xapp.report_batch import ReportBatch
+from xapp.report_fields import FIELDS, Kind, ReportField
 
 DEFAULT_LATENCY_BUDGET_US: Final = 100.0
 """Per-inference budget of the RAN paper (arXiv 2511.06563): < 100 us."""
@@ -51,14 +52,14 @@ class Limits:
 def probe_batch(n: int, rng: np.random.Generator) -> ReportBatch:
     """Return ``n`` random, valid reports spanning both MCS tables and all CQIs."""
     table = rng.integers(1, 3, n)
-    max_mcs = nr_tables.MAX_MCS[table - 1]
+    max_mcs = nr_tables.max_mcs(table)
     harq_len = rng.integers(0, features.HARQ_HISTORY + 1, n)
     used = np.arange(features.HARQ_HISTORY) < harq_len[:, None]
     harq_mcs = np.where(
         used, rng.integers(0, 28, (n, features.HARQ_HISTORY)) % (max_mcs[:, None] + 1), -1
     )
     tb_total = rng.integers(0, 101, n)
-    return ReportBatch(
+    columns = dict(
         mcs_table=table,
         cqi=rng.integers(0, 16, n),
         cqi_age=rng.integers(0, 400, n),
@@ -78,6 +79,30 @@ def probe_batch(n: int, rng: np.random.Generator) -> ReportBatch:
         numerology=rng.integers(0, 4, n),
         csi_period=rng.choice(features.CSI_PERIODS_SLOTS, n),
     )
+    for field in FIELDS:  # a field added to the table is probed over its whole range
+        if field.name not in columns:
+            columns[field.name] = _draw(field, rng, max_mcs)
+    return ReportBatch(**columns)
+
+
+def _draw(field: ReportField, rng: np.random.Generator,
+          max_mcs: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+    """Return valid random values of a report field, one per report.
+
+    An optional field is absent in about a fifth of them; ``max_mcs`` is the best
+    allowed MCS of each report's table.
+    """
+    n = len(max_mcs)
+    if field.kind is Kind.CHOICE:
+        return rng.choice(field.choices, n)
+    if field.kind is Kind.MEASUREMENT:
+        # float32 values, as the proto carries them: every path then reads the same number
+        measured = rng.normal(0.0, 10.0, n).astype(np.float32)
+        return np.where(rng.uniform(size=n) < 0.8, measured, np.nan)
+    values = rng.integers(field.low, field.high, n, endpoint=True)
+    if field.kind is Kind.MCS:
+        return np.where(rng.uniform(size=n) < 0.8, values % (max_mcs + 1), -1)
+    return values.astype(np.float64) if field.is_float else values
 
 
 def check_model(data: bytes, limits: Limits, origin: str = "store") -> Policy:

@@ -10,7 +10,7 @@ rows indexed by MCS or CQI index.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -101,9 +101,20 @@ def cqi_table(table: int) -> npt.NDArray[np.float64]:
     raise ValueError(f"cqi table must be {QAM64} (64QAM) or {QAM256} (256QAM), got {table!r}")
 
 
-def max_mcs(table: int) -> int:
-    """Return the highest valid MCS index of ``table`` (28 for table 1, 27 for table 2)."""
-    return len(mcs_table(table)) - 1
+@overload
+def max_mcs(table: int) -> int: ...
+@overload
+def max_mcs(table: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.int64]: ...
+def max_mcs(table: int | npt.NDArray[np.integer[Any]]) -> int | npt.NDArray[np.int64]:
+    """Return the best allowed MCS index of ``table``: 28 for table 1, 27 for table 2.
+
+    ``table`` is one table (1 or 2; anything else raises ``ValueError``) or an
+    array of them (which must hold only 1 and 2), giving an int64 array of the
+    same shape. Every "highest valid MCS" of the project comes from here.
+    """
+    if isinstance(table, int | np.integer):
+        return len(mcs_table(int(table))) - 1
+    return _MAX_MCS[np.asarray(table) - 1]
 
 
 def _cqi_to_mcs_lut(table: int) -> npt.NDArray[np.int64]:
@@ -125,9 +136,11 @@ CQI_EFFICIENCY: Final = np.stack([_CQI_TABLE_1[:, 2], _CQI_TABLE_2[:, 2]])
 """``CQI_EFFICIENCY[table - 1, cqi]``: spectral efficiency of a CQI, bit/s/Hz per layer."""
 CQI_EFFICIENCY.setflags(write=False)
 
-MAX_MCS: Final = np.array([len(_MCS_TABLE_1) - 1, len(_MCS_TABLE_2) - 1], dtype=np.int64)
-"""``MAX_MCS[table - 1]``: highest valid MCS index."""
+_MAX_MCS: Final = np.array([len(_MCS_TABLE_1) - 1, len(_MCS_TABLE_2) - 1], dtype=np.int64)
+_MAX_MCS.setflags(write=False)
+MAX_MCS: Final = max_mcs(np.array([QAM64, QAM256]))
 MAX_MCS.setflags(write=False)
+"""``MAX_MCS[table - 1]``: :func:`max_mcs` of each table, for code that indexes it."""
 
 
 def cqi_to_mcs(cqi: npt.ArrayLike, table: npt.ArrayLike) -> npt.NDArray[np.int64]:
@@ -145,5 +158,5 @@ def cqi_to_mcs(cqi: npt.ArrayLike, table: npt.ArrayLike) -> npt.NDArray[np.int64
 
 def valid_action_mask(table: npt.ArrayLike) -> npt.NDArray[np.bool_]:
     """Return a ``(..., NUM_ACTIONS)`` mask of the MCS indices valid in each row's table."""
-    limits = MAX_MCS[np.asarray(table) - 1]
+    limits = max_mcs(np.asarray(table))
     return np.arange(NUM_ACTIONS) <= limits[..., None]

@@ -17,31 +17,16 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from xapp import nr_tables
-from xapp.features import NUM_FEATURES, IntArray
+from xapp.features import NUM_FEATURES
 from xapp.model_card import INPUT_NAME, OUTPUT_NAME, ModelCard
+from xapp.report_batch import IntArray
+from xapp.sessions import open_session
 
 _OUTPUTS: Final = [OUTPUT_NAME]
 OBSERVATION_ROW: Final = struct.Struct(f"{NUM_FEATURES}f")
 """One observation row as float32 bytes: ``pack`` rounds each number like numpy's cast."""
 DEFAULT_BACKOFF: Final = 2
 """MCS steps the fallback rule backs off from the CQI's MCS."""
-
-def session_options() -> ort.SessionOptions:
-    """ORT options for serving: one thread, sequential, no spinning.
-
-    Spinning threads wreck the tail latency when client and server share two
-    cores; one intra-op thread is the fastest for models this small.
-    """
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    return options
-
 
 class _SingleRowRunner:
     """Batch-1 inference through an ORT I/O binding bound once to fixed buffers.
@@ -105,9 +90,7 @@ class Policy:
     @classmethod
     def load(cls, data: bytes, card: ModelCard, sha256: str, origin: str = "store") -> Policy:
         """Build the ORT session of serialized ONNX ``data`` (CPU, serving options)."""
-        session = ort.InferenceSession(
-            data, sess_options=session_options(), providers=["CPUExecutionProvider"]
-        )
+        session = open_session(data)
         try:
             single_row: _SingleRowRunner | None = _SingleRowRunner(session)
         except Exception:  # a model whose binding ORT refuses still serves via run()
@@ -173,10 +156,8 @@ class Policy:
 
 # Actions above the table's top MCS, per table that has any: (table, first invalid action).
 _INVALID_FROM: Final = tuple(
-    (table, int(top) + 1)
-    for table, top in ((nr_tables.QAM64, nr_tables.MAX_MCS[0]),
-                       (nr_tables.QAM256, nr_tables.MAX_MCS[1]))
-    if top + 1 < nr_tables.NUM_ACTIONS
+    (table, nr_tables.max_mcs(table) + 1) for table in (nr_tables.QAM64, nr_tables.QAM256)
+    if nr_tables.max_mcs(table) + 1 < nr_tables.NUM_ACTIONS
 )
 _TRANSPOSED_ARGMAX_FROM: Final = 320
 """Rows from which :func:`masked_argmax` takes the transposed route (measured crossover)."""

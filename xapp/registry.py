@@ -1,17 +1,10 @@
 """The model store on disk: upload (validated), activate, roll back, delete.
 
-Layout under the store directory (a volume in Kubernetes)::
-
-    state.json                            {"format": 1, "generation": N, "active": KEY|null,
-                                           "history": [KEY...]}
-    .lock                                 the writers' lock (fcntl.flock)
-    models/<model_id>/<version>/model.onnx
-    models/<model_id>/<version>/meta.json {"sha256", "size_bytes", "uploaded", "card"}
-
-``KEY`` is ``model_id@version``, or ``default`` for the embedded default model
-(configured, not stored: it has no directory). ``history`` holds the previously
-active models, most recent last; rollback pops it, so it can return to the
-default after a stored model was activated. Every file is written to a temporary name,
+The store directory (a volume in Kubernetes) holds ``state.json`` (the active
+model and its history), the writers' lock and one directory per model
+(:mod:`xapp.store_files`). ``history`` holds the previously active models, most
+recent last; rollback pops it, so it can return to the default after a stored
+model was activated. Every file is written to a temporary name,
 fsynced and renamed, and a model directory appears with one rename, so a crash
 leaves either the old or the new state, never a half-written one. The SHA-256 of
 each model is checked again when it is loaded.
@@ -35,7 +28,6 @@ cannot be written (full, read-only) refuses the operation with
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -43,13 +35,12 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
+from xapp import store_files as files
+from xapp.atomic import fsync_dir, write_atomic
 from xapp.errors import (
     ModelConflict,
     ModelNotFound,
@@ -57,7 +48,6 @@ from xapp.errors import (
     ServiceError,
     StoreUnavailable,
 )
-from xapp.model_card import ModelCard, parse_model_card
 from xapp.model_check import Limits, check_model
 from xapp.policy import Policy
 
@@ -65,63 +55,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_KEY: Final = "default"
 """Activation key of the embedded default model."""
-_STATE_FORMAT: Final = 1
-_MODEL_FILE: Final = "model.onnx"
-_META_FILE: Final = "meta.json"
-_STATE_FILE: Final = "state.json"
-_LOCK_FILE: Final = ".lock"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredModel:
-    """One model of the store, as listed."""
-
-    card: ModelCard
-    sha256: str
-    size_bytes: int
-    uploaded: str
-
-    @property
-    def key(self) -> str:
-        """``model_id@version``."""
-        return self.card.key
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready description."""
-        return {
-            "model_id": self.card.model_id,
-            "version": self.card.version,
-            "kind": self.card.kind,
-            "sha256": self.sha256,
-            "size_bytes": self.size_bytes,
-            "uploaded": self.uploaded,
-            "card": self.card.to_dict(),
-        }
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Registry:
     """Model store with validation and an atomic active pointer.
 
@@ -192,26 +125,26 @@ class Registry:
         """Previously active keys, most recent last."""
         return list(self._history)
 
-    def list(self) -> list[StoredModel]:
+    def list(self) -> list[files.StoredModel]:
         """All stored models, sorted by key."""
         models = []
-        for meta in sorted((self.root / "models").glob(f"*/*/{_META_FILE}")):
+        for meta in sorted((self.root / "models").glob(f"*/*/{files.META_FILE}")):
             try:
-                models.append(self._read_meta(meta))
+                models.append(files.read_meta(meta))
             except (OSError, ValueError) as exc:
                 log.warning("skipping unreadable model metadata %s: %s", meta, exc)
         return models
 
-    def get(self, key: str) -> StoredModel:
+    def get(self, key: str) -> files.StoredModel:
         """Return the stored model ``key``; raise :class:`ModelNotFound` if there is none."""
-        meta = self._dir(key) / _META_FILE
+        meta = files.model_dir(self.root, key) / files.META_FILE
         if not meta.is_file():
             raise ModelNotFound(f"no stored model {key}")
-        return self._read_meta(meta)
+        return files.read_meta(meta)
 
     # -- mutations -------------------------------------------------------------
 
-    def upload(self, data: bytes) -> tuple[StoredModel, bool]:
+    def upload(self, data: bytes) -> tuple[files.StoredModel, bool]:
         """Validate and store a model (it is not activated).
 
         Returns:
@@ -225,8 +158,8 @@ class Registry:
         """
         policy = check_model(data, self.limits)
         card = policy.card
-        with self._lock, self._store_lock(f"store {card.key}"):
-            target = self._dir(card.key)
+        with self._lock, files.store_lock(self.root, f"store {card.key}"):
+            target = files.model_dir(self.root, card.key)
             if target.exists():
                 existing = self.get(card.key)
                 if existing.sha256 == policy.sha256:
@@ -236,17 +169,17 @@ class Registry:
                     "upload it under a new version (the training commands take "
                     "--model-version)"
                 )
-            stored = StoredModel(card, policy.sha256, len(data), _now())
+            stored = files.StoredModel(card, policy.sha256, len(data), files.now())
             meta = {"sha256": stored.sha256, "size_bytes": stored.size_bytes,
                     "uploaded": stored.uploaded, "card": card.to_dict()}
-            with _store_write(f"store {card.key}"):
+            with files.store_write(f"store {card.key}"):
                 staging = Path(tempfile.mkdtemp(dir=self.root / "models", prefix=".upload-"))
                 try:
-                    write_atomic(staging / _MODEL_FILE, data)
-                    write_atomic(staging / _META_FILE, json.dumps(meta, indent=2).encode())
+                    write_atomic(staging / files.MODEL_FILE, data)
+                    write_atomic(staging / files.META_FILE, json.dumps(meta, indent=2).encode())
                     target.parent.mkdir(parents=True, exist_ok=True)
                     os.rename(staging, target)
-                    _fsync_dir(target.parent)
+                    fsync_dir(target.parent)
                 finally:
                     shutil.rmtree(staging, ignore_errors=True)
             log.info("stored model %s sha256=%s", card.key, stored.sha256)
@@ -261,7 +194,7 @@ class Registry:
         because the node was busy while it booted, and a rollback is the way
         back from a bad model, so neither is refused for a noisy measurement.
         """
-        with self._lock, self._store_lock(f"activate {key}"):
+        with self._lock, files.store_lock(self.root, f"activate {key}"):
             self._refresh()
             policy = self.load(key, check_latency=True)
             history, current = self._history, self.active_key
@@ -280,7 +213,7 @@ class Registry:
             ModelConflict: there is no previous model.
 
         """
-        with self._lock, self._store_lock("roll back"):
+        with self._lock, files.store_lock(self.root, "roll back"):
             self._refresh()
             history = list(self._history)
             while history:
@@ -306,15 +239,15 @@ class Registry:
             ModelConflict: it is the active model.
 
         """
-        with self._lock, self._store_lock(f"delete {key}"):
+        with self._lock, files.store_lock(self.root, f"delete {key}"):
             self._refresh()
             self.get(key)
             if key == self.active_key:
                 raise ModelConflict(f"{key} is the active model; activate another one first")
             # Out of the listing first (one rename), then out of the history, then gone:
             # a failure at either step puts the directory back and changes nothing.
-            directory = self._dir(key)
-            with _store_write(f"delete {key}"):
+            directory = files.model_dir(self.root, key)
+            with files.store_write(f"delete {key}"):
                 trash = Path(tempfile.mkdtemp(dir=self.root / "models", prefix=".delete-"))
                 try:
                     os.rename(directory, trash / "model")
@@ -341,7 +274,7 @@ class Registry:
         if key == DEFAULT_KEY:
             return self._load_default(budget)
         stored = self.get(key)
-        data = (self._dir(key) / _MODEL_FILE).read_bytes()
+        data = (files.model_dir(self.root, key) / files.MODEL_FILE).read_bytes()
         digest = hashlib.sha256(data).hexdigest()
         if digest != stored.sha256:
             raise ModelRejected(f"{key}: checksum mismatch on disk ({digest} != {stored.sha256})")
@@ -382,7 +315,7 @@ class Registry:
             OSError, ValueError: ``state.json`` cannot be read or is not valid.
 
         """
-        if self._read_bytes() == self._seen:
+        if files.read_state_bytes(self.root) == self._seen:
             return False
         with self._lock:
             self._read_state()
@@ -432,26 +365,6 @@ class Registry:
 
     # -- internals -------------------------------------------------------------
 
-    def _dir(self, key: str) -> Path:
-        model_id, sep, version = key.partition("@")
-        # Keys come from URLs: keep them inside the store.
-        if not sep or not model_id or not version or "/" in key or key.startswith("."):
-            raise ModelNotFound(f"no stored model {key}")
-        if model_id in (".", "..") or version in (".", ".."):
-            raise ModelNotFound(f"no stored model {key}")
-        return self.root / "models" / model_id / version
-
-    def _read_meta(self, path: Path) -> StoredModel:
-        meta = json.loads(path.read_text())
-        return StoredModel(parse_model_card(meta["card"]), meta["sha256"],
-                           int(meta["size_bytes"]), meta["uploaded"])
-
-    def _read_bytes(self) -> bytes:
-        try:
-            return (self.root / _STATE_FILE).read_bytes()
-        except FileNotFoundError:
-            return b""
-
     def _refresh(self) -> None:
         """Re-read the state under the store lock, before a write builds on it.
 
@@ -466,26 +379,10 @@ class Registry:
                                    "nothing was changed") from None
 
     def _read_state(self) -> None:
-        path = self.root / _STATE_FILE
-        raw = self._read_bytes()
+        raw = files.read_state_bytes(self.root)
         self._seen = raw
-        if not raw:
-            self._active, self._history, self.generation = None, [], 0
-            return
-        state = json.loads(raw)
-        if not isinstance(state, dict):
-            raise ValueError(f"{path}: must hold a JSON object, holds {type(state).__name__}")
-        if state.get("format") != _STATE_FORMAT:
-            raise ValueError(f"{path}: unknown store format {state.get('format')!r}")
-        active, history = state.get("active"), state.get("history", [])
-        generation = state.get("generation", 0)  # stores written before fleets had none
-        if not (active is None or isinstance(active, str)) or not (
-                isinstance(history, list) and all(isinstance(k, str) for k in history)):
-            raise ValueError(f"{path}: 'active' must be a model key or null and 'history' a "
-                             "list of model keys")
-        if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
-            raise ValueError(f"{path}: 'generation' must be a whole number >= 0")
-        self._active, self._history, self.generation = active, history, generation
+        state = files.parse_state(raw, self.root / files.STATE_FILE)
+        self._active, self._history, self.generation = state
 
     def _commit(self, active: str | None, history: Sequence[str], action: str) -> None:
         """Persist ``active`` and ``history``, then adopt them (nothing changes if writing fails).
@@ -495,45 +392,8 @@ class Registry:
 
         """
         generation = self.generation + 1
-        state = {"format": _STATE_FORMAT, "generation": generation, "active": active,
-                 "history": history}
-        data = json.dumps(state, indent=2).encode()
-        with _store_write(action):
-            write_atomic(self.root / _STATE_FILE, data)
+        data = files.state_bytes(active, history, generation)
+        with files.store_write(action):
+            write_atomic(self.root / files.STATE_FILE, data)
         self._active, self._history, self.generation = active, list(history), generation
         self._seen = data
-
-    @contextmanager
-    def _store_lock(self, action: str) -> Iterator[None]:
-        """Hold the store's exclusive lock: writers on every replica take turns.
-
-        ``flock`` on a file of the store: released when the holder closes it or
-        dies. On NFS v4 the kernel turns it into a lease-backed lock.
-
-        Raises:
-            StoreUnavailable: the lock file cannot be created (a read-only store).
-
-        """
-        with _store_write(action):
-            fd = os.open(self.root / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            with _store_write(action):
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-
-
-@contextmanager
-def _store_write(action: str) -> Iterator[None]:
-    """Turn an ``OSError`` while writing the store into :class:`StoreUnavailable`."""
-    try:
-        yield
-    except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        raise StoreUnavailable(f"cannot {action}: the model store cannot be written{where}: "
-                               f"{exc.strerror or exc}; nothing was changed") from exc
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

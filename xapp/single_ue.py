@@ -16,34 +16,74 @@ same float32 unless a float32 rounding boundary lies right between them, which
 
 Anything unusual is left to the column path, which has the last word: a field
 absent or out of range (the column path names it in its error), non-finite
-Q-values (the column path falls back per UE), no model. :func:`decide_one`
-returns ``None`` for those, having changed nothing.
+Q-values (the column path falls back per UE), no model.
+:meth:`xapp.core.DecisionCore.decide_one` returns ``None`` for those, having
+changed nothing. Which fields are read and how each is checked comes from
+:data:`xapp.report_fields.FIELDS`.
 """
 
 from __future__ import annotations
 
 import math
 import struct
-from operator import attrgetter, le
-from typing import Any, Final
+from operator import attrgetter, itemgetter, le
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
 from xapp import features, nr_tables
-from xapp.core import DecisionCore
-from xapp.features import CSI_PERIODS_SLOTS, HARQ_HISTORY
-from xapp.proto_reports import _READ, _REQUIRED
+from xapp.report_fields import HARQ_HISTORY, SCALAR_ORDER, UE_ID_PROTO, Kind
 
-_LOWEST: Final = tuple(lo for _, _, lo, _ in features._REQUIRED_INT_FIELDS)
-_HIGHEST: Final = tuple(hi for _, _, _, hi in features._REQUIRED_INT_FIELDS)
+if TYPE_CHECKING:
+    from xapp.core import DecisionCore
+
+# Everything below is derived from the field table once, at import: per report, the
+# checks are a few C-level calls over precomputed positions and bounds.
+_READ: Final = attrgetter(*(f.proto for f in SCALAR_ORDER), UE_ID_PROTO)
+_POSITION: Final = {f.name: j for j, f in enumerate(SCALAR_ORDER)}
+
+
+def _one(kind: Kind) -> int:
+    """Position of the one field of ``kind``, which the checks below handle by itself."""
+    (position,) = (j for j, f in enumerate(SCALAR_ORDER) if f.kind is kind)
+    return position
+
+
+def _span(kind: Kind) -> slice:
+    """Positions of the fields of ``kind``, which SCALAR_ORDER keeps together."""
+    at = [j for j, f in enumerate(SCALAR_ORDER) if f.kind is kind]
+    assert at == list(range(at[0], at[-1] + 1))
+    return slice(at[0], at[-1] + 1)
+
+
+_TABLE_AT: Final = _one(Kind.MCS_TABLE)
+_CQI_AT: Final = _POSITION["cqi"]
+_CHOICE_AT: Final = _one(Kind.CHOICE)
+_MCS_AT: Final = _one(Kind.MCS)
+_BYTES_AT: Final = _one(Kind.BYTES)
+_INTS: Final = _span(Kind.INT)
+_MEASURED: Final = _span(Kind.MEASUREMENT)
+_LOWEST: Final = tuple(f.low for f in SCALAR_ORDER[_INTS])
+_HIGHEST: Final = tuple(f.high for f in SCALAR_ORDER[_INTS])
+(_LIMITED_AT, _ABOVE_AT), = ((j, _POSITION[f.not_above]) for j, f in enumerate(SCALAR_ORDER)
+                             if f.not_above)
+_CHOICES: Final = frozenset(SCALAR_ORDER[_CHOICE_AT].choices)
+_TABLES: Final = frozenset((nr_tables.QAM64, nr_tables.QAM256))
+# Fields a zero may stand for an absence of: all but the measurements (looked at apart).
+_ZERO_SPAN: Final = slice(0, _MEASURED.start)
+assert _MEASURED.stop == len(SCALAR_ORDER)
+_REQUIRED: Final = tuple((j, f.proto) for j, f in enumerate(SCALAR_ORDER[_ZERO_SPAN])
+                         if f.required)
+_MCS_PROTO: Final = SCALAR_ORDER[_MCS_AT].proto
+_MEASURED_PROTOS: Final = tuple(f.proto for f in SCALAR_ORDER[_MEASURED])
+_SINR: Final = [f.name for f in SCALAR_ORDER[_MEASURED]].index("ss_sinr_db")
+_RSRP: Final = [f.name for f in SCALAR_ORDER[_MEASURED]].index("ss_rsrp_dbm")
+# The values observe_one computes features of, in the order it names them.
+_INPUTS: Final = itemgetter(*(_POSITION[name] for name in (
+    "mcs_table", "cqi", "cqi_age", "rank", "tb_total", "tb_errors", "prbs", "tx_antennas",
+    "numerology", "csi_period", "buffer_bytes")))
 _READ_ENTRY: Final = attrgetter("ack", "mcs", "age_slots")  # `initial` is no feature
-_REQUIRED_NAMES: Final = tuple(name for name, _ in _REQUIRED)
-# _READ order: mcs_table, then the _REQUIRED_INT_FIELDS in their order (_LOWEST,
-# _HIGHEST), then csi_period, last_mcs, buffer, sinr, rsrp, ue_id.
-assert tuple(column for _, column in _REQUIRED[1:-1]) == tuple(
-    column for _, column, _, _ in features._REQUIRED_INT_FIELDS)
-_CSI_PERIODS: Final = frozenset(CSI_PERIODS_SLOTS)
-_MAX_MCS: Final = tuple(int(m) for m in nr_tables.MAX_MCS)
+_MAX_MCS: Final = (nr_tables.max_mcs(nr_tables.QAM64), nr_tables.max_mcs(nr_tables.QAM256))
 _CQI_TO_MCS: Final = nr_tables.CQI_TO_MCS.tolist()
 _CQI_EFFICIENCY: Final = nr_tables.CQI_EFFICIENCY.tolist()
 _NO_ENTRY: Final = (0,) * HARQ_HISTORY
@@ -58,8 +98,8 @@ with np.errstate(divide="ignore"):  # log(0): never looked up
 _FLOAT32: Final = struct.Struct("f")
 _GUARD: Final = 2.0**-40
 """Relative margin of :func:`_log10`: ~4000 float64 ulps (the two libraries differ by <= 2)."""
-_ABSENT_LOG_AGE: Final = _LOG1P[int(features._ABSENT_HARQ_AGE)]
-assert float(features._ABSENT_HARQ_AGE) == int(features._ABSENT_HARQ_AGE) < _TABLE_SIZE
+_ABSENT_LOG_AGE: Final = _LOG1P[int(features.ABSENT_HARQ_AGE)]
+assert float(features.ABSENT_HARQ_AGE) == int(features.ABSENT_HARQ_AGE) < _TABLE_SIZE
 _ABSENT_LOG_AGES: Final = (_ABSENT_LOG_AGE,) * HARQ_HISTORY
 
 
@@ -89,27 +129,34 @@ def observe_one(report: Any) -> tuple[list[float], int, int] | None:
     plainly valid (the column path then decides or names the error).
     """
     values = _READ(report)
-    (table, cqi, cqi_age, rank, tb_total, tb_errors, prbs, tx, numerology, period,
-     last, buffer, sinr, rsrp, ue_id) = values
-    checked = values[1:9]
-    if (table not in (1, 2) or period not in _CSI_PERIODS or tb_errors > tb_total
+    checked = values[_INTS]
+    if (values[_TABLE_AT] not in _TABLES or values[_CHOICE_AT] not in _CHOICES
+            or values[_LIMITED_AT] > values[_ABOVE_AT]
             or not all(map(le, _LOWEST, checked)) or not all(map(le, checked, _HIGHEST))):
         return None
-    if 0 in values[:12]:
-        for name, value in zip(_REQUIRED_NAMES, values, strict=False):
-            if value == 0 and not report.HasField(name):
+    last = values[_MCS_AT]
+    if 0 in values[_ZERO_SPAN]:
+        for j, name in _REQUIRED:
+            if values[j] == 0 and not report.HasField(name):
                 return None
-        if buffer == 0 and not report.HasField("buffer_bytes"):
-            return None
-        if last == 0 and not report.HasField("last_mcs"):
+        if last == 0 and not report.HasField(_MCS_PROTO):
             last = -1
+    table = values[_TABLE_AT]
     top = _MAX_MCS[table - 1]
-    if last > top or not (math.isfinite(sinr) and math.isfinite(rsrp)):
+    measured = values[_MEASURED]
+    if last > top or not all(map(math.isfinite, measured)):
         return None
-    has_sinr = sinr != 0 or report.HasField("ss_sinr_db")
-    has_rsrp = rsrp != 0 or report.HasField("ss_rsrp_dbm")
-    entries = report.harq
-    cqi_mcs = _CQI_TO_MCS[table - 1][cqi]
+    present = [value != 0 or report.HasField(name)
+               for value, name in zip(measured, _MEASURED_PROTOS, strict=True)]
+    harq = _harq_features(report.harq, top, _CQI_TO_MCS[table - 1][values[_CQI_AT]])
+    if harq is None:
+        return None
+    return _row(_INPUTS(values), last, measured, present, harq), table, values[-1]
+
+
+def _harq_features(entries: Any, top: int,
+                   cqi_mcs: int) -> tuple[list[int], list[int], list[float]] | None:
+    """The HARQ acks, MCS deltas and log ages of a report's entries; ``None`` if one is bad."""
     acks, deltas, log_ages = list(_NO_ENTRY), list(_NO_ENTRY), list(_ABSENT_LOG_AGES)
     if entries:
         if len(entries) > HARQ_HISTORY:
@@ -125,46 +172,47 @@ def observe_one(report: Any) -> tuple[list[float], int, int] | None:
             acks[k] = 1 if ack else -1
             deltas[k] = mcs - cqi_mcs
             log_ages[k] = _LOG1P[age] if age < _TABLE_SIZE else _log1p(age)
+    return acks, deltas, log_ages
+
+
+def _row(inputs: tuple[Any, ...], last: int, measured: tuple[float, ...], present: list[bool],
+         harq: tuple[list[int], list[int], list[float]]) -> list[float]:
+    """The observation row of checked report values: :func:`xapp.features.observe` of one UE."""
+    (table, cqi, cqi_age, rank, tb_total, tb_errors, prbs, tx, numerology, period,
+     buffer) = inputs
+    sinr, rsrp = measured[_SINR], measured[_RSRP]
+    has_sinr, has_rsrp = present[_SINR], present[_RSRP]
+    cqi_mcs = _CQI_TO_MCS[table - 1][cqi]
+    acks, deltas, log_ages = harq
     # 1.0 + buffer rounds like the column path's float64 column plus 1.0.
     log_buffer = (_LOG10[buffer + 1] if buffer < _TABLE_SIZE - 1
                   else _log10(1.0 + float(buffer)))
-    row = [
+    return [
         cqi, _CQI_EFFICIENCY[table - 1][cqi], cqi_mcs,
         _LOG1P[cqi_age] if cqi_age < _TABLE_SIZE else _log1p(cqi_age), table - 1, rank,
-        sinr if has_sinr else features._ABSENT_SINR_DB, has_sinr,
-        rsrp if has_rsrp else features._ABSENT_RSRP_DBM, has_rsrp,
+        sinr if has_sinr else features.ABSENT_SINR_DB, has_sinr,
+        rsrp if has_rsrp else features.ABSENT_RSRP_DBM, has_rsrp,
         log_buffer, last - cqi_mcs if last >= 0 else 0, last >= 0,
         tb_errors / max(tb_total, 1),
         _LOG1P[tb_total] if tb_total < _TABLE_SIZE else _log1p(tb_total),
         *acks, *deltas, *log_ages, _LOG2[tx], numerology, _LOG2[period], _LOG1P[prbs],
     ]
-    return row, table, ue_id
 
 
-def decide_one(core: DecisionCore, report: Any) -> tuple[int, int, int, str, str] | None:
-    """Decide one UE's MCS with the core's model: ``(ue_id, mcs, table, model_id, version)``.
+def first_best(q: list[float], table: int) -> int | None:
+    """The first action of highest ``q`` among those valid in ``table``, like ``np.argmax``.
 
-    ``None`` (nothing counted, nothing changed) when the column path must decide:
-    no model, a report that is not plainly valid, or non-finite Q-values.
+    ``None`` if ``q`` has the wrong length or a non-finite value (the column path
+    then decides, with its fallback per UE).
     """
-    policy = core.policy
-    if policy is None:
-        return None
-    observed = observe_one(report)
-    if observed is None:
-        return None
-    row, table, ue_id = observed
-    try:
-        q = policy.q_row(row)
-    except Exception:  # the column path falls back and logs
-        return None
     total = sum(q)  # inf or NaN if any value is: float32 values cannot overflow a float64 sum
     if len(q) != nr_tables.NUM_ACTIONS or total - total != 0.0:
         return None
-    # First maximum over the table's valid MCS indices, like np.argmax: max() keeps
-    # the first of equal values and index() finds the first value equal to it.
+    # max() keeps the first of equal values and index() finds the first value equal to it.
     top = _MAX_MCS[table - 1]
-    mcs = q.index(max(q) if top == _LAST_ACTION else max(q[: top + 1]))
-    core.metrics.decisions.model += 1
-    card = policy.card
-    return ue_id, mcs, table, card.model_id, card.version
+    return q.index(max(q) if top == _LAST_ACTION else max(q[: top + 1]))
+
+
+def decide_one(core: DecisionCore, report: Any) -> tuple[int, int, int, str, str] | None:
+    """:meth:`xapp.core.DecisionCore.decide_one`, as a function of the core."""
+    return core.decide_one(report)

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xapp import features, nr_tables
+from xapp import features, nr_tables, report_batch
 from xapp.columns import COLUMNS
 from xapp.features import HARQ_HISTORY, NUM_FEATURES, ReportBatch
 
@@ -205,10 +205,10 @@ def test_quick_check_never_accepts_a_bad_batch(batch: ReportBatch, data: Any) ->
     with pytest.raises(features.ReportError) as quick:
         features.validate(bad)
     with pytest.raises(features.ReportError) as thorough:
-        features._raise_first_problem(bad)
+        report_batch._raise_first_problem(bad)
     assert (quick.value.field, quick.value.ue_index) == \
         (thorough.value.field, thorough.value.ue_index)
-    assert not features._looks_valid(bad)
+    assert not report_batch._looks_valid(bad)
 
 
 def test_large_wire_batches_look_up_every_small_column_value() -> None:

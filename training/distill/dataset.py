@@ -27,15 +27,13 @@ finite values) and raises :class:`DatasetError` naming the file and the problem.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
 import time
-import zipfile
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,21 +43,33 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from training.distill.dataset_format import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    Dataset,
+    DatasetError,
+    file_sha256,
+    load_dataset,
+    load_datasets,
+    read_manifest,
+)
 from training.distill.teachers import Teacher
 from training.networks import QNetwork, network_from_state
 from training.placement import Placement
 from training.rollout import RolloutConfig, RolloutWorker
 from xapp import features, nr_tables
+from xapp.atomic import atomic_file, write_atomic
 
-FORMAT: Final = "linkadapt-distillation-dataset"
-FORMAT_VERSION: Final = 1
-MANIFEST: Final = "manifest.json"
-_DATASET_FILE: Final = re.compile(r"shard-\d{5}\.npz|\.(shard-\d{5}\.npz|manifest\.json)\.tmp")
+__all__ = [
+    "FORMAT", "FORMAT_VERSION", "MANIFEST", "CollectConfig", "Dataset", "DatasetError",
+    "TeacherSamples", "check_target", "collect", "load_dataset", "load_datasets",
+    "read_manifest", "teacher_chunks", "write_dataset", "write_shard",
+]
+
+_DATASET_FILE: Final = re.compile(
+    r"shard-\d{5}\.npz|\.(shard-\d{5}\.npz|manifest\.json)(\.[a-z0-9_]+)?\.tmp")
 """Files other than the manifest that a dataset directory may hold (shards, their temporaries)."""
-
-
-class DatasetError(ValueError):
-    """A dataset cannot be used; the message names the file and the reason."""
 
 
 @dataclass(frozen=True)
@@ -336,12 +346,10 @@ class _ShardWriter:
 def write_shard(path: Path, obs: npt.NDArray[np.float32],
                 q: npt.NDArray[np.float32]) -> dict[str, Any]:
     """Write one shard atomically; return its manifest entry ``{file, samples, sha256}``."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_file(path, mode=0o644) as f:
         np.savez(f, obs=np.ascontiguousarray(obs, np.float32),
                  q=np.ascontiguousarray(q, np.float32))
-    os.replace(tmp, path)
-    return {"file": path.name, "samples": len(obs), "sha256": _sha256(path)}
+    return {"file": path.name, "samples": len(obs), "sha256": file_sha256(path)}
 
 
 def write_dataset(out: Path, samples: TeacherSamples, *, teacher_id: str,
@@ -369,144 +377,4 @@ def write_dataset(out: Path, samples: TeacherSamples, *, teacher_id: str,
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# --- loading ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A loaded, checked dataset (or several aggregated)."""
-
-    obs: npt.NDArray[np.float32]
-    """``(n, 43)`` raw features."""
-    q: npt.NDArray[np.float32]
-    """``(n, 29)`` teacher Q-values."""
-    manifests: tuple[dict[str, Any], ...]
-    """Manifest of each source dataset."""
-
-    def __len__(self) -> int:
-        return int(self.obs.shape[0])
-
-
-def read_manifest(directory: Path) -> dict[str, Any]:
-    """Read and check a dataset's manifest; :class:`DatasetError` with the reason."""
-    path = Path(directory) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DatasetError(f"{str(directory)!r} is not a distillation dataset "
-                           f"(no {MANIFEST})") from None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{str(path)!r}: unreadable manifest: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise DatasetError(f"{str(path)!r}: not a {FORMAT} manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise DatasetError(f"{str(path)!r}: format_version {manifest.get('format_version')!r}"
-                           f" is not supported (this code reads {FORMAT_VERSION})")
-    schema = manifest.get("feature_schema_version")
-    if schema != features.FEATURE_SCHEMA_VERSION:
-        raise DatasetError(f"{str(path)!r}: collected with feature schema version {schema!r}, "
-                           f"this code uses version {features.FEATURE_SCHEMA_VERSION}; "
-                           "collect the dataset again")
-    for key, expected in (("num_features", features.NUM_FEATURES),
-                          ("num_actions", nr_tables.NUM_ACTIONS)):
-        if manifest.get(key) != expected:
-            raise DatasetError(f"{str(path)!r}: {key} is {manifest.get(key)!r}, "
-                               f"needs {expected}")
-    _check_fields(manifest, _MANIFEST_FIELDS, str(path))
-    if manifest["samples"] < 1:
-        raise DatasetError(f"{str(path)!r}: samples must be at least 1, is {manifest['samples']}")
-    if not isinstance(manifest.get("shards"), list) or not manifest["shards"]:
-        raise DatasetError(f"{str(path)!r}: no shards listed")
-    for i, entry in enumerate(manifest["shards"]):
-        if not isinstance(entry, dict):
-            raise DatasetError(f"{str(path)!r}: shards[{i}] must be an object, is {entry!r}")
-        _check_fields(entry, _SHARD_FIELDS, f"{str(path)!r}: shards[{i}]")
-    listed = sum(entry["samples"] for entry in manifest["shards"])
-    if listed != manifest["samples"]:
-        raise DatasetError(f"{str(path)!r}: the shards list {listed} samples, samples says "
-                           f"{manifest['samples']}")
-    return manifest
-
-
-_MANIFEST_FIELDS: Final = {"teacher_id": str, "teacher_sha256": str, "scenario": str,
-                           "samples": int}
-_SHARD_FIELDS: Final = {"file": str, "samples": int, "sha256": str}
-
-
-def _check_fields(record: dict[str, Any], fields: dict[str, type], where: str) -> None:
-    """Each of ``fields`` present in ``record`` with its type (an integer is not a bool)."""
-    for key, kind in fields.items():
-        value = record.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            what = "an integer" if kind is int else "a string"
-            raise DatasetError(f"{where}: {key} must be {what}, is "
-                               f"{'missing' if key not in record else repr(value)}")
-
-
-def load_dataset(directory: str | Path) -> Dataset:
-    """Load every shard of the dataset at ``directory``, checking each one."""
-    directory = Path(directory)
-    manifest = read_manifest(directory)
-    obs_parts, q_parts = [], []
-    for entry in manifest["shards"]:
-        obs, q = _load_shard(directory, entry)
-        obs_parts.append(obs)
-        q_parts.append(q)
-    obs, q = np.concatenate(obs_parts), np.concatenate(q_parts)
-    if len(obs) != manifest.get("samples"):
-        raise DatasetError(f"{str(directory)!r}: shards hold {len(obs)} samples, the manifest "
-                           f"says {manifest.get('samples')!r}")
-    return Dataset(obs, q, (manifest,))
-
-
-def _load_shard(directory: Path, entry: dict[str, Any]) -> tuple[npt.NDArray[np.float32],
-                                                                 npt.NDArray[np.float32]]:
-    path = directory / entry["file"]
-    if path.parent != directory:
-        raise DatasetError(f"{str(directory)!r}: shard {entry['file']!r} is outside the dataset")
-    if not path.is_file():
-        raise DatasetError(f"shard {str(path)!r} is missing")
-    if _sha256(path) != entry["sha256"]:
-        raise DatasetError(f"shard {str(path)!r} is corrupt: its SHA-256 does not match the "
-                           "manifest")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            obs, q = np.asarray(data["obs"]), np.asarray(data["q"])
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        raise DatasetError(f"shard {str(path)!r} is corrupt: {exc}") from None
-    n = entry["samples"]
-    if obs.shape != (n, features.NUM_FEATURES) or obs.dtype != np.float32:
-        raise DatasetError(f"shard {str(path)!r}: obs must be float32 ({n}, "
-                           f"{features.NUM_FEATURES}), is {obs.dtype} {obs.shape}")
-    if q.shape != (n, nr_tables.NUM_ACTIONS) or q.dtype != np.float32:
-        raise DatasetError(f"shard {str(path)!r}: q must be float32 ({n}, "
-                           f"{nr_tables.NUM_ACTIONS}), is {q.dtype} {q.shape}")
-    if not (np.isfinite(obs).all() and np.isfinite(q).all()):
-        raise DatasetError(f"shard {str(path)!r}: non-finite values")
-    return obs, q
-
-
-def load_datasets(directories: Sequence[str | Path], seed: int = 0) -> Dataset:
-    """Load several datasets, aggregate and shuffle them (multi-policy distillation)."""
-    if not directories:
-        raise DatasetError("no dataset given")
-    parts = [load_dataset(d) for d in directories]
-    if len(parts) == 1:
-        return parts[0]
-    obs = np.concatenate([p.obs for p in parts])
-    q = np.concatenate([p.q for p in parts])
-    order = np.random.default_rng(seed).permutation(len(obs))
-    return Dataset(obs[order], q[order], tuple(m for p in parts for m in p.manifests))
+    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode(), mode=0o644)

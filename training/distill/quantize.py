@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import onnx
 
-from training.export import ExportError, _write_atomically
+from training.export import ExportError, write_file
 from xapp.errors import ModelRejected
 from xapp.model_card import INPUT_NAME, OUTPUT_NAME, read_model_card, write_model_card
 from xapp.model_check import DEFAULT_MAX_MODEL_BYTES, Limits, check_model
@@ -56,16 +56,15 @@ def quantize_int8(float_path: Path, out_path: Path) -> Path:
                     origin="export")
     except ModelRejected as exc:
         raise ExportError(f"the xApp would refuse the INT8 model: {exc}") from None
-    _write_atomically(Path(out_path), data)
+    write_file(Path(out_path), data)
     return Path(out_path)
 
 
 def _greedy(path: Path, obs: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
-    import onnxruntime as ort
-
     from training.dqn import valid_actions
+    from xapp.sessions import open_session
 
-    session = ort.InferenceSession(Path(path).read_bytes(), providers=["CPUExecutionProvider"])
+    session = open_session(Path(path))
     q = session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(obs, np.float32)})[0]
     import torch
 

@@ -110,11 +110,11 @@ def _rebuild(proto: onnx.ModelProto, path: Path) -> QNetwork:
 
 
 def _check_parity(net: QNetwork, data: bytes, path: Path) -> None:
-    import onnxruntime as ort
+    from xapp.sessions import open_session
 
     obs = np.random.default_rng(0).normal(size=(64, features.NUM_FEATURES)).astype(np.float32)
     obs = obs * net.obs_std.numpy() + net.obs_mean.numpy()
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    session = open_session(data)
     expected = session.run([OUTPUT_NAME], {INPUT_NAME: obs})[0]
     with torch.no_grad():
         got = net(torch.from_numpy(obs)).numpy()

@@ -136,7 +136,7 @@ class LinkSimulator:
         self.traffic = traffic.TrafficState.create(cfg.traffic_model, cfg.traffic_rate)
         self._slot_s = cfg.slot_s()
         self._table = cfg.mcs_table.astype(np.int64) - 1  # row into the (2, 29) lookups
-        self.max_mcs = nr_tables.MAX_MCS[self._table]
+        self.max_mcs = nr_tables.max_mcs(self._table + 1)
         self._k1 = cfg.k1.astype(np.int64)
         self._build_tb_lookups()
         self._init_harq()

@@ -23,6 +23,7 @@ import grpc
 import httpx
 import pytest
 from certificates import TestPki, issue, make_pki, replace_file, served_serial
+from synthetic import random_mlp
 
 from linkadapt.cli import main
 from training.sim.emulator import (
@@ -34,7 +35,6 @@ from training.sim.emulator import (
 from xapp import features
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
-from xapp.synthetic import random_mlp
 from xapp.tls import ClientTls
 
 TOKEN = "emulator-test-token"

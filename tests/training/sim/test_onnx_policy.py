@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from synthetic import random_mlp
 
 from linkadapt.cli import main
 from training.sim.policies import OnnxPolicy
-from xapp.synthetic import random_mlp
 
 
 def _matmul_model(path: Path, *, dtype: int = TensorProto.FLOAT, inputs: int = 43,

@@ -75,7 +75,7 @@ from training.sim.emulator.options import MAX_CELLS, MAX_UES, EmulatorOptions
 from training.sim.emulator.ramp import LoadStep, check_ramp, load_ramp
 from training.sim.emulator.swap import SwapEvent
 from training.sim.emulator.transport import Transport
-from training.sim.emulator.wire import SERVICE_FALLBACK, build_request, reports_to_protos
+from training.sim.emulator.wire import SERVICE_FALLBACK, build_request
 
 __all__ = [
     "FATAL_STATUSES",
@@ -95,6 +95,5 @@ __all__ = [
     "check_ramp",
     "emulate",
     "load_ramp",
-    "reports_to_protos",
     "run_emulation",
 ]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -15,45 +13,12 @@ from xapp import features
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp.columns import encode_columns
 from xapp.features import ReportBatch
+from xapp.proto_reports import protos_from_batch
 
 _MODEL: Final = pb.DECISION_SOURCE_MODEL
 _FALLBACK: Final = pb.DECISION_SOURCE_FALLBACK
 SERVICE_FALLBACK: Final = "service-fallback"
 """Model key recorded for slots the service answered with its fallback rule only."""
-
-
-def reports_to_protos(batch: ReportBatch, ue_ids: Sequence[int]) -> list[Any]:
-    """Encode a report batch as ``UeReport`` messages (the per-message wire form).
-
-    Absent optional values (``last_mcs`` -1, NaN SS measurements, HARQ slots with
-    MCS -1) are left unset, as the contract in ``linkadapt.proto`` asks.
-    """
-    cols = {f.name: getattr(batch, f.name).tolist() for f in fields(batch)}
-    out = []
-    for i, ue in enumerate(ue_ids):
-        harq = [
-            pb.HarqFeedback(ack=ack == 1, mcs=mcs, age_slots=age, initial=initial == 1)
-            for ack, mcs, age, initial in zip(cols["harq_ack"][i], cols["harq_mcs"][i],
-                                              cols["harq_age"][i], cols["harq_initial"][i],
-                                              strict=True)
-            if mcs >= 0
-        ]
-        report = pb.UeReport(
-            ue_id=int(ue), mcs_table=cols["mcs_table"][i], wideband_cqi=cols["cqi"][i],
-            cqi_age_slots=cols["cqi_age"][i], rank_indicator=cols["rank"][i], harq=harq,
-            tb_initial_total=cols["tb_total"][i], tb_initial_errors=cols["tb_errors"][i],
-            buffer_bytes=int(cols["buffer_bytes"][i]), allocated_prbs=cols["prbs"][i],
-            num_tx_antennas=cols["tx_antennas"][i], numerology=cols["numerology"][i],
-            csi_period_slots=cols["csi_period"][i],
-        )
-        if cols["last_mcs"][i] >= 0:
-            report.last_mcs = cols["last_mcs"][i]
-        if not math.isnan(cols["ss_sinr_db"][i]):
-            report.ss_sinr_db = cols["ss_sinr_db"][i]
-        if not math.isnan(cols["ss_rsrp_dbm"][i]):
-            report.ss_rsrp_dbm = cols["ss_rsrp_dbm"][i]
-        out.append(report)
-    return out
 
 
 def build_request(cell_id: int, slot: int, batch: ReportBatch, ue_ids: npt.NDArray[np.int64],
@@ -65,7 +30,7 @@ def build_request(cell_id: int, slot: int, batch: ReportBatch, ue_ids: npt.NDArr
             columns=encode_columns(batch, ue_ids), columnar_response=True)
     return pb.DecisionRequest(
         schema_version=features.FEATURE_SCHEMA_VERSION, cell_id=cell_id, slot=slot,
-        reports=reports_to_protos(batch, ue_ids.tolist()))
+        reports=protos_from_batch(batch, ue_ids.tolist()))
 
 
 @dataclass(frozen=True)

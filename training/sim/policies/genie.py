@@ -41,4 +41,4 @@ class Fixed:
 
     def act(self, reports: ReportBatch, sim: LinkSimulator) -> npt.NDArray[np.int64]:
         """Return the fixed MCS, clipped to each UE's table."""
-        return np.minimum(self.mcs, nr_tables.MAX_MCS[reports.mcs_table - 1])
+        return np.minimum(self.mcs, nr_tables.max_mcs(reports.mcs_table))

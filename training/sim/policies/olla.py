@@ -179,7 +179,7 @@ class EOlla(Olla):
         step = np.where(fb.nack, d_up, -d_up * t / (1.0 - t))
         # Anti-windup: an ACK at the table's top MCS or a NACK at MCS 0 cannot be answered
         # by a higher or lower MCS, so it must not move the offset further.
-        top = nr_tables.MAX_MCS[reports.mcs_table - 1]
+        top = nr_tables.max_mcs(reports.mcs_table)
         stuck = np.where(fb.nack, fb.mcs == 0, fb.mcs >= top)
         self.offset_db = np.clip(self.offset_db + np.where(fb.fresh & ~stuck, step, 0.0),
                                  -OFFSET_LIMIT_DB, OFFSET_LIMIT_DB)

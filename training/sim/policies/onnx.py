@@ -30,12 +30,11 @@ def check_policy_model(data: bytes, path: str | Path) -> ort.InferenceSession:
         ValueError: naming ``path`` and the first failed check.
 
     """
-    import onnxruntime as ort
-
     # Imported here: the signature check and the probe reports are the service's own.
     from xapp import model_check
     from xapp.errors import ModelRejected
     from xapp.model_card import INPUT_NAME, OUTPUT_NAME, ModelCardError, load_model
+    from xapp.sessions import open_session
 
     where = repr(str(path))
     try:
@@ -46,11 +45,8 @@ def check_policy_model(data: bytes, path: str | Path) -> ort.InferenceSession:
         model_check.check_signature(model)
     except ModelRejected as exc:
         raise ValueError(f"{where} is not a linkadapt policy model: {exc}") from None
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
     try:
-        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        session = open_session(data)
     except Exception as exc:  # onnxruntime raises its own exception types
         raise ValueError(f"{where} is not a loadable ONNX model: {_first_line(exc)}") from None
     try:

@@ -219,14 +219,14 @@ class Salad:
                                    self.run_loglik + np.where(fb.fresh, run_step, 0.0))
         t = self.target
         # Anti-windup: an ACK at the table's top MCS says nothing about a higher target.
-        top = nr_tables.MAX_MCS[reports.mcs_table - 1]
+        top = nr_tables.max_mcs(reports.mcs_table)
         counts = fb.fresh & (fb.nack | (fb.mcs < top))
         log_tau = np.log(self.tau) + np.where(counts, self.gain * (t - nack) / t, 0.0)
         self.tau = np.clip(np.exp(log_tau), *self.tau_range)
 
     def _choose(self, reports: ReportBatch) -> npt.NDArray[np.int64]:
         """Highest MCS whose predicted BLER is within tau; the next one where H0 is rejected."""
-        top = nr_tables.MAX_MCS[reports.mcs_table - 1]
+        top = nr_tables.max_mcs(reports.mcs_table)
         # P_m(sinr) <= tau  <=>  sinr >= the SINR where MCS m reaches tau (no exp needed)
         needed = self.curves.sinr_at(self.tau, reports)
         fits = ((needed <= self.sinr_db[:, None])
