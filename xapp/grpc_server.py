@@ -262,13 +262,21 @@ class LinkAdaptationServicer(pb_grpc.LinkAdaptationServicer):
     async def StreamDecisions(
         self, request_iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
-        """Answer each request of a cell's stream in order; bad requests get an error reply."""
-        try:
-            self._authorize(context)
-        except ServiceError as exc:
-            await context.abort(self._count_error(exc), str(exc))
+        """Answer each request of a cell's stream in order; bad requests get an error reply.
+
+        The caller is authorized when its first request has arrived: aborting
+        while the client may still be writing that request can reach it as a
+        reset stream (``INTERNAL``) instead of the refusal's own status.
+        """
         answer, record = self._decide_bytes, self._stats.record
+        authorized = False
         async for data in request_iterator:
+            if not authorized:
+                try:
+                    self._authorize(context)
+                except ServiceError as exc:
+                    await context.abort(self._count_error(exc), str(exc))
+                authorized = True
             start = perf_counter()
             try:
                 _, response, num_ues = answer(data)
