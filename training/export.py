@@ -177,6 +177,10 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+write_atomically = _write_atomically
+"""Public name of the atomic writer, for the modules that share it (cards, quantized models)."""
+
+
 def read_card(path: Path) -> dict[str, Any]:
     """Return the checked model card of the ONNX file at ``path`` as a dict."""
     return read_model_card(Path(path).read_bytes()).to_dict()

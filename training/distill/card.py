@@ -14,7 +14,7 @@ from typing import Any
 
 import onnx
 
-from training.export import _write_atomically
+from training.export import write_atomically
 from xapp.model_card import ModelCardError, load_model, read_model_card, write_model_card
 
 
@@ -137,5 +137,5 @@ def attach_evaluation(model: Path, evaluation: Path, extra: Mapping[str, Any] | 
     """Store the evaluation figures of ``model`` in its card; return the new card."""
     proto, card = with_evaluation(model, read_evaluation(evaluation), evaluation, extra,
                                   commands)
-    _write_atomically(Path(model), proto.SerializeToString())
+    write_atomically(Path(model), proto.SerializeToString())
     return card

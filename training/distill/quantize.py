@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import onnx
 
-from training.export import ExportError, _write_atomically
+from training.export import ExportError, write_atomically
 from xapp.errors import ModelRejected
 from xapp.model_card import INPUT_NAME, OUTPUT_NAME, read_model_card, write_model_card
 from xapp.model_check import DEFAULT_MAX_MODEL_BYTES, Limits, check_model
@@ -56,7 +56,7 @@ def quantize_int8(float_path: Path, out_path: Path) -> Path:
                     origin="export")
     except ModelRejected as exc:
         raise ExportError(f"the xApp would refuse the INT8 model: {exc}") from None
-    _write_atomically(Path(out_path), data)
+    write_atomically(Path(out_path), data)
     return Path(out_path)
 
 
