@@ -116,6 +116,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="output directory (default: runs/distill-MODE-PROFILE)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_attach_arguments(parser)
+
+
+def _add_attach_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``--attach-evaluation`` (:class:`~training.distill.config.AttachConfig`)."""
     parser.add_argument("--attach-evaluation", type=Path, default=None, metavar="EVAL.json",
                         help="instead of distilling: store this 'linkadapt evaluate' result "
                              "(evaluation.json) in the cards of the --model files")

@@ -110,7 +110,7 @@ class TeacherPlan:
     out: Path
     export: Path
     resume: Path | None
-    options: TrainTeacherConfig = field(default_factory=TrainTeacherConfig)
+    options: TrainTeacherConfig
     """The options the plan was made from (the resume hints repeat some)."""
 
     def resume_command(self, checkpoint: Path, written: bool, export: bool = True) -> str:
