@@ -175,18 +175,18 @@ def _check_usage(args: argparse.Namespace) -> None:
         unused = [n for n in given if n not in _uses(AttachConfig)]
         if unused:
             raise ConfigError(f"--attach-evaluation only updates model cards; it does not use "
-                               f"{_flags(unused)}")
+                              f"{_flags(unused)}")
         return
     if args.model or args.regenerate:
         raise ConfigError(f"{_flags(n for n in given if n in ('model', 'regenerate'))}: "
-                           "only with --attach-evaluation")
+                          "only with --attach-evaluation")
     mode = args.mode or next(iter(MODES))
     if mode == "multi" and args.dagger_rounds is not None:
         raise ConfigError("--dagger-rounds needs --mode single (one teacher labels the "
-                           "student's states)")
+                          "student's states)")
     if mode in ("realtime", "scratch") and (args.teacher or args.dataset):
         raise ConfigError(f"--mode {mode} trains its own teacher network; "
-                           "drop --teacher/--dataset")
+                          "drop --teacher/--dataset")
     unused = [n for n in given if n not in _uses(MODES[mode]) | {"mode"}]
     if unused:
         raise ConfigError(f"--mode {mode} does not use {_flags(unused)}")
@@ -194,7 +194,7 @@ def _check_usage(args: argparse.Namespace) -> None:
     unused = [n for n in given if n in ("tau", "sweep_tau")]
     if loss != "kl" and unused:
         raise ConfigError(f"--loss {loss} has no temperature (that is the KL loss's); "
-                           f"drop {_flags(unused)}")
+                          f"drop {_flags(unused)}")
     if args.tau is not None and args.sweep_tau is not None:
         raise ConfigError("give --tau or --sweep-tau, not both")
     if args.dagger_samples is not None and not args.dagger_rounds:
@@ -203,10 +203,10 @@ def _check_usage(args: argparse.Namespace) -> None:
         unused = [n for n in given if n in ("samples", "actors", "ray_address")]
         if unused:
             raise ConfigError(f"nothing is collected with --dataset: {_flags(unused)} "
-                               "would be ignored")
+                              "would be ignored")
     if args.dataset and args.dagger_samples is not None and args.samples is not None:
         raise ConfigError("--dagger-samples sizes the aggregation rounds; with --dataset, "
-                           "--samples would be ignored")
+                          "--samples would be ignored")
 
 
 def _apply_defaults(args: argparse.Namespace) -> None:
