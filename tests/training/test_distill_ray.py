@@ -13,10 +13,10 @@ import torch
 
 from linkadapt.cli import main
 from training import teacher
+from training.cards import teacher_card
 from training.distill import dataset as ds
 from training.distill.teachers import load_teacher
 from training.export import export_onnx, read_card
-from training.teacher_command import teacher_card
 
 pytestmark = pytest.mark.slow
 

@@ -200,7 +200,7 @@ def test_scenario_lists_offer_only_names_that_are_accepted() -> None:
 
 def test_help_example_reference_is_a_name_the_pipeline_gives() -> None:
     from training import teacher
-    from training.teacher_command import teacher_card
+    from training.cards import teacher_card
 
     card = teacher_card(teacher.TrainResult(student_network("3x32"), teacher.profile("quick"),
                                             teacher.Progress(), []))

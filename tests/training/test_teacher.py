@@ -18,12 +18,12 @@ import torch
 
 from linkadapt.cli import main
 from training import teacher, teacher_command
+from training.cards import teacher_card
 from training.dqn import DqnConfig, DqnLearner, td_targets, valid_actions
 from training.export import read_card
 from training.networks import student_network, teacher_network
 from training.replay import Batch, ReplayBuffer, Transitions
 from training.rollout import RolloutConfig, learning_reward
-from training.teacher_command import teacher_card
 from xapp.features import FEATURE_NAMES, NUM_FEATURES
 
 
@@ -266,7 +266,7 @@ def _contents(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-def _plan(*argv: str) -> teacher_command._Plan:
+def _plan(*argv: str) -> teacher_command.TeacherPlan:
     parser = argparse.ArgumentParser()
     teacher_command.add_arguments(parser)
     return teacher_command.plan(parser.parse_args(list(argv)))

@@ -7,4 +7,10 @@ checked shards), :mod:`~training.distill.losses` (KL, NLL, MSE),
 :mod:`~training.distill.student` (fit a student to a dataset),
 :mod:`~training.distill.realtime` (teacher and student trained in one run),
 :mod:`~training.distill.quantize` (INT8 variant and its fidelity).
+
+The ``linkadapt distill`` pipeline: :mod:`~training.distill.config` (one configuration
+per mode, which prints the command that reproduces a run), :mod:`~training.distill.plan`
+(every check before any work), :mod:`~training.distill.pipeline` (single, multi, the
+exports, attaching evaluations) and :mod:`~training.distill.dqn_modes` (realtime,
+scratch).
 """
