@@ -35,8 +35,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.synthetic import random_mlp
 from training.sim.emulator import EmulatorOptions, LoadStep, load_ramp
+
+# tests/synthetic.py makes the random test models: reachable from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.synthetic import random_mlp
 
 
 def student_model(path: Path) -> None:

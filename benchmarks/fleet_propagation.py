@@ -28,6 +28,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+# tests/synthetic.py makes the random test models: reachable from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.synthetic import random_mlp
 
 TOKEN = "bench-admin-token"

@@ -80,10 +80,13 @@ import grpc
 import numpy as np
 from google.protobuf import json_format
 
-from tests.synthetic import random_mlp
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp.columns import encode_columns
 from xapp.proto_reports import batch_from_protos
+
+# tests/synthetic.py makes the random test models: reachable from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.synthetic import random_mlp
 
 # A bare echo (identity serializers, no protobuf). With a model path as second
 # argument its stream runs one batch-1 inference per message, by the service's own
