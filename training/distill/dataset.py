@@ -181,20 +181,29 @@ def collect(teacher: Teacher, out: Path, cfg: CollectConfig, *, profile: str = "
             collected += take
             if on_chunk is not None:
                 on_chunk(collected)
-        manifest = {
-            "format": FORMAT, "format_version": FORMAT_VERSION,
-            "feature_schema_version": features.FEATURE_SCHEMA_VERSION,
-            "num_features": features.NUM_FEATURES, "num_actions": nr_tables.NUM_ACTIONS,
-            "teacher_id": teacher.teacher_id, "teacher_sha256": teacher.sha256,
-            "teacher_path": teacher.path, "scenario": scenario, "profile": profile,
-            "samples": collected, "collect": asdict(cfg), "collected_by": actor_id,
-            "ray_nodes": placements,
-            "seconds": round(time.monotonic() - started, 1),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "shards": writer.close(),
-        }
+        manifest = _manifest(teacher, cfg, scenario=scenario, profile=profile,
+                             collected=collected, actor_id=actor_id, placements=placements,
+                             started=started, writer=writer)
         _write_json(staging / MANIFEST, manifest)
     return manifest
+
+
+def _manifest(teacher: Teacher, cfg: CollectConfig, *, scenario: str, profile: str,
+              collected: int, actor_id: str, placements: list[Placement], started: float,
+              writer: _ShardWriter) -> dict[str, Any]:
+    """The manifest of a finished collection; closes ``writer`` for its shard list."""
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "feature_schema_version": features.FEATURE_SCHEMA_VERSION,
+        "num_features": features.NUM_FEATURES, "num_actions": nr_tables.NUM_ACTIONS,
+        "teacher_id": teacher.teacher_id, "teacher_sha256": teacher.sha256,
+        "teacher_path": teacher.path, "scenario": scenario, "profile": profile,
+        "samples": collected, "collect": asdict(cfg), "collected_by": actor_id,
+        "ray_nodes": placements,
+        "seconds": round(time.monotonic() - started, 1),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "shards": writer.close(),
+    }
 
 
 def teacher_chunks(teacher: Teacher, cfg: CollectConfig, scenario: str,

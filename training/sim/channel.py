@@ -34,7 +34,7 @@ plus the UE noise figure.
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -47,108 +47,45 @@ from training.sim.config import (
     NOISE_FIGURE_DB,
     LinkConfig,
 )
+from training.sim.fading import (
+    EIGEN_RATIO,
+    IMPAIRMENT,
+    IMPAIRMENT_SINR_DB,
+    K_FACTOR_DB,
+    NUM_SUBBANDS,
+    NUM_TAPS,
+    ChannelState,
+    bessel_j0,
+    db_to_lin,
+    eigenmode_gains,
+    faded_sinr,
+    median_delay_spread_s,
+)
 
-NUM_TAPS: Final = 4
-NUM_SUBBANDS: Final = 8
+__all__ = [
+    "EIGEN_RATIO",
+    "HANDOVER_HYSTERESIS_DB",
+    "IMPAIRMENT_SINR_DB",
+    "LARGE_SCALE_INTERVAL",
+    "NUM_NEIGHBOURS",
+    "NUM_SUBBANDS",
+    "NUM_TAPS",
+    "Channel",
+    "ChannelState",
+    "bessel_j0",
+    "eigenmode_gains",
+    "faded_sinr",
+    "median_delay_spread_s",
+]
+
 LARGE_SCALE_INTERVAL: Final = 20  # slots between geometry / shadowing / load refreshes
-EIGEN_RATIO: Final = 0.35
 NUM_NEIGHBOURS: Final = 6
 HANDOVER_HYSTERESIS_DB: Final = 3.0  # A3-event style offset (TS 38.331 a3-Offset + hysteresis)
-IMPAIRMENT_SINR_DB: Final = 30.0  # TX EVM ~3% (TS 38.104 6.5.2: 3.5% for 256QAM) caps SINR
 _SLOTS_PER_DRAW: Final = 16  # fading innovations are drawn for this many slots at once
 _LIGHT_SPEED: Final = 299_792_458.0
 _THERMAL_NOISE_DBM_HZ: Final = -174.0
 _LOAD_STEP: Final = 0.05  # std of the per-refresh load random walk
-_IMPAIRMENT: Final = np.float32(10.0 ** (-IMPAIRMENT_SINR_DB / 10.0))
 _MEASUREMENT_ERROR_DB: Final = 1.0  # SS-RSRP / SS-SINR report accuracy (TS 38.133 order)
-
-# TR 38.901 Table 7.5-6: median Ricean K-factor of LOS links, dB (UMa, UMi, RMa).
-_K_FACTOR_DB: Final = np.array([9.0, 9.0, 7.0])
-
-
-def bessel_j0(x: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Bessel function J0 by its integral form (1/pi) int_0^pi cos(x sin t) dt.
-
-    Used once per simulation for the Doppler autocorrelation; 128-point
-    trapezoid rule, accurate to ~1e-10 for |x| <= 50.
-    """
-    theta = np.linspace(0.0, np.pi, 129)
-    values = np.cos(np.asarray(x, dtype=np.float64)[..., None] * np.sin(theta))
-    return np.asarray(np.trapezoid(values, theta, axis=-1) / np.pi)
-
-
-def median_delay_spread_s(environment: npt.NDArray[np.int8], los: npt.NDArray[np.bool_],
-                          carrier_ghz: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Median rms delay spread per link, seconds (TR 38.901 Table 7.5-6, lgDS means).
-
-    UMa uses fc = 6 GHz below 6 GHz and UMi fc = 2 GHz below 2 GHz (notes of Table 7.5-6).
-    """
-    fc_uma = np.maximum(carrier_ghz, 6.0)
-    fc_umi = np.maximum(carrier_ghz, 2.0)
-    lg = np.select(
-        [environment == 0, environment == 1],
-        [np.where(los, -6.955 - 0.0963 * np.log10(fc_uma), -6.28 - 0.204 * np.log10(fc_uma)),
-         np.where(los, -0.24 * np.log10(1 + fc_umi) - 7.14,
-                  -0.24 * np.log10(1 + fc_umi) - 6.83)],
-        np.where(los, -7.49, -7.43),
-    )
-    return np.asarray(10.0**lg)
-
-
-def eigenmode_gains(tx: npt.NDArray[np.int16],
-                    rx: npt.NDArray[np.int16]) -> npt.NDArray[np.float64]:
-    """Per-layer gain for rank 1..MAX_LAYERS, shape ``(n, MAX_LAYERS)``, 0 where infeasible.
-
-    The gain multiplies the per-RE received power of one transmit antenna and
-    already includes the 1/L power split between layers.
-    """
-    m = np.minimum(np.minimum(tx, rx), MAX_LAYERS).astype(np.int64)
-    total = tx.astype(np.float64) * rx
-    rank_count = np.minimum(tx, rx).astype(np.float64)[:, None]
-    i = np.arange(MAX_LAYERS, dtype=np.float64)[None, :]
-    # geometric profile over the min(Nt, Nr) eigenmodes, normalized to the trace
-    norm = (1.0 - EIGEN_RATIO**rank_count) / (1.0 - EIGEN_RATIO)
-    eig = total[:, None] * EIGEN_RATIO**i / norm
-    log_cum = np.cumsum(np.log(eig), axis=1)
-    layers = i + 1.0
-    gains = np.exp(log_cum / layers) / layers
-    return np.where(layers <= m[:, None], gains, 0.0)
-
-
-def _db_to_lin(db: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    return np.asarray(10.0 ** (np.asarray(db) / 10.0))
-
-
-class ChannelState(NamedTuple):
-    """Copy of the state that sets the SINR of some rows in one slot (``m`` rows).
-
-    The links are the serving site and the two strongest neighbours, in that order.
-    """
-
-    taps: npt.NDArray[np.complex64]  # (m, NUM_TAPS) fading tap amplitudes
-    signal_mw: npt.NDArray[np.float64]  # (m,) serving power per RE and transmit antenna
-    interference_mw: npt.NDArray[np.float64]  # (m,) interference per RE in that slot
-    top_interferers_mw: npt.NDArray[np.float64]  # (m, 2) mean power of the two strongest
-    other_interference_mw: npt.NDArray[np.float64]  # (m,) the four others' full-load power
-    load: npt.NDArray[np.float64]  # (m, 2) activity probability of the two strongest
-    shadow_db: npt.NDArray[np.float64]  # (m, 3) shadow fading of the three links
-    link_sites: npt.NDArray[np.int64]  # (m, 3) site index 0..6 of the three links
-
-
-def faded_sinr(fading: npt.NDArray[np.float32], mean_snr: npt.NDArray[np.float64],
-               hardening: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Per-layer SINR per sub-band, linear float32: fading, hardening and impairments.
-
-    Args:
-        fading: ``(m, ..., NUM_SUBBANDS)`` |H|^2, unit mean.
-        mean_snr: ``(m, ...)`` per-layer SINR without fast fading, linear.
-        hardening: ``(m,)`` channel-hardening factor of the layer count.
-    """
-    extra = (slice(None),) + (None,) * (fading.ndim - 1)
-    faded = 1.0 + (fading - 1.0) * hardening[extra]
-    sinr = faded * mean_snr.astype(np.float32)[..., None]
-    # transmitter / receiver impairments add distortion proportional to the signal
-    return (sinr / (1.0 + sinr * _IMPAIRMENT)).astype(np.float32, copy=False)
 
 
 class Channel:
@@ -169,6 +106,26 @@ class Channel:
         self.rng = rng
         n = len(cfg)
         self.n = n
+        # the draws below keep their order: drop, velocity, LOS, shadowing, load
+        self._init_geometry()
+        d2d = self._distances()
+        self._init_links(d2d)
+        self._tx_re_dbm = (cfg.tx_power_dbm - 10.0 * np.log10(cfg.cell_prbs * 12.0)
+                           + BS_ELEMENT_GAIN_DBI)
+        self.noise_mw = db_to_lin(_THERMAL_NOISE_DBM_HZ + 10.0 * np.log10(cfg.scs_hz())
+                                  + NOISE_FIGURE_DB)
+        self.load = np.clip(cfg.interference_load[:, None]
+                            + 0.1 * rng.standard_normal((n, 2)), 0.0, 1.0)
+        self._init_layers()
+        self._slot = 0
+        self.serving = np.zeros(n, dtype=np.int64)  # site index 0..6, set by _associate
+        self._refresh_large_scale(moved_m=None)
+        self._init_fading()
+        self._draw_interference()
+
+    def _init_geometry(self) -> None:
+        """Drop the UEs, draw their velocities and place the seven sites per UE row."""
+        cfg, rng, n = self.cfg, self.rng, self.n
         radius = geometry.cell_radius(cfg.isd_m)
         self._radius = radius
         # TR 38.901 Table 7.2-1 / 7.2-3 minimum BS-UT distance per environment
@@ -191,8 +148,11 @@ class Channel:
             rows = cfg.environment == k
             self._h_bs[rows] = pathloss.DEFAULTS[env].h_bs_m
             self._h_ut[rows] = pathloss.DEFAULTS[env].h_ut_m
-        d2d = self._distances()
-        self.los = np.zeros((n, 1 + NUM_NEIGHBOURS), dtype=bool)
+
+    def _init_links(self, d2d: npt.NDArray[np.float64]) -> None:
+        """Draw each link's LOS state and initial shadow fading."""
+        cfg, rng = self.cfg, self.rng
+        self.los = np.zeros((self.n, 1 + NUM_NEIGHBOURS), dtype=bool)
         for k, env in enumerate(ENVIRONMENTS):
             rows = np.flatnonzero(cfg.environment == k)
             p = pathloss.los_probability(env, d2d[rows], self._h_ut[rows, None])
@@ -204,26 +164,19 @@ class Channel:
             self._shadow_std[rows] = pathloss.shadow_fading_std_db(env, self.los[rows])
             self._shadow_corr[rows] = pathloss.shadow_decorrelation_m(env, self.los[rows])
         self.shadow_db = rng.standard_normal(d2d.shape) * self._shadow_std
-        self._tx_re_dbm = (cfg.tx_power_dbm - 10.0 * np.log10(cfg.cell_prbs * 12.0)
-                           + BS_ELEMENT_GAIN_DBI)
-        self.noise_mw = _db_to_lin(_THERMAL_NOISE_DBM_HZ + 10.0 * np.log10(cfg.scs_hz())
-                                   + NOISE_FIGURE_DB)
-        self.load = np.clip(cfg.interference_load[:, None]
-                            + 0.1 * rng.standard_normal((n, 2)), 0.0, 1.0)
+
+    def _init_layers(self) -> None:
+        """Per-rank layer gains, hardening factors and the feasible rank of every UE."""
+        cfg = self.cfg
         self.layer_gain = eigenmode_gains(cfg.tx_antennas, cfg.rx_antennas).astype(np.float32)
         diversity = (cfg.tx_antennas.astype(np.float64) * cfg.rx_antennas)[:, None] / np.arange(
             1, MAX_LAYERS + 1)
         self.hardening = (1.0 / np.sqrt(np.maximum(diversity, 1.0))).astype(np.float32)
         self._layer_gain_flat = self.layer_gain.ravel()
         self._hardening_flat = self.hardening.ravel()
-        self._rows = np.arange(n)
+        self._rows = np.arange(self.n)
         self.max_layers = np.minimum(np.minimum(cfg.tx_antennas, cfg.rx_antennas),
                                      MAX_LAYERS).astype(np.int64)
-        self._slot = 0
-        self.serving = np.zeros(n, dtype=np.int64)  # site index 0..6, set by _associate
-        self._refresh_large_scale(moved_m=None)
-        self._init_fading()
-        self._draw_interference()
 
     # -- large scale -----------------------------------------------------------------------
 
@@ -245,7 +198,7 @@ class Channel:
                                              self._h_ut[rows, None],
                                              cfg.carrier_ghz[rows, None], self.los[rows])
         rx_dbm = self._tx_re_dbm[:, None] - pl - self.shadow_db
-        rx_mw = _db_to_lin(rx_dbm)
+        rx_mw = db_to_lin(rx_dbm)
         self._associate(rx_dbm, initial=moved_m is None)
         rows = np.arange(self.n)
         self.signal_mw = rx_mw[rows, self.serving]
@@ -294,7 +247,7 @@ class Channel:
         self._rho = rho.astype(np.float32)[:, None]
         self._innovation_std = np.sqrt(1.0 - rho**2).astype(np.float32)[:, None]
         los = self.los[np.arange(n), self.serving]
-        k_lin = np.where(los, _db_to_lin(_K_FACTOR_DB[cfg.environment]), 0.0)
+        k_lin = np.where(los, db_to_lin(K_FACTOR_DB[cfg.environment]), 0.0)
         scatter = np.sqrt(1.0 / (k_lin + 1.0))
         spread = median_delay_spread_s(cfg.environment, los, cfg.carrier_ghz)
         k = np.arange(NUM_TAPS, dtype=np.float64)
@@ -361,7 +314,7 @@ class Channel:
         snr = self.signal_mw[rows] / (self.interference_mw[rows] + self.noise_mw[rows])
         faded = 1.0 + (mean_fading[:, None] - 1.0) * self.hardening[rows]
         sinr = snr[:, None] * self.layer_gain[rows] * faded
-        return np.asarray(sinr / (1.0 + sinr * _IMPAIRMENT))
+        return np.asarray(sinr / (1.0 + sinr * IMPAIRMENT))
 
     def sinr(self, layers: npt.NDArray[np.int64],
              rows: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float32]:

@@ -27,8 +27,7 @@ that draws random numbers of its own (the delayed genie) derives its generator f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Final, NamedTuple
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +43,7 @@ from training.sim.config import (
     LinkConfig,
 )
 from training.sim.csi import CsiReporter
+from training.sim.outcome import Kpis, SlotOutcome
 from xapp import nr_tables
 from xapp.features import HARQ_HISTORY, KPM_WINDOW_SLOTS, IntArray, ReportBatch
 
@@ -52,6 +52,8 @@ _IN_FLIGHT: Final = 1
 _AWAIT_RETX: Final = 2
 _FEEDBACK_RING: Final = 16  # > largest K1 (8)
 _REPORTED_BUFFER_CAP_BYTES: Final = 1e9  # full-buffer UEs report a large, finite backlog
+
+__all__ = ["Kpis", "LinkSimulator", "SlotOutcome"]
 
 
 def _table_lookups() -> tuple[npt.NDArray[np.float64], ...]:
@@ -83,38 +85,6 @@ def _push(history: IntArray, arrived: npt.NDArray[np.bool_], value: npt.ArrayLik
     shifted[:, 1:] = history[:, :-1]
     shifted[:, 0] = value
     return np.where(arrived[:, None], shifted, history)
-
-
-class SlotOutcome(NamedTuple):
-    """What happened in one slot, ``(n,)`` arrays."""
-
-    transmitted: npt.NDArray[np.bool_]  # a TB (new or retransmitted) went out
-    new: npt.NDArray[np.bool_]  # it was a new TB, sent with the policy's MCS
-    mcs: npt.NDArray[np.int64]  # MCS used (meaningful where transmitted)
-    decoded: npt.NDArray[np.bool_]  # the receiver decoded it
-    delivered_bits: npt.NDArray[np.float64]
-    payload_bits: npt.NDArray[np.float64]  # bits the TB carries, delivered or not
-
-
-@dataclass
-class Kpis:
-    """Running totals per UE (``(n,)`` arrays) and the pooled initial-MCS histogram."""
-
-    n: int
-    delivered_bits: npt.NDArray[np.float64] = field(init=False)
-    active_slots: npt.NDArray[np.int64] = field(init=False)
-    first_tx: npt.NDArray[np.int64] = field(init=False)
-    first_errors: npt.NDArray[np.int64] = field(init=False)
-    retransmissions: npt.NDArray[np.int64] = field(init=False)
-    dropped_tbs: npt.NDArray[np.int64] = field(init=False)
-    mcs_histogram: npt.NDArray[np.int64] = field(init=False)
-    slots: int = 0
-
-    def __post_init__(self) -> None:
-        self.delivered_bits = np.zeros(self.n)
-        for name in ("active_slots", "first_tx", "first_errors", "retransmissions", "dropped_tbs"):
-            setattr(self, name, np.zeros(self.n, dtype=np.int64))
-        self.mcs_histogram = np.zeros(nr_tables.NUM_ACTIONS, dtype=np.int64)
 
 
 class LinkSimulator:
