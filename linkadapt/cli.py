@@ -3,7 +3,8 @@
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
 ``run(args) -> int``. Only the chosen module is imported, so ``linkadapt serve``
 never pulls in the offline pipeline and ``linkadapt simulate`` runs without torch.
-Ctrl-C ends any command with one ``interrupted`` line on stderr and exit status 130.
+Ctrl-C ends any command with one ``interrupted`` line on stderr and exit status 130; a
+closed stdout (``| head``) ends it quietly with status 141.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ GRPC_CLIENTS: Final = frozenset({"emulate"})
 on a line of its own, where the command prints one line naming the flag to fix."""
 INTERRUPTED: Final = 130
 """Exit status after Ctrl-C (128 + SIGINT, as shells report it)."""
+PIPE_CLOSED: Final = 141
+"""Exit status when the reader of stdout went away, e.g. ``| head`` (128 + SIGPIPE)."""
 
 # name -> (module, one-line help)
 COMMANDS: Final[dict[str, tuple[str, str]]] = {
@@ -64,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = argparse.ArgumentParser(prog=f"linkadapt {name}", description=summary)
         module.add_arguments(parser)
         parsed = parser.parse_args(rest)
-        return int(module.run(parsed))
+        status = int(module.run(parsed))
+        sys.stdout.flush()  # here, where a closed pipe can still be told apart
+        return status
     except KeyboardInterrupt as exc:
         # Ctrl-C is a request, not a crash: one line, no traceback. A command that knows
         # how to continue (train-teacher: its last checkpoint) says so in the exception.
@@ -72,6 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"linkadapt {name}: interrupted" + (f"; {detail}" if detail else ""),
               file=sys.stderr)
         return INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`linkadapt models list | head -1`): stop quietly, as
+        # Unix tools do. stdout now points at /dev/null so the exit flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return PIPE_CLOSED
 
 
 if __name__ == "__main__":  # pragma: no cover
