@@ -758,7 +758,8 @@ def test_attach_to_several_models_writes_all_or_none(tmp_path: Path,
 
 def test_card_json_is_replaced_atomically(tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from training import distill_command, export
+    from training import export
+    from training.cards import write_card_json
 
     model, _ = _teacher_file(tmp_path)
     card_json = model.with_suffix(".card.json")
@@ -769,6 +770,6 @@ def test_card_json_is_replaced_atomically(tmp_path: Path,
 
     monkeypatch.setattr(export.os, "fsync", full_disk)
     with pytest.raises(export.ExportError, match="No space left"):
-        distill_command.write_card_json(model)
+        write_card_json(model)
     assert card_json.read_text() == "previous card\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["teacher.card.json", "teacher.onnx"]
