@@ -27,7 +27,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from training.cards import write_card_json
 from training.distill import dataset as ds
 from training.distill.config import (
     MODES,
@@ -43,8 +42,7 @@ from training.networks import STUDENT_HIDDEN
 from training.options import MAX_SEED, flag
 from training.teacher_config import TrainingError
 
-__all__ = ["add_arguments", "command_line", "run", "write_card_json"]
-"""``write_card_json`` stays importable here, where it was first defined."""
+__all__ = ["add_arguments", "command_line", "run"]
 
 _EXAMPLES = """examples:
   linkadapt distill --teacher runs/teacher-quick/teacher.onnx --profile quick \\

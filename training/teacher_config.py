@@ -111,7 +111,6 @@ class TeacherConfig:
         data["hidden"] = tuple(data["hidden"])
         return TeacherConfig(**data)
 
-
     def command(self, model_version: str | None = None) -> str:
         """The ``linkadapt train-teacher`` command that trains this configuration again.
 

@@ -682,6 +682,7 @@ def test_options_a_mode_does_not_use_are_refused_by_name(
     ["--mode", "scratch", "--student", "4x32", "--simulations", "3", "--actors", "1"],
     ["--teacher", "t.onnx", "--model-version", "v2"],
     ["--mode", "realtime", "--model-version", "v2"],
+    ["--teacher", "t.onnx", "--no-int8"],
 ])
 def test_the_recorded_command_of_every_mode_is_accepted_again(argv: list[str]) -> None:
     import argparse
@@ -701,6 +702,14 @@ def test_the_recorded_command_of_every_mode_is_accepted_again(argv: list[str]) -
     distill_command._check_usage(again)  # no option the mode ignores
     distill_command._apply_defaults(again)
     assert distill_command.command_line(again) == command
+
+
+def test_the_recorded_command_says_when_the_int8_variants_were_skipped() -> None:
+    from training.distill.config import ScratchConfig, SingleConfig
+
+    assert "--no-int8" in shlex.split(SingleConfig(teacher=("t.onnx",), no_int8=True).command())
+    assert "--no-int8" in shlex.split(ScratchConfig(no_int8=True).command())
+    assert "--no-int8" not in shlex.split(SingleConfig(teacher=("t.onnx",)).command())
 
 
 # --- attaching an evaluation: clear errors, all models or none ------------------------
@@ -758,7 +767,8 @@ def test_attach_to_several_models_writes_all_or_none(tmp_path: Path,
 
 def test_card_json_is_replaced_atomically(tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from training import distill_command, export
+    from training import export
+    from training.cards import write_card_json
 
     model, _ = _teacher_file(tmp_path)
     card_json = model.with_suffix(".card.json")
@@ -769,6 +779,6 @@ def test_card_json_is_replaced_atomically(tmp_path: Path,
 
     monkeypatch.setattr(export.os, "fsync", full_disk)
     with pytest.raises(export.ExportError, match="No space left"):
-        distill_command.write_card_json(model)
+        write_card_json(model)
     assert card_json.read_text() == "previous card\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["teacher.card.json", "teacher.onnx"]

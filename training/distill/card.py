@@ -14,7 +14,6 @@ from typing import Any
 
 import onnx
 
-from training.export import write_file
 from xapp.model_card import ModelCardError, load_model, read_model_card, write_model_card
 
 
@@ -96,7 +95,6 @@ def _is_number(value: Any) -> bool:
 
 
 def with_evaluation(model: Path, result: Mapping[str, Any], evaluation: Path,
-                    extra: Mapping[str, Any] | None = None,
                     commands: Sequence[str] = ()) -> tuple[onnx.ModelProto, dict[str, Any]]:
     """The model at ``model`` with the figures of the checked ``result`` in its card.
 
@@ -121,7 +119,7 @@ def with_evaluation(model: Path, result: Mapping[str, Any], evaluation: Path,
     except CardError as exc:
         raise CardError(f"{str(model)!r}: {exc}") from None
     figures["report"] = str(Path(evaluation).parent)
-    card["evaluation"] = {**(card.get("evaluation") or {}), **figures, **(extra or {})}
+    card["evaluation"] = {**(card.get("evaluation") or {}), **figures}
     if commands:
         card.setdefault("training", {})["regenerate"] = list(commands)
     try:
@@ -130,12 +128,3 @@ def with_evaluation(model: Path, result: Mapping[str, Any], evaluation: Path,
         raise CardError(f"{str(model)!r}: the card with the evaluation is invalid: {exc}") \
             from None
     return proto, card
-
-
-def attach_evaluation(model: Path, evaluation: Path, extra: Mapping[str, Any] | None = None,
-                      commands: Sequence[str] = ()) -> dict[str, Any]:
-    """Store the evaluation figures of ``model`` in its card; return the new card."""
-    proto, card = with_evaluation(model, read_evaluation(evaluation), evaluation, extra,
-                                  commands)
-    write_file(Path(model), proto.SerializeToString())
-    return card

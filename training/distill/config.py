@@ -108,6 +108,8 @@ class RunConfig:
             parts += ["--polish-epochs", str(self.polish_epochs),
                       "--polish-states", str(self.polish_states)]
         parts += ["--seed", str(self.seed), "--out", str(self.run_dir)]
+        if self.no_int8:  # the rerun writes the same files, no INT8 variants
+            parts += ["--no-int8"]
         if self.model_version is not None:
             parts += ["--model-version", self.model_version]
         return shlex.join(parts)

@@ -219,7 +219,7 @@ def teacher_chunks(teacher: Teacher, cfg: CollectConfig, scenario: str,
     """
     import ray
 
-    from training.teacher import actor_nodes, start_ray
+    from training.ray_setup import actor_nodes, start_ray
 
     start_ray(ray_address, cfg.actors)
     rollout = RolloutConfig(scenario=scenario, ues=cfg.ues, episode_slots=cfg.episode_slots)
