@@ -15,7 +15,6 @@ import numpy as np
 from training import baselines
 from training.baselines import EOLLA, GENIE_DELAYED, ILLA, OLLA, SALAD
 from training.sim import config
-from training.sim.policies import parse_policy
 
 GENIE: Final = baselines.GENIE
 BASELINES: Final = (OLLA, ILLA, GENIE, GENIE_DELAYED)
@@ -105,12 +104,6 @@ class EvaluationConfig:
                 if model.name in self.baseline_specs:
                     raise ValueError(f"--model: the name {model.name!r} is also a baseline "
                                      "spec; rename the model (its card's model_id:version)")
-            for spec in self.reference_specs():
-                try:
-                    parse_policy(spec)
-                except ValueError as exc:
-                    flag = " (skip it with --no-genie-delayed)" if spec == GENIE_DELAYED else ""
-                    raise ValueError(f"reference {spec!r}: {exc}{flag}") from None
 
     def olla_specs(self) -> dict[float, str]:
         """The OLLA specs at the 10% target by step: the sweep of the ``olla`` row."""

@@ -90,12 +90,6 @@ def gain_pct(value: float, reference: float) -> float | None:
     return 100.0 * (value / reference - 1.0) if reference > 0 else None
 
 
-def _gap_closed(value: float, olla: float, genie: float) -> float | None:
-    """Share of the OLLA-to-genie throughput gap a policy closes (1 = as good as the genie)."""
-    gap = genie - olla
-    return (value - olla) / gap if gap > 0 else None
-
-
 def _mean(values: Sequence[float | None]) -> float | None:
     known = [v for v in values if v is not None]
     return float(np.mean(known)) if known and len(known) == len(values) else None
@@ -128,6 +122,7 @@ def summarize(scenarios: Mapping[str, Mapping[str, Mapping[str, Any]]],
             row, ref = rows[policy], rows.get(reference)
             olla, genie = rows.get(OLLA), rows.get(GENIE)
             thp = row["throughput_mbps"]
+            genie_thp = None if genie is None else genie["throughput_mbps"]
             per[scenario] = {
                 "throughput_mbps": thp,
                 "throughput_gain_pct": None if ref is None else gain_pct(
@@ -136,8 +131,9 @@ def summarize(scenarios: Mapping[str, Mapping[str, Mapping[str, Any]]],
                 "reference_bler": None if ref is None else ref["bler"],
                 "bler_change_pct": None if ref is None else gain_pct(row["bler"], ref["bler"]),
                 "olla_bler": None if olla is None else olla["bler"],
-                "gap_closed": None if olla is None or genie is None else _gap_closed(
-                    thp, olla["throughput_mbps"], genie["throughput_mbps"]),
+                # share of the OLLA-to-genie gap (1 = as good as the genie)
+                "gap_closed": None if olla is None else frontier.gap_share(
+                    thp, olla["throughput_mbps"], genie_thp),
                 "frontier": row.get("frontier"),
             }
         first = next(iter(scenarios.values()))[policy]

@@ -131,7 +131,10 @@ def gain(throughput: float, frontier: float) -> float | None:
 
 
 def gap_share(throughput: float, frontier: float, genie: float | None) -> float | None:
-    """Share of the frontier-to-``genie`` gap closed (None: no genie, or a gap <= 0)."""
+    """Share of the gap from ``frontier`` (or any reference, e.g. OLLA) to ``genie`` closed.
+
+    None: no genie, or a gap <= 0.
+    """
     if genie is None or not genie - frontier > 0:
         return None
     return (throughput - frontier) / (genie - frontier)

@@ -59,5 +59,6 @@ def test_check_specs_names_the_bad_spec(specs: list[str], message: str) -> None:
     assert "\n" not in str(err.value)
 
 
-def test_check_specs_accepts_the_specs_of_this_branch() -> None:
-    baselines.check_specs(["olla", "olla:1", "illa", "fixed:0", "fixed:28"], "--baselines")
+def test_check_specs_accepts_every_frontier_family() -> None:
+    baselines.check_specs(["olla", "olla:1", "olla:0.5:0.02", "eolla:0.1", "salad:0.05", "illa",
+                           "fixed:0", "fixed:28"], "--baselines")

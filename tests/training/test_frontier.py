@@ -52,11 +52,16 @@ def test_the_frontier_never_decreases_and_stays_flat_after_its_best_point() -> N
 
 
 def test_hull_vertices_are_concave_and_every_point_is_under_the_frontier() -> None:
+    # Throughput rising and saturating with BLER, scattered below that curve, as real
+    # baselines lie: the hull has many vertices, so the concavity check has slopes to compare
+    # (uniform noise gives a two-vertex hull and one slope).
     rng = np.random.default_rng(7)
+    bler = rng.uniform(0.01, 0.4, 40)
+    thp = 100.0 * (1.0 - np.exp(-bler / 0.1)) * rng.uniform(0.8, 1.0, 40)
     points = [Point(float(b), float(t), f"p{i}")
-              for i, (b, t) in enumerate(zip(rng.uniform(0.01, 0.4, 40),
-                                             rng.uniform(10, 100, 40), strict=True))]
+              for i, (b, t) in enumerate(zip(bler, thp, strict=True))]
     hull = upper_hull(points)
+    assert len(hull) >= 5
     slopes = [(q.throughput - p.throughput) / (q.bler - p.bler)
               for p, q in itertools.pairwise(hull)]
     assert all(s >= 0 for s in slopes)

@@ -214,9 +214,8 @@ class Channel:
         self._link_sites = np.concatenate([self.serving[:, None], top_sites], axis=1)
         self._other_interference_mw = neighbours.sum(axis=1) - top.sum(axis=1)
         if moved_m is not None:
-            step = _LOAD_STEP * self.rng.standard_normal(self.load.shape)
-            mean = self.cfg.interference_load[:, None]
-            self.load = np.clip(self.load + step + 0.1 * (mean - self.load), 0.0, 1.0)
+            self.load = self.load_step(self.load, self.cfg.interference_load[:, None],
+                                       self.rng.standard_normal(self.load.shape))
         mean_interference = ((self._top_interferers_mw * self.load).sum(axis=1)
                              + self._other_interference_mw * cfg.interference_load)
         noise = self.rng.standard_normal((self.n, 2)) * _MEASUREMENT_ERROR_DB

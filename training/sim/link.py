@@ -53,10 +53,10 @@ _AWAIT_RETX: Final = 2
 _FEEDBACK_RING: Final = 16  # > largest K1 (8)
 _REPORTED_BUFFER_CAP_BYTES: Final = 1e9  # full-buffer UEs report a large, finite backlog
 
-__all__ = ["Kpis", "LinkSimulator", "SlotOutcome"]
+__all__ = ["Kpis", "LinkSimulator", "SlotOutcome", "table_lookups"]
 
 
-def _table_lookups() -> tuple[npt.NDArray[np.float64], ...]:
+def table_lookups() -> tuple[npt.NDArray[np.float64], ...]:
     """``(2, NUM_ACTIONS)`` Qm, R x 1024, 10%-BLER SNR and EESM beta per table and MCS.
 
     Table 2 has no MCS 28; its row repeats MCS 27 there (the policy mask never picks it).
@@ -74,7 +74,7 @@ def _table_lookups() -> tuple[npt.NDArray[np.float64], ...]:
     return qm, rate, snr10, beta
 
 
-_QM, _RATE, _SNR10, _BETA = _table_lookups()
+_QM, _RATE, _SNR10, _BETA = table_lookups()
 _SNR10_FLAT: Final = _SNR10.astype(np.float32).ravel()  # index: table row * 29 + MCS
 _BETA_FLAT32: Final = _BETA.astype(np.float32).ravel()
 

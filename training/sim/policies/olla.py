@@ -166,7 +166,7 @@ class EOlla(Olla):
         self.bler_est = np.zeros(0)
 
     def reset(self, n: int) -> None:
-        """Zero the offsets; the BLER estimate starts on the target (nothing known yet)."""
+        """Zero the offsets and the BLER estimate (the first steps are the largest)."""
         super().reset(n)
         self.bler_est = np.zeros(n)
 

@@ -67,7 +67,7 @@ import numpy.typing as npt
 
 from training.sim import bler, tbs
 from training.sim.config import DMRS_RE_PER_PRB, MAX_LAYERS, PDSCH_SYMBOLS
-from training.sim.link import LinkSimulator
+from training.sim.link import LinkSimulator, table_lookups
 from training.sim.policies.base import BLER_TARGET, check_target, initial_feedback
 from training.sim.policies.olla import cqi_sinr_db
 from xapp import nr_tables
@@ -82,19 +82,8 @@ _LN9: Final = float(np.log(9.0))
 _P_MAX: Final = 0.99  # one ACK of a hopeless probe must not reject H0 on its own
 
 
-def _mcs_lookups() -> tuple[npt.NDArray[np.float64], ...]:
-    """``(2, 29)`` Qm, rate x 1024 and 10%-BLER SNR per table; table 2 repeats MCS 27 at 28."""
-    qm = np.empty((2, nr_tables.NUM_ACTIONS))
-    rate, snr10 = np.empty_like(qm), np.empty_like(qm)
-    for t in (nr_tables.QAM64, nr_tables.QAM256):
-        rows = nr_tables.mcs_table(t)
-        idx = np.minimum(np.arange(nr_tables.NUM_ACTIONS), len(rows) - 1)
-        qm[t - 1], rate[t - 1] = rows[idx, 0], rows[idx, 1]
-        snr10[t - 1] = bler.mcs_snr10_db(t)[idx]
-    return qm, rate, snr10
-
-
-_QM, _RATE, _SNR10 = _mcs_lookups()
+# (2, 29) Qm, rate x 1024 and 10%-BLER SNR per table and MCS, as the simulator has them
+_QM, _RATE, _SNR10, _ = table_lookups()
 
 
 class BlerCurves:

@@ -58,13 +58,8 @@ def _with_target(spec: str, name: str, args: list[str]) -> float:
 
 
 def _genie_delayed() -> Policy:
-    # Imported here: the delayed genie lives in its own module, loaded only when asked for.
-    try:
-        from training.sim.genie_delayed import GenieDelayed
-    except ModuleNotFoundError as exc:
-        if exc.name != "training.sim.genie_delayed":
-            raise
-        raise ValueError("genie-delayed is not part of this build") from None
+    # Imported here: training.sim.genie_delayed imports this package (threshold_mcs).
+    from training.sim.genie_delayed import GenieDelayed
 
     policy: Policy = GenieDelayed()
     return policy
