@@ -104,10 +104,12 @@ def summarize(scenarios: Mapping[str, Mapping[str, Mapping[str, Any]]],
     """Per policy (all but the reference): throughput change vs ``reference``, BLER vs OLLA's.
 
     Per scenario: ``throughput_gain_pct`` vs the reference, ``bler``,
-    ``reference_bler``, ``olla_bler`` and ``gap_closed`` (share of the OLLA-to-genie
-    throughput gap); with a frontier, ``frontier`` (see :func:`policy_against_frontier`).
+    ``reference_bler``, ``olla_bler``, ``gap_closed`` (share of the OLLA-to-genie
+    throughput gap) and ``gap_closed_genie_delayed`` (of the OLLA-to-genie-delayed
+    gap); with a frontier, ``frontier`` (see :func:`policy_against_frontier`).
     Over scenarios: ``mean_throughput_gain_pct``, ``worst_throughput_gain_pct`` with
-    its ``worst_scenario``, ``mean_gap_closed``, and at no higher BLER
+    its ``worst_scenario``, ``mean_gap_closed``, ``mean_gap_closed_genie_delayed``, and at
+    no higher BLER
     ``mean_frontier_gain_pct``, ``worst_frontier_gain_pct`` with its
     ``worst_frontier_scenario``, ``mean_gap_share_genie_delayed`` and
     ``mean_gap_share_genie``. Figures that need a missing policy are ``None``.
@@ -120,9 +122,10 @@ def summarize(scenarios: Mapping[str, Mapping[str, Mapping[str, Any]]],
         per: dict[str, Any] = {}
         for scenario, rows in scenarios.items():
             row, ref = rows[policy], rows.get(reference)
-            olla, genie = rows.get(OLLA), rows.get(GENIE)
+            olla, genie, delayed = rows.get(OLLA), rows.get(GENIE), rows.get(GENIE_DELAYED)
             thp = row["throughput_mbps"]
             genie_thp = None if genie is None else genie["throughput_mbps"]
+            delayed_thp = None if delayed is None else delayed["throughput_mbps"]
             per[scenario] = {
                 "throughput_mbps": thp,
                 "throughput_gain_pct": None if ref is None else gain_pct(
@@ -134,6 +137,9 @@ def summarize(scenarios: Mapping[str, Mapping[str, Mapping[str, Any]]],
                 # share of the OLLA-to-genie gap (1 = as good as the genie)
                 "gap_closed": None if olla is None else frontier.gap_share(
                     thp, olla["throughput_mbps"], genie_thp),
+                # the same, of the OLLA-to-genie-delayed gap
+                "gap_closed_genie_delayed": None if olla is None else frontier.gap_share(
+                    thp, olla["throughput_mbps"], delayed_thp),
                 "frontier": row.get("frontier"),
             }
         first = next(iter(scenarios.values()))[policy]
@@ -143,6 +149,8 @@ def summarize(scenarios: Mapping[str, Mapping[str, Mapping[str, Any]]],
             **_over_scenarios(per, lambda p: p["throughput_gain_pct"], "throughput_gain_pct",
                               "worst_scenario"),
             "mean_gap_closed": _mean([p["gap_closed"] for p in per.values()]),
+            "mean_gap_closed_genie_delayed": _mean(
+                [p["gap_closed_genie_delayed"] for p in per.values()]),
             **_over_scenarios(per, lambda p: (p["frontier"] or {}).get("gain_pct"),
                               "frontier_gain_pct", "worst_frontier_scenario"),
             **{f"mean_{key}": _mean([(p["frontier"] or {}).get(key) for p in per.values()])

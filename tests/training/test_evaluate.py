@@ -392,3 +392,15 @@ def test_a_model_named_like_a_baseline_spec_is_refused(tmp_path: Path) -> None:
     assert status == 2
     assert "--model: the name 'fixed:4' is also a baseline spec" in stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_gap_shares_are_measured_from_tuned_olla_to_each_genie() -> None:
+    def row(thp: float) -> dict[str, Any]:
+        return {"throughput_mbps": thp, "bler": 0.1, "role": "baseline"}
+
+    rows = {"model": {**row(125.0), "role": "model"}, "olla": row(100.0),
+            "genie-delayed": row(150.0), "genie": row(200.0)}
+    per = evaluate.summarize({"mimo": rows}, "olla")["policies"]["model"]
+    assert per["scenarios"]["mimo"]["gap_closed_genie_delayed"] == pytest.approx(0.5)
+    assert per["scenarios"]["mimo"]["gap_closed"] == pytest.approx(0.25)
+    assert per["mean_gap_closed_genie_delayed"] == pytest.approx(0.5)
