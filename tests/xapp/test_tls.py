@@ -329,6 +329,20 @@ def test_rotated_files_are_served_to_new_connections_without_a_restart(
     _assert_ready(running, pki)
 
 
+def test_a_half_written_rotation_is_logged_once_and_taken_when_complete(
+        pki: TestPki, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    replace_file(pki.server.cert, cert)
+    replace_file(pki.server.key, key)
+    files = CertificateFiles(cert, key)
+    renewed = issue(pki.ca, pki.directory, "renewed", "linkadapt", server=True)
+    replace_file(renewed.cert, cert)  # a new certificate with the old key
+    assert [files.refresh() for _ in range(5)] == [1] * 5  # a handshake each
+    assert len([r for r in caplog.records if "cannot be loaded yet" in r.getMessage()]) == 1
+    replace_file(renewed.key, key)
+    assert files.refresh() == 2 and files.pems.cert == renewed.cert.read_bytes()
+
+
 # -- client messages ----------------------------------------------------------------------------
 
 
