@@ -57,7 +57,6 @@ _TABLE_AT: Final = _one(Kind.MCS_TABLE)
 _CQI_AT: Final = _POSITION["cqi"]
 _CHOICE_AT: Final = _one(Kind.CHOICE)
 _MCS_AT: Final = _one(Kind.MCS)
-_BYTES_AT: Final = _one(Kind.BYTES)
 _INTS: Final = _span(Kind.INT)
 _MEASURED: Final = _span(Kind.MEASUREMENT)
 _LOWEST: Final = tuple(f.low for f in SCALAR_ORDER[_INTS])
