@@ -9,7 +9,6 @@ per-UE state and any replica can answer any request.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -17,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from xapp import features
+from xapp.error_log import RefusalLog
 from xapp.errors import BatchTooLarge, InvalidRequest
 from xapp.metrics import Metrics
 from xapp.policy import DEFAULT_BACKOFF, Policy, fallback_mcs
@@ -69,7 +69,7 @@ class DecisionCore:
         self._policy: Policy | None = None
         self._listeners: list[Callable[[Policy | None], None]] = []
         self.not_ready_reason = "no model loaded"
-        self._last_error_log = 0.0
+        self._inference_errors = RefusalLog(_ERROR_LOG_INTERVAL_S)
         self._fallback_no_model = metrics.fallbacks.labels("no_model")
         self._fallback_error = metrics.fallbacks.labels("inference_error")
         self._fallback_non_finite = metrics.fallbacks.labels("non_finite_output")
@@ -181,8 +181,6 @@ class DecisionCore:
         return Decisions(mcs, table, np.zeros(n, dtype=bool), "", "")
 
     def _log_inference_error(self, policy: Policy) -> None:
-        now = time.monotonic()
-        if now - self._last_error_log > _ERROR_LOG_INTERVAL_S:
-            self._last_error_log = now
+        if self._inference_errors.due("inference", "error") is not None:
             log.exception("inference failed on model %s; answering with the fallback rule",
                           policy.card.key)

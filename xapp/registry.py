@@ -118,6 +118,8 @@ class Registry:
     def started(self, policy: Policy | None) -> None:
         """Record what this replica serves after start-up: the store's current generation."""
         with self._lock:
+            if policy is None and self.active_key is not None:
+                return  # the store's active model failed to load: sync() tries it again
             self._mark_served(policy)
 
     @property
@@ -242,6 +244,7 @@ class Registry:
         with self._lock, files.store_lock(self.root, f"delete {key}"):
             self._refresh()
             self.get(key)
+            caught_up = self.applied_generation == self.generation
             if key == self.active_key:
                 raise ModelConflict(f"{key} is the active model; activate another one first")
             # Out of the listing first (one rename), then out of the history, then gone:
@@ -254,7 +257,8 @@ class Registry:
                     try:
                         self._commit(self._active,
                                      [k for k in self._history if k != key], f"delete {key}")
-                        self._mark_served(None, keep=True)
+                        if caught_up:  # else sync() still has a model to swap in
+                            self._mark_served(None, keep=True)
                     except BaseException:
                         os.rename(trash / "model", directory)
                         raise
@@ -315,7 +319,11 @@ class Registry:
             OSError, ValueError: ``state.json`` cannot be read or is not valid.
 
         """
-        if files.read_state_bytes(self.root) == self._seen:
+        # The bytes alone are not enough: a local write that failed after it re-read
+        # the state (a refused activation, a conflicting delete) leaves them seen
+        # but not applied.
+        if (files.read_state_bytes(self.root) == self._seen
+                and self.generation == self.applied_generation):
             return False
         with self._lock:
             self._read_state()
@@ -327,8 +335,7 @@ class Registry:
                 return False
             try:
                 policy = self._load_unless_served(key)
-            except (ServiceError, OSError, ValueError) as exc:
-                self._seen = b""  # try again at the next poll
+            except (ServiceError, OSError, ValueError) as exc:  # tried again at the next poll
                 if self._failed_generation != self.generation:
                     self._failed_generation = self.generation
                     log.error("store generation %d: cannot load its active model %s (%s); "

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from xapp.error_log import RefusalLog
 from xapp.errors import (
     InvalidRequest,
     MalformedRequest,
@@ -189,6 +190,7 @@ def install_error_handling(app: FastAPI, service: Service) -> None:
     of the service's errors, invalid reports and FastAPI's own refusals.
     """
     metrics = service.metrics
+    bugs = RefusalLog()  # a failure that repeats on every request must not flood the log
 
     def error_response(error: BaseException) -> JSONResponse:
         status = status_of(error).http_status
@@ -198,7 +200,8 @@ def install_error_handling(app: FastAPI, service: Service) -> None:
         return JSONResponse(_error_body(error), status_code=status)
 
     def unexpected(scope: Scope, error: Exception) -> JSONResponse:
-        log.error("%s %s failed", scope.get("method"), scope.get("path"), exc_info=error)
+        if bugs.due("rest", type(error).__name__) is not None:
+            log.error("%s %s failed", scope.get("method"), scope.get("path"), exc_info=error)
         return error_response(RuntimeError(
             f"internal error ({type(error).__name__}); the service log has the details"))
 

@@ -66,7 +66,10 @@ def _add_reading_routes(app: FastAPI, service: Service) -> None:
         replicas showing the same one serve the same model.
         """
         service.check_admin(authorization)
-        policy, generation = core.policy, registry.applied_generation
+        # The generation first: a sync swaps the model before it marks the generation
+        # applied, so this order never pairs a generation with an older model.
+        generation = registry.applied_generation
+        policy = core.policy
         if policy is None:
             return JSONResponse({"active": None, "reason": core.not_ready_reason,
                                  "generation": generation}, status_code=404)

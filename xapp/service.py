@@ -49,6 +49,9 @@ class Service:
         self.registry = _open_registry(settings, self.core.set_policy,
                                        self.metrics.store_generation.set)
         self._token = settings.token()
+        # Hashed once: with decisions_require_token every decision compares against it.
+        self._token_digest = (None if self._token is None
+                              else hashlib.sha256(self._token.encode()).digest())
         policy = self._initial_policy()
         self.core.set_policy(policy, "startup")
         self.registry.started(policy)
@@ -130,10 +133,10 @@ class Service:
         if scheme.lower() != "bearer" or not given:
             self.metrics.refused_credentials.labels(transport, credential).inc()
             raise Unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
-        assert self._token is not None
+        assert self._token_digest is not None
         # Constant time, and on digests so the length of the token does not leak either.
         if not hmac.compare_digest(hashlib.sha256(given.strip().encode()).digest(),
-                                   hashlib.sha256(self._token.encode()).digest()):
+                                   self._token_digest):
             self.metrics.refused_credentials.labels(transport, credential).inc()
             raise Unauthenticated("invalid bearer token")
 

@@ -27,15 +27,12 @@ from __future__ import annotations
 import math
 import struct
 from operator import attrgetter, itemgetter, le
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import numpy as np
 
 from xapp import features, nr_tables
 from xapp.report_fields import HARQ_HISTORY, SCALAR_ORDER, UE_ID_PROTO, Kind
-
-if TYPE_CHECKING:
-    from xapp.core import DecisionCore
 
 # Everything below is derived from the field table once, at import: per report, the
 # checks are a few C-level calls over precomputed positions and bounds.
@@ -60,7 +57,6 @@ _TABLE_AT: Final = _one(Kind.MCS_TABLE)
 _CQI_AT: Final = _POSITION["cqi"]
 _CHOICE_AT: Final = _one(Kind.CHOICE)
 _MCS_AT: Final = _one(Kind.MCS)
-_BYTES_AT: Final = _one(Kind.BYTES)
 _INTS: Final = _span(Kind.INT)
 _MEASURED: Final = _span(Kind.MEASUREMENT)
 _LOWEST: Final = tuple(f.low for f in SCALAR_ORDER[_INTS])
@@ -211,8 +207,3 @@ def first_best(q: list[float], table: int) -> int | None:
     # max() keeps the first of equal values and index() finds the first value equal to it.
     top = _MAX_MCS[table - 1]
     return q.index(max(q) if top == _LAST_ACTION else max(q[: top + 1]))
-
-
-def decide_one(core: DecisionCore, report: Any) -> tuple[int, int, int, str, str] | None:
-    """:meth:`xapp.core.DecisionCore.decide_one`, as a function of the core."""
-    return core.decide_one(report)

@@ -128,6 +128,7 @@ class CertificateFiles:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._seen = _signature(self._paths())
+        self._refused = self._seen  # the files as last found unloadable (none yet)
         self.pems = load_server_files(self.cert, self.key, self.client_ca)
 
     @property
@@ -141,18 +142,21 @@ class CertificateFiles:
     def refresh(self) -> int:
         """Load the files again if any changed since the last look; return the generation.
 
-        A change that does not load is logged and left for the next look, the last
-        good files staying in service.
+        A change that does not load is logged once and tried again when the files
+        change again, the last good files staying in service.
         """
         signature = _signature(self._paths())
-        if signature == self._seen:
+        # Files that did not load are not read again, nor logged again, until they
+        # change: a handshake must not pay for it, nor flood the log.
+        if signature == self._seen or signature == self._refused:
             return self.generation
         with self._lock:
-            if signature == self._seen:
+            if signature == self._seen or signature == self._refused:
                 return self.generation
             try:
                 pems = load_server_files(self.cert, self.key, self.client_ca)
             except TlsError as exc:
+                self._refused = signature
                 log.warning("TLS files changed but cannot be loaded yet (%s); still serving "
                             "the previous certificate", exc)
                 return self.generation

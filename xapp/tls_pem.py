@@ -56,6 +56,9 @@ def load_chain(context: ssl.SSLContext, cert: Path, key: Path, flags: dict[str, 
                            f"{flags['cert']} {cert}") from None
         raise TlsError(f"{flags['cert']} {cert} / {flags['key']} {key}: cannot be loaded: "
                        f"{exc.reason or exc}") from None
+    except OSError as exc:  # gone since it was read: a rotation that removes, then writes
+        raise TlsError(f"{flags['cert']} {cert} / {flags['key']} {key}: cannot be read: "
+                       f"{exc.strerror or exc}") from None
 
 
 def load_ca(context: ssl.SSLContext, ca: Path, flag: str) -> None:
@@ -70,3 +73,5 @@ def load_ca(context: ssl.SSLContext, ca: Path, flag: str) -> None:
         context.load_verify_locations(cafile=str(ca))
     except ssl.SSLError as exc:
         raise TlsError(f"{flag} {ca}: not a usable CA certificate: {exc.reason or exc}") from None
+    except OSError as exc:  # gone since read_cert read it
+        raise TlsError(f"{flag} {ca}: cannot read it: {exc.strerror or exc}") from None

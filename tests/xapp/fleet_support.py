@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,10 +210,25 @@ class Driver:
     failures: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _answered: threading.Condition = field(default_factory=threading.Condition)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=asyncio.run, args=(self._run(),), daemon=True)
         self._thread.start()
+
+    def wait_for(self, wanted: Callable[[Answer], bool], timeout_s: float = 30) -> Answer:
+        """Block until an answer that is ``wanted`` arrives (or has); fail past ``timeout_s``."""
+        seen = 0
+
+        def newly_wanted() -> Answer | None:  # each answer is looked at once
+            nonlocal seen
+            new, seen = self.answers[seen:], len(self.answers)
+            return next((a for a in new if wanted(a)), None)
+
+        with self._answered:
+            found = self._answered.wait_for(newly_wanted, timeout_s)
+        assert found is not None, f"no such answer within {timeout_s} s; {self.failures[:3]}"
+        return found
 
     def stop(self) -> None:
         self._stop.set()
@@ -250,8 +265,11 @@ class Driver:
                 if isinstance(cell.transport, FailoverTransport):
                     replica = (cell.index + cell.transport.last) % len(self.targets)
                 model_id, _, version = cell.slot_model.partition("@")
-                self.answers.append(Answer(cell.index, replica, sent, received, (model_id, version),
-                                           cell.slot_model != SERVICE_FALLBACK))
+                with self._answered:
+                    self.answers.append(Answer(cell.index, replica, sent, received,
+                                               (model_id, version),
+                                               cell.slot_model != SERVICE_FALLBACK))
+                    self._answered.notify_all()
             cell.step()
             await asyncio.sleep(self.pause_s)
 

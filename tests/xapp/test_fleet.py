@@ -63,7 +63,9 @@ def test_activations_and_rollbacks_reach_every_replica(fleet, tmp_path: Path) ->
             timeline.end_current(time.monotonic())
             timeline.begin(new, started)
             propagation.append(three.wait_all_serve(new, PROPAGATION_BOUND_S))
-        time.sleep(0.5)  # decisions on the last model too
+        last = time.monotonic()
+        for index in range(3):  # decisions on the last model too, from every replica
+            driver.wait_for(lambda a, i=index: a.replica == i and a.sent > last)
     finally:
         driver.stop()
     print(f"propagation to all 3 replicas: max {max(propagation):.3f} s, "
@@ -127,18 +129,18 @@ def test_rolling_one_replica_fails_no_decision(fleet) -> None:
     driver.start()
     rolled = three.replicas[1]
     try:
-        time.sleep(1)
+        driver.wait_for(lambda a: a.replica == 1)
         rolled.stop()
         # Activated while the replica is down: it must serve this once it is back.
         status, body = http("POST", f"{three.replicas[0].http}/v1/models?activate=true",
                             mlp_bytes("rolled", "1", seed=3))
         assert status == 201, body
-        time.sleep(0.5)
+        driver.wait_for(lambda a: a.cell == 1 and a.replica != 1)  # failed over
         restarted = time.monotonic()
         rolled.start()
         rolled.wait_ready()
         assert rolled.active()[:2] == ("rolled", "1")
-        time.sleep(1.5)
+        driver.wait_for(lambda a: a.replica == 1 and a.sent > restarted)  # traffic is back
     finally:
         driver.stop()
     assert driver.failures == []

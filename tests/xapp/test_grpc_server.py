@@ -19,7 +19,6 @@ from xapp.grpc_server import (
     build_response,
 )
 from xapp.proto_reports import batch_from_protos
-from xapp.single_ue import decide_one
 
 
 def request(n: int = 3, slot: int = 7, **overrides) -> pb.DecisionRequest:
@@ -181,7 +180,7 @@ def test_stream_one_ue_replies_equal_the_batch_path(served) -> None:
                                       {"wideband_cqi": 0, "last_mcs": 0})):
         one = request(1, slot=slot, **overrides)
         one.reports[0].ue_id = slot  # 0: a field proto3 leaves out
-        assert decide_one(servicer._core, one.reports[0]) is not None  # the fast path answers
+        assert servicer._core.decide_one(one.reports[0]) is not None  # the fast path answers
         replies = list(stub.StreamDecisions(iter([one]), timeout=10))
         batch_path = servicer._core.decide(batch_from_protos(one.reports)[1])
         ue_ids = np.array([one.reports[0].ue_id], dtype=np.uint64)

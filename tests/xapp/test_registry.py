@@ -177,11 +177,44 @@ def test_replicas_on_one_store_follow_each_other(tmp_path: Path, caplog) -> None
     swaps = len(one_swaps)
     assert one.sync() is False and len(one_swaps) == swaps
     assert one.applied_generation == two.generation == 5
+    # two wrote generation 5 before it had applied 4: it must still swap m@3 in.
+    assert two.applied_generation == 3
+    assert two.sync() is True and two_swaps[-1] == ("m@3", "sync")
 
     # A state naming a model this replica cannot load: it keeps serving, says so once.
     state = json.loads((tmp_path / "state.json").read_text())
     state.update(generation=6, active="gone@1")
     (tmp_path / "state.json").write_text(json.dumps(state))
     assert two.sync() is False and two.sync() is False
-    assert two.applied_generation == 5 and two_swaps[-1][0] == "m@1"
+    assert two.applied_generation == 5 and two_swaps[-1][0] == "m@3"
     assert len([r for r in caplog.records if "gone@1" in r.getMessage()]) == 1
+
+
+def test_a_refused_local_write_still_lets_the_replica_catch_up(tmp_path: Path) -> None:
+    """A write that re-read a newer state and then failed must not hide that state from sync."""
+    one, _ = make(tmp_path)
+    two, two_swaps = make(tmp_path)
+    one.upload(mlp_bytes("m", "1", seed=1))
+    one.activate("m@1")
+    with pytest.raises(ModelNotFound):
+        two.activate("missing@1")  # re-reads generation 1 under the lock, then fails
+    assert two.applied_generation == 0
+    assert two.sync() is True and two_swaps == [("m@1", "sync")]
+
+
+def test_a_replica_that_started_without_its_model_keeps_trying(tmp_path: Path) -> None:
+    """Start-up could not load the active model: the generation is not marked applied."""
+    one, _ = make(tmp_path)
+    one.upload(mlp_bytes("m", "1", seed=1))
+    one.activate("m@1")
+    model = tmp_path / "models" / "m" / "1" / "model.onnx"
+    good = model.read_bytes()
+    model.write_bytes(b"not a model")  # not yet readable, as on NFS before the file shows
+    two, two_swaps = make(tmp_path)
+    with pytest.raises(ModelRejected):
+        two.load_active()
+    two.started(None)
+    assert two.applied_generation == 0 and two.sync() is False
+    model.write_bytes(good)
+    assert two.sync() is True and two_swaps == [("m@1", "sync")]
+    assert two.applied_generation == 1

@@ -117,7 +117,8 @@ def test_bodies_that_are_not_a_json_object_get_400_and_chunked_bodies_the_limit(
         assert "exceeds the limit of 4096 bytes" in big.json()["error"]["message"]
 
 
-def test_unexpected_failures_answer_with_the_error_body(start_service, monkeypatch) -> None:
+def test_unexpected_failures_answer_with_the_error_body(start_service, monkeypatch,
+                                                        caplog) -> None:
     running = start_service()
 
     def broken() -> list:
@@ -131,6 +132,9 @@ def test_unexpected_failures_answer_with_the_error_body(start_service, monkeypat
         assert "RuntimeError" in response.json()["error"]["message"]
         assert 'linkadapt_errors_total{code="500",transport="rest"} 1.0' in \
             client.get("/metrics").text
+        assert client.get("/v1/models", headers=AUTH).status_code == 500
+    # Each failure is counted; its traceback is logged once per interval.
+    assert len([r for r in caplog.records if r.exc_info]) == 1
 
 
 def test_openapi_documents_the_error_body(start_service) -> None:

@@ -18,7 +18,7 @@ from xapp.metrics import Metrics
 from xapp.model_check import Limits, check_model, probe_batch
 from xapp.policy import OBSERVATION_ROW
 from xapp.proto_reports import batch_from_protos
-from xapp.single_ue import decide_one, observe_one
+from xapp.single_ue import observe_one
 
 _BAD: list[tuple[str, Any]] = [
     ("mcs_table", 3), ("wideband_cqi", 16), ("cqi_age_slots", 1_000_001), ("rank_indicator", 0),
@@ -100,7 +100,7 @@ def test_scalar_path_agrees_with_the_column_path(core: DecisionCore, message: pb
     except features.ReportError:
         event("invalid report")
         assert observe_one(message) is None  # the column path names the error
-        assert decide_one(core, message) is None
+        assert core.decide_one(message) is None
         return
     event("valid report")
     observed = observe_one(message)
@@ -109,19 +109,19 @@ def test_scalar_path_agrees_with_the_column_path(core: DecisionCore, message: pb
     assert OBSERVATION_ROW.pack(*row) == features.observe(batch).tobytes()
     assert (table, ue_id) == (int(batch.mcs_table[0]), int(ue_ids[0]))
     general = core.decide(batch)
-    assert decide_one(core, message) == (ue_id, int(general.mcs[0]), table, general.model_id,
-                                         general.model_version)
+    assert core.decide_one(message) == (ue_id, int(general.mcs[0]), table, general.model_id,
+                                        general.model_version)
 
 
 def test_steps_aside_without_a_model_or_with_non_finite_q_values(core: DecisionCore) -> None:
     message = json_format.ParseDict(report(), pb.UeReport())
-    assert decide_one(DecisionCore(Metrics()), message) is None
+    assert DecisionCore(Metrics()).decide_one(message) is None
     nan_core = DecisionCore(Metrics())
     policy = check_model(mlp_bytes(), Limits(latency_budget_us=None))
     object.__setattr__(policy, "_single_row", None)
     object.__setattr__(policy, "session", _NanSession())
     nan_core.set_policy(policy)
-    assert decide_one(nan_core, message) is None
+    assert nan_core.decide_one(message) is None
     assert not nan_core.decide(batch_from_protos([message])[1]).from_model.any()
     assert nan_core.metrics.decisions.model == 0
 
@@ -178,6 +178,6 @@ def test_ties_and_mcs_28_are_decided_like_the_column_path(table: str) -> None:
     tied = DecisionCore(Metrics())
     tied.set_policy(check_model(mlp_bytes(out_bias=bias), Limits(latency_budget_us=None)))
     message = json_format.ParseDict(report(mcs_table=table), pb.UeReport())
-    one = decide_one(tied, message)
+    one = tied.decide_one(message)
     assert one is not None and one[1] == (28 if table == "MCS_TABLE_QAM64" else 3)
     assert one[1] == int(tied.decide(batch_from_protos([message])[1]).mcs[0])

@@ -30,12 +30,14 @@ from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
 from xapp.settings import EMBEDDED_DEFAULT_MODEL, SettingsError, load_settings
 from xapp.tls import (
     MINIMUM_VERSION,
+    SERVER_FLAGS,
     CertificateFiles,
     ClientTls,
     TlsError,
     client_failure_hint,
     rest_ssl_context,
 )
+from xapp.tls_pem import load_chain
 
 REQUEST = {"schema_version": features.FEATURE_SCHEMA_VERSION, "cell_id": 1, "slot": 2,
            "reports": [report()]}
@@ -172,6 +174,17 @@ def test_unusable_server_files_stop_serve_with_one_line_naming_the_flag(
 def test_a_bad_client_ca_names_its_flag(pki: TestPki) -> None:
     with pytest.raises(TlsError, match="--tls-client-ca"):
         CertificateFiles(pki.server.cert, pki.server.key, pki.server.key)
+
+
+def test_files_gone_between_the_read_and_the_load_name_their_flag(pki: TestPki,
+                                                                  tmp_path: Path) -> None:
+    # What a rotation that removes the files, then writes them, can leave a reload to see.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    gone = tmp_path / "gone.pem"
+    with pytest.raises(TlsError, match=r"--tls-cert .* cannot be read"):
+        load_chain(context, gone, pki.server.key, SERVER_FLAGS)
+    with pytest.raises(TlsError, match=r"--tls-key .*gone\.pem: cannot be read"):
+        load_chain(context, pki.server.cert, gone, SERVER_FLAGS)
 
 
 def test_rest_context_refuses_anything_older_than_tls_1_2(pki: TestPki) -> None:
@@ -327,6 +340,20 @@ def test_rotated_files_are_served_to_new_connections_without_a_restart(
     assert served_serial(ports["rest"], pki) == renewed.serial
     assert served_serial(ports["grpc"], pki, "h2") == renewed.serial
     _assert_ready(running, pki)
+
+
+def test_a_half_written_rotation_is_logged_once_and_taken_when_complete(
+        pki: TestPki, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    replace_file(pki.server.cert, cert)
+    replace_file(pki.server.key, key)
+    files = CertificateFiles(cert, key)
+    renewed = issue(pki.ca, pki.directory, "renewed", "linkadapt", server=True)
+    replace_file(renewed.cert, cert)  # a new certificate with the old key
+    assert [files.refresh() for _ in range(5)] == [1] * 5  # a handshake each
+    assert len([r for r in caplog.records if "cannot be loaded yet" in r.getMessage()]) == 1
+    replace_file(renewed.key, key)
+    assert files.refresh() == 2 and files.pems.cert == renewed.cert.read_bytes()
 
 
 # -- client messages ----------------------------------------------------------------------------
