@@ -18,17 +18,13 @@ import numpy.typing as npt
 import onnx
 
 from xapp import features, nr_tables
+from xapp.defaults import DEFAULT_LATENCY_BUDGET_US, DEFAULT_MAX_MODEL_BYTES
 from xapp.errors import ModelRejected, ModelTooLarge
 from xapp.model_card import INPUT_NAME, OUTPUT_NAME, ModelCardError, load_model, read_model_card
 from xapp.policy import Policy
 from xapp.report_batch import ReportBatch
 from xapp.report_fields import FIELDS, Kind, ReportField
 
-DEFAULT_LATENCY_BUDGET_US: Final = 100.0
-"""Per-inference budget of the RAN paper (arXiv 2511.06563): < 100 us."""
-DEFAULT_MAX_MODEL_BYTES: Final = 1 << 20
-"""Upload size limit. The paper's deployable model is < 1 Mbit (131,072 bytes) of
-weights; the default leaves room for teachers (~105k parameters)."""
 _PROBE_ROWS: Final = 64
 _LATENCY_WARMUP: Final = 5
 _LATENCY_RUNS: Final = 200

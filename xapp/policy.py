@@ -17,6 +17,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from xapp import nr_tables
+from xapp.defaults import DEFAULT_BACKOFF
 from xapp.features import NUM_FEATURES
 from xapp.model_card import INPUT_NAME, OUTPUT_NAME, ModelCard
 from xapp.report_batch import IntArray
@@ -25,8 +26,6 @@ from xapp.sessions import open_session
 _OUTPUTS: Final = [OUTPUT_NAME]
 OBSERVATION_ROW: Final = struct.Struct(f"{NUM_FEATURES}f")
 """One observation row as float32 bytes: ``pack`` rounds each number like numpy's cast."""
-DEFAULT_BACKOFF: Final = 2
-"""MCS steps the fallback rule backs off from the CQI's MCS."""
 
 class _SingleRowRunner:
     """Batch-1 inference through an ORT I/O binding bound once to fixed buffers.

@@ -24,8 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from xapp.model_check import DEFAULT_LATENCY_BUDGET_US, DEFAULT_MAX_MODEL_BYTES
-from xapp.policy import DEFAULT_BACKOFF
+from xapp.defaults import DEFAULT_BACKOFF, DEFAULT_LATENCY_BUDGET_US, DEFAULT_MAX_MODEL_BYTES
 
 ENV_PREFIX: Final = "LINKADAPT_"
 EMBEDDED_DEFAULT_MODEL: Final = Path(__file__).parent / "models" / "default.onnx"

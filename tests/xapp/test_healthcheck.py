@@ -136,3 +136,13 @@ def test_the_check_speaks_mutual_tls_to_a_tls_service(tmp_path: Path) -> None:
     finally:
         service.terminate()
         service.wait(timeout=30)
+
+
+def test_the_probe_imports_neither_onnx_nor_onnx_runtime() -> None:
+    # Under TLS the chart's probes run this module every few seconds: it must stay light.
+    code = ("import sys, xapp.healthcheck; "
+            "print(sorted(m for m in ('onnx', 'onnxruntime', 'torch') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
