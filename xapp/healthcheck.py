@@ -32,7 +32,8 @@ from pathlib import Path
 
 from xapp.commands import serve
 from xapp.settings import Settings, SettingsError, host_port
-from xapp.tls import ClientTls, TlsError, client_failure_hint, pinned_context
+from xapp.tls_client import ClientTls, client_failure_hint, pinned_context
+from xapp.tls_pem import TlsError
 
 _ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
 """Wildcard bind addresses and the loopback address that reaches them."""

@@ -21,6 +21,7 @@ from xapp.grpc_server import start_grpc_server
 from xapp.rest import create_app
 from xapp.service import Service, StartupError
 from xapp.settings import Settings
+from xapp.tls_pem import TlsError
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def _transport_security(service: Service) -> _Transports:
     """Load the TLS files; raise :class:`StartupError` naming the flag of a bad one."""
     try:
         files = tls.server_files(service.settings)
-    except tls.TlsError as exc:
+    except TlsError as exc:
         raise StartupError(str(exc)) from None
     if files is None:
         log.warning("TLS is off (insecure): gRPC and REST serve plaintext, so reports, "

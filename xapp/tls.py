@@ -17,9 +17,9 @@ with the old key) keeps the last good files in service and is tried again at the
 next handshake. TLS 1.2 is the minimum on every context built here (O-RAN WG11
 security requirements ask for TLS 1.2 or newer on the interfaces of RIC components).
 
-The client side (:class:`ClientTls`, :func:`client_failure_hint` ...) lives in
-:mod:`xapp.tls_client` and the PEM checks in :mod:`xapp.tls_pem`; both stay
-importable from here.
+The client side (:class:`~xapp.tls_client.ClientTls`, the clients' flags and
+one-line hints) lives in :mod:`xapp.tls_client`; the PEM checks both sides share
+in :mod:`xapp.tls_pem`.
 """
 
 from __future__ import annotations
@@ -35,15 +35,7 @@ from typing import Any
 
 import grpc
 
-from xapp.tls_client import (
-    ClientTls,
-    add_client_arguments,
-    client_failure_hint,
-    client_tls_from,
-    pinned_context,
-)
 from xapp.tls_pem import (
-    CLIENT_FLAGS,
     MINIMUM_VERSION,
     SERVER_FLAGS,
     TlsError,
@@ -52,14 +44,6 @@ from xapp.tls_pem import (
     read_cert,
     read_key,
 )
-
-__all__ = [
-    "CLIENT_FLAGS", "MINIMUM_VERSION", "SERVER_FLAGS", "CertificateFiles", "ClientTls",
-    "HandshakeCounter", "ReloadingContext", "ServerPems", "TlsError", "add_client_arguments",
-    "check_server_settings", "client_failure_hint", "client_tls_from",
-    "grpc_server_credentials", "handshake_outcome", "load_server_files", "peer_names",
-    "pinned_context", "rest_ssl_context", "server_files",
-]
 
 log = logging.getLogger(__name__)
 

@@ -28,16 +28,9 @@ from xapp import features
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
 from xapp.settings import EMBEDDED_DEFAULT_MODEL, SettingsError, load_settings
-from xapp.tls import (
-    MINIMUM_VERSION,
-    SERVER_FLAGS,
-    CertificateFiles,
-    ClientTls,
-    TlsError,
-    client_failure_hint,
-    rest_ssl_context,
-)
-from xapp.tls_pem import load_chain
+from xapp.tls import CertificateFiles, rest_ssl_context
+from xapp.tls_client import ClientTls, client_failure_hint
+from xapp.tls_pem import MINIMUM_VERSION, SERVER_FLAGS, TlsError, load_chain
 
 REQUEST = {"schema_version": features.FEATURE_SCHEMA_VERSION, "cell_id": 1, "slot": 2,
            "reports": [report()]}

@@ -31,7 +31,7 @@ from training.sim.emulator import (
     load_ramp,
     run_emulation,
 )
-from xapp.tls import add_client_arguments, client_tls_from
+from xapp.tls_client import add_client_arguments, client_tls_from
 
 _EXAMPLES = """examples:
   linkadapt emulate --target 127.0.0.1:50051 --cells 2 --ues-per-cell 16 --slots 2000 --stream

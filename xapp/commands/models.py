@@ -11,7 +11,8 @@ from typing import Any, Final
 
 import httpx
 
-from xapp.tls import ClientTls, TlsError, add_client_arguments, client_failure_hint, client_tls_from
+from xapp.tls_client import ClientTls, add_client_arguments, client_failure_hint, client_tls_from
+from xapp.tls_pem import TlsError
 
 TOKEN_ENV: Final = "LINKADAPT_ADMIN_TOKEN"
 _BODY_SHOWN: Final = 120

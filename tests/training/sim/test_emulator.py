@@ -35,7 +35,7 @@ from training.sim.emulator import (
 from xapp import features
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
-from xapp.tls import ClientTls
+from xapp.tls_client import ClientTls
 
 TOKEN = "emulator-test-token"
 # KPIs both `simulate --json` and `emulate --json` print, computed the same way.

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from training.options import flag
 from training.sim import config
 from training.sim.policies import parse_policy
-from xapp.tls import ClientTls
+from xapp.tls_client import ClientTls
 
 _GRPC_SCHEMES: Final = ("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:", "vsock:")
 """gRPC target schemes: after one of these the address is gRPC's to parse."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from training.sim.emulator.errors import EmulatorError
 from training.sim.emulator.options import EmulatorOptions
-from xapp.tls import client_failure_hint
+from xapp.tls_client import client_failure_hint
 
 
 @dataclass

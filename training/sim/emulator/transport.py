@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from training.sim.emulator.errors import EmulatorError, SlotFailure
 from xapp._proto.linkadapt.v1 import linkadapt_pb2_grpc as pb_grpc
-from xapp.tls import ClientTls, client_failure_hint
+from xapp.tls_client import ClientTls, client_failure_hint
 
 BACKOFF_START_S: Final = 0.02
 BACKOFF_MAX_S: Final = 1.0
