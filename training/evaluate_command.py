@@ -147,7 +147,7 @@ def _default_reference(models: Sequence[evaluate.ModelSpec], use_baselines: bool
                and baselines.describe(s).target == evaluate.BLER_TARGET for s in specs):
             return OLLA
     except ValueError:
-        return OLLA  # a malformed OLLA spec: the spec check names it
+        return OLLA  # a bad spec: the configuration's spec check names it
     return models[0].name if models else GENIE
 
 

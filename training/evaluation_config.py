@@ -14,13 +14,13 @@ import numpy as np
 
 from training import baselines
 from training.baselines import EOLLA, GENIE_DELAYED, ILLA, OLLA, SALAD
-from training.sim import config
+from training.sim import config, policies
 
 GENIE: Final = baselines.GENIE
 BASELINES: Final = (OLLA, ILLA, GENIE, GENIE_DELAYED)
 """Names of the baseline rows of a scenario's table (and names a model may not take)."""
 DEFAULT_OLLA_STEPS_DB: Final = baselines.DEFAULT_OLLA_STEPS_DB
-BLER_TARGET: Final = baselines.OLLA_DEFAULT_TARGET
+BLER_TARGET: Final = policies.BLER_TARGET
 """CQI is defined at 10% BLER (TS 38.214 5.2.2.1); the ``olla`` row aims at the same target."""
 BLER_TOLERANCE: Final = 0.02
 EVALUATION_SPAWN_KEY: Final = 0x4556_414C
@@ -95,11 +95,12 @@ class EvaluationConfig:
             raise ValueError("--baselines: give at least one baseline spec")
         if not self.models and not self.baselines:
             raise ValueError("nothing to evaluate: give --model or drop --no-baselines")
+        if self.baselines:  # first: the names below are read off the built specs
+            baselines.check_specs(self.baseline_specs, "--baselines")
         if self.reference not in self.policy_names():
             raise ValueError(f"--reference {self.reference!r} is not an evaluated policy; "
                              f"choose one of: {', '.join(self.policy_names())}")
         if self.baselines:
-            baselines.check_specs(self.baseline_specs, "--baselines")
             for model in self.models:
                 if model.name in self.baseline_specs:
                     raise ValueError(f"--model: the name {model.name!r} is also a baseline "
