@@ -27,7 +27,7 @@ import numpy.typing as npt
 import onnx
 import torch
 
-from training.networks import QNetwork
+from training.networks import ExportableNetwork
 from xapp import features, nr_tables
 from xapp.atomic import write_atomic
 from xapp.errors import ModelRejected
@@ -64,7 +64,7 @@ def git_revision() -> str:
     return revision if done.returncode == 0 and revision else "unknown"
 
 
-def build_card(net: QNetwork, card: Mapping[str, Any]) -> dict[str, Any]:
+def build_card(net: ExportableNetwork, card: Mapping[str, Any]) -> dict[str, Any]:
     """Complete the caller's card with what the network and the xApp contract determine.
 
     The caller gives ``model_id``, ``version`` and ``kind`` (and optionally
@@ -97,7 +97,7 @@ def build_card(net: QNetwork, card: Mapping[str, Any]) -> dict[str, Any]:
     return {**defaults, **card, **derived}
 
 
-def to_onnx_model(net: QNetwork) -> onnx.ModelProto:
+def to_onnx_model(net: ExportableNetwork) -> onnx.ModelProto:
     """Trace ``net`` (on a CPU copy, eval mode) into an ONNX graph, opset :data:`OPSET`."""
     model = copy.deepcopy(net).cpu().eval()
     example = torch.zeros(1, features.NUM_FEATURES, dtype=torch.float32)
@@ -118,7 +118,7 @@ def to_onnx_model(net: QNetwork) -> onnx.ModelProto:
     return proto
 
 
-def export_onnx(net: QNetwork, path: Path, card: Mapping[str, Any], *,
+def export_onnx(net: ExportableNetwork, path: Path, card: Mapping[str, Any], *,
                 latency_budget_us: float | None = EXPORT_LATENCY_BUDGET_US) -> Path:
     """Export ``net`` with its model card to ``path``; return ``path``.
 
@@ -179,7 +179,7 @@ def read_card(path: Path) -> dict[str, Any]:
     return read_model_card(Path(path).read_bytes()).to_dict()
 
 
-def parity(net: QNetwork, onnx_path: Path,
+def parity(net: ExportableNetwork, onnx_path: Path,
            observations: npt.NDArray[np.float32]) -> float:
     """Max absolute difference of torch and ONNX Runtime Q-values over ``observations``.
 
