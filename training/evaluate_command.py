@@ -70,8 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="BLER targets the models are asked for (every UE's report "
                              "carries it), each in (0, 1); each model runs once per target, "
                              "the baselines once. The full report is at 0.1 when listed, "
-                             "else at the first; each other target gets a summary table "
-                             f"(default: {evaluate.BLER_TARGET:g})")
+                             "else at the first; with several targets it ends with one "
+                             f"table per target (default: {evaluate.BLER_TARGET:g})")
     parser.add_argument("--no-genie-delayed", action="store_true",
                         help="skip the genie-delayed reference row")
     parser.add_argument("--reference", default=None, metavar="NAME",
@@ -82,8 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the frontier's baselines and the genies (models only)")
     parser.add_argument("--workers", type=int, default=1,
                         help="runs ((scenario, policy, target) triples) in parallel "
-                             "processes "
-                             "(default: 1)")
+                             "processes (default: 1)")
     parser.add_argument("--out", type=Path, default=Path("reports/evaluation"), metavar="DIR",
                         help="directory of the report files (default: reports/evaluation)")
     parser.add_argument("--json", action="store_true",
