@@ -27,11 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--profile", default="quick", choices=sorted(PROFILES),
                         help="run size (default: quick)")
+    parser.add_argument("--scenario", default="random",
+                        help="train on one benchmark scenario (its UEs still draw their "
+                             "targets) instead of domain randomization (default: random)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--actors", type=int, default=None,
                         help="Ray collection actors (default: the profile's)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="run directory (default: runs/label-teacher-PROFILE)")
+                        help="run directory (default: runs/label-teacher-PROFILE-SCENARIO)")
     parser.add_argument("--model-version", default=None, metavar="VERSION",
                         help="version in the model card (default: PROFILE-sSEED)")
     parser.add_argument("--ray-address", default=None, metavar="HOST:PORT",
@@ -42,8 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config(args: argparse.Namespace) -> LabelTeacherConfig:
     """The command line as the pipeline's configuration."""
-    return LabelTeacherConfig(profile=args.profile, seed=args.seed, actors=args.actors,
-                              out=args.out, model_version=args.model_version,
+    return LabelTeacherConfig(profile=args.profile, scenario=args.scenario, seed=args.seed,
+                              actors=args.actors, out=args.out, model_version=args.model_version,
                               ray_address=args.ray_address, overwrite=args.overwrite)
 
 

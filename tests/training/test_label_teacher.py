@@ -127,7 +127,7 @@ def test_smoke_run_exports_a_teacher_with_its_card(tmp_path: Path,
     out = tmp_path / "run"
     assert main(["train-label-teacher", "--profile", "smoke", "--out", str(out)]) == 0
     card = read_card(out / "teacher.onnx")
-    assert card["kind"] == "teacher" and card["model_id"] == "teacher-labels"
+    assert card["kind"] == "teacher" and card["model_id"] == "teacher-labels-random"
     assert card["target_bler_range"] == [0.01, 0.3]
     assert card["training"]["command"].startswith("linkadapt train-label-teacher --profile smoke")
     summary = json.loads((out / "summary.json").read_text())

@@ -80,8 +80,9 @@ def load_teacher(path: str | Path) -> Teacher:
     except ModelCardError:
         card = {}
     _check_parity(net, data, path)
-    scenario = (card.get("training", {}).get("config", {}).get("rollout", {})
-                .get("scenario", "random"))
+    training = card.get("training", {})
+    scenario = training.get("scenario") or (training.get("config", {}).get("rollout", {})
+                                            .get("scenario", "random"))
     teacher_id = f"{card['model_id']}:{card['version']}" if card else path.stem
     return Teacher(net=net, teacher_id=teacher_id, sha256=hashlib.sha256(data).hexdigest(),
                    scenario=str(scenario), path=str(path), card=card)

@@ -21,9 +21,8 @@ from typing import Final
 
 import numpy as np
 
-from training.label_teacher.collect import NetworkBehaviour
+from training.label_teacher.collect import NetworkBehaviour, draw_config
 from training.label_teacher.network import LabelNetwork
-from training.sim import config
 from training.sim.link import LinkSimulator
 
 CALIBRATION_TARGETS: Final = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
@@ -38,13 +37,14 @@ def initial_prices(targets: Sequence[float]) -> list[float]:
 
 
 def calibrate(net: LabelNetwork, seed: int, ues: int, slots: int, interval: int = 50,
-              targets: Sequence[float] = CALIBRATION_TARGETS) -> dict[str, list[float]]:
+              targets: Sequence[float] = CALIBRATION_TARGETS,
+              scenario: str = "random") -> dict[str, list[float]]:
     """Set ``net``'s prices; return the targets, prices and the BLER of the last half."""
     seq = np.random.SeedSequence(seed, spawn_key=(_SPAWN_KEY,))
     config_seq, sim_seq = seq.spawn(2)
     k = len(targets)
     group = np.arange(ues) % k
-    cfg = config.randomized(np.random.default_rng(config_seq), ues)
+    cfg = draw_config(scenario, np.random.default_rng(config_seq), ues)
     cfg = replace(cfg, target_bler=np.asarray(targets, dtype=np.float64)[group])
     sim = LinkSimulator(cfg, sim_seq)
     log_mu = np.log(np.asarray(

@@ -16,7 +16,7 @@ its own seed, so a dataset does not depend on how episodes were spread over acto
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, NamedTuple
 
 import numpy as np
@@ -57,12 +57,13 @@ class Samples(NamedTuple):
 
 @dataclass(frozen=True)
 class Episode:
-    """One episode's size and behaviour."""
+    """One episode's size and behaviour; ``scenario``: ``random`` or a benchmark scenario."""
 
     ues: int
     slots: int
     epsilon: float
     keep: float
+    scenario: str = "random"
 
 
 class NetworkBehaviour:
@@ -89,12 +90,21 @@ def episode_seed(run_seed: int, round_index: int, episode: int) -> np.random.See
     return np.random.SeedSequence(run_seed, spawn_key=(_SPAWN_KEY, round_index, episode))
 
 
+def draw_config(scenario: str, rng: np.random.Generator, ues: int) -> config.LinkConfig:
+    """UE rows of ``scenario``, each with its own target drawn as the randomized ones are."""
+    if scenario == "random":
+        return config.randomized(rng, ues)
+    lo, hi = config.TRAINED_TARGET_BLER
+    targets = np.exp(rng.uniform(np.log(lo), np.log(hi), ues))
+    return replace(config.config_source(scenario)(rng, ues), target_bler=targets)
+
+
 def run_episode(seq: np.random.SeedSequence, spec: Episode,
                 net: LabelNetwork | None) -> Samples:
     """Simulate one episode and return its recorded decisions."""
     config_seq, sim_seq, own_seq = seq.spawn(3)
     rng = np.random.default_rng(own_seq)
-    cfg = config.randomized(np.random.default_rng(config_seq), spec.ues)
+    cfg = draw_config(spec.scenario, np.random.default_rng(config_seq), spec.ues)
     sim = LinkSimulator(cfg, sim_seq)
     if net is None:
         target = float(rng.choice(BASELINE_TARGETS))

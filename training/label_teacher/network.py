@@ -141,7 +141,11 @@ def label_network_from_state(state: dict[str, torch.Tensor]) -> LabelNetwork:
     net = LabelNetwork([int(state[k].shape[0]) for k in weights])
     for name in ("knots", "slopes"):
         setattr(net, name, torch.as_tensor(state[name]).clone())
-    net.load_state_dict(state)
+    missing = [k for k in net.state_dict() if k not in state]
+    if missing:
+        raise ValueError(f"the label network's state lacks {', '.join(missing)}")
+    # an ONNX export also holds constants the exporter made (the clamp's bounds): skipped
+    net.load_state_dict({k: torch.as_tensor(state[k]) for k in net.state_dict()})
     return net
 
 

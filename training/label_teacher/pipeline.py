@@ -33,7 +33,7 @@ from training.label_teacher.collect import (
 )
 from training.label_teacher.network import LABEL_HIDDEN, LabelNetwork
 from training.options import MAX_SEED
-from training.sim.config import TRAINED_TARGET_BLER
+from training.sim.config import SCENARIOS, TRAINED_TARGET_BLER
 from training.teacher_config import TrainingError
 
 GOODPUT_WEIGHT: Final = 20.0
@@ -83,6 +83,7 @@ class LabelTeacherConfig:
     """Every option of a run; :meth:`command` reproduces it."""
 
     profile: str = "quick"
+    scenario: str = "random"
     seed: int = 0
     actors: int | None = None
     out: Path | None = None
@@ -95,6 +96,9 @@ class LabelTeacherConfig:
         if self.profile not in PROFILES:
             raise TrainingError(f"--profile must be one of {', '.join(PROFILES)}, "
                                 f"got {self.profile!r}")
+        if self.scenario != "random" and self.scenario not in SCENARIOS:
+            raise TrainingError(f"--scenario must be 'random' or one of {', '.join(SCENARIOS)}, "
+                                f"got {self.scenario!r}")
         if not 0 <= self.seed <= MAX_SEED:
             raise TrainingError(f"--seed must be from 0 to {MAX_SEED}, got {self.seed}")
         if self.actors is not None and self.actors < 1:
@@ -112,7 +116,7 @@ class LabelTeacherConfig:
     @property
     def run_dir(self) -> Path:
         """The run directory."""
-        return self.out or Path(f"runs/label-teacher-{self.profile}")
+        return self.out or Path(f"runs/label-teacher-{self.profile}-{self.scenario}")
 
     @property
     def version(self) -> str:
@@ -121,8 +125,10 @@ class LabelTeacherConfig:
 
     def command(self) -> str:
         """The command line that reproduces this run."""
-        words = ["linkadapt", "train-label-teacher", "--profile", self.profile,
-                 "--seed", str(self.seed), "--out", str(self.run_dir)]
+        words = ["linkadapt", "train-label-teacher", "--profile", self.profile]
+        if self.scenario != "random":
+            words += ["--scenario", self.scenario]
+        words += ["--seed", str(self.seed), "--out", str(self.run_dir)]
         if self.actors is not None:
             words += ["--actors", str(self.actors)]
         if self.model_version:
@@ -178,7 +184,7 @@ def _collect(workers: list[Any], cfg: LabelTeacherConfig, index: int, spec: Roun
     import ray
 
     state = None if net is None else ray.put(numpy_state(net))
-    episode = Episode(spec.ues, spec.slots, spec.epsilon, spec.keep)
+    episode = Episode(spec.ues, spec.slots, spec.epsilon, spec.keep, cfg.scenario)
     jobs = []
     for e in range(spec.episodes):
         seq = episode_seed(cfg.seed, index, e)
@@ -220,7 +226,7 @@ def train_label_teacher(cfg: LabelTeacherConfig,
             losses = fit(net, data, round_spec.epochs, spec.batch, spec.learning_rate,
                          cfg.seed + index, log)
             cal = calibration.calibrate(net, cfg.seed * 100 + index, spec.calibration_ues,
-                                        spec.calibration_slots)
+                                        spec.calibration_slots, scenario=cfg.scenario)
             log(f"  prices {cal['prices']} -> BLER {cal['bler']} at {cal['targets']}")
             rounds.append({**asdict(round_spec), "samples": len(fresh), "losses": losses,
                            "calibration": cal})
@@ -228,11 +234,11 @@ def train_label_teacher(cfg: LabelTeacherConfig,
         for w in workers:
             ray.kill(w)
     out = cfg.run_dir
-    summary = {"profile": cfg.profile, "seed": cfg.seed, "actors": actors,
+    summary = {"profile": cfg.profile, "scenario": cfg.scenario, "seed": cfg.seed, "actors": actors,
                "hidden": list(spec.hidden), "samples": 0 if data is None else len(data),
                "rounds": rounds, "seconds": round(time.monotonic() - started, 1),
                "ray_nodes": placements, "command": cfg.command()}
-    card = {"model_id": "teacher-labels", "version": cfg.version, "kind": "teacher",
+    card = {"model_id": f"teacher-labels-{cfg.scenario}", "version": cfg.version, "kind": "teacher",
             "target_bler_range": list(TRAINED_TARGET_BLER),
             "training": {"algorithm": "supervised on full-information labels (expected "
                          "goodput and error probability of every MCS on the true channel), "
