@@ -14,11 +14,11 @@ from linkadapt.cli import main
 from training.export import read_card
 from training.label_teacher.calibrate import calibrate
 from training.label_teacher.collect import Episode, episode_seed, run_episode
-from training.label_teacher.network import LabelNetwork, target_index
+from training.label_teacher.network import FEEDBACK_GAIN, LabelNetwork, target_index
 from training.sim import config
 from training.sim.link import LinkSimulator
 from xapp import nr_tables
-from xapp.features import NUM_FEATURES, observe
+from xapp.features import FEATURE_NAMES, NUM_FEATURES, observe
 from xapp.sessions import open_session
 
 
@@ -41,12 +41,19 @@ def test_prices_pass_through_their_points_and_are_flat_outside() -> None:
 
 def test_score_is_goodput_less_the_priced_error_at_each_rows_target() -> None:
     net = _network()
-    obs = torch.randn(4, NUM_FEATURES)
-    obs[:, target_index()] = torch.log(torch.tensor([0.01, 0.1, 0.3, 0.1]))
+    obs = torch.randn(5, NUM_FEATURES)
+    targets = torch.tensor([0.01, 0.1, 0.3, 0.1, 0.1])
+    obs[:, target_index()] = torch.log(targets)
+    # window BLER: under the target (no feedback) but for the last two UEs, at twice the
+    # target over 20 TBs (full feedback) and over 5 TBs (half of it)
+    obs[:, FEATURE_NAMES.index("window_bler")] = torch.tensor([0.0, 0.05, 0.2, 0.2, 0.2])
+    obs[:, FEATURE_NAMES.index("log_window_tbs")] = torch.log1p(
+        torch.tensor([20.0, 20.0, 20.0, 20.0, 5.0]))
     with torch.no_grad():
         goodput, error = net.heads(obs)
         scores = net(obs)
-    price = torch.tensor([1.0, 0.1, 0.02, 0.1])[:, None]
+    extra = FEEDBACK_GAIN * 0.01 / 0.1 * torch.tensor([0.0, 0.0, 0.0, 1.0, 0.5])
+    price = (torch.tensor([1.0, 0.1, 0.02, 0.1, 0.1]) + extra)[:, None]
     assert torch.allclose(scores, goodput - price * error, atol=1e-5)
     # the heads do not read the target: changing it alone changes no head output
     other = obs.clone()

@@ -26,6 +26,7 @@ from training.label_teacher.network import LabelNetwork
 from training.sim.link import LinkSimulator
 
 CALIBRATION_TARGETS: Final = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3)
+MIN_PRICE: Final = 1e-4
 _STEP: Final = 0.5
 _MAX_MOVE: Final = 0.5  # at most x1.65 per update
 _SPAWN_KEY: Final = 0x43414C49  # "CALI"
@@ -66,7 +67,7 @@ def calibrate(net: LabelNetwork, seed: int, ues: int, slots: int, interval: int 
         target = np.asarray(targets)
         move = np.clip(_STEP / math.sqrt(updates) * (bler - target) / target,
                        -_MAX_MOVE, _MAX_MOVE)
-        log_mu = log_mu + np.where(sent > 0, move, 0.0)
+        log_mu = np.maximum(log_mu + np.where(sent > 0, move, 0.0), math.log(MIN_PRICE))
         net.set_prices(targets, np.exp(log_mu).tolist())
         if t > slots // 2:
             tail_sent += sent
@@ -74,7 +75,9 @@ def calibrate(net: LabelNetwork, seed: int, ues: int, slots: int, interval: int 
             tail_log_mu.append(log_mu.copy())
         sent[:], errors[:] = 0, 0
     final = np.mean(tail_log_mu, axis=0) if tail_log_mu else log_mu
-    prices = np.minimum.accumulate(np.exp(final))
+    # Where the mix stays under a high target at any price, the price only sinks: a floor
+    # keeps the curve of prices from running away to nothing.
+    prices = np.maximum(np.minimum.accumulate(np.exp(final)), MIN_PRICE)
     net.set_prices(targets, prices.tolist())
     return {"targets": list(targets), "prices": prices.round(5).tolist(),
             "bler": (tail_errors / np.maximum(tail_sent, 1)).round(4).tolist()}
