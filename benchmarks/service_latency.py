@@ -297,12 +297,12 @@ def rss_mb(pid: int) -> float:
 def build_requests() -> dict[str, Any]:
     """Build every request of the run, serialized where the call takes bytes."""
     ue = json_format.ParseDict(REPORT, pb.UeReport())
-    one = pb.DecisionRequest(schema_version=1, cell_id=1, slot=1, reports=[ue])
+    one = pb.DecisionRequest(schema_version=2, cell_id=1, slot=1, reports=[ue])
     ue_ids, batch = batch_from_protos([ue] * 1000)
-    columns = pb.DecisionRequest(schema_version=1, cell_id=1, slot=1,
+    columns = pb.DecisionRequest(schema_version=2, cell_id=1, slot=1,
                                  columns=encode_columns(batch, ue_ids), columnar_response=True)
-    messages = pb.DecisionRequest(schema_version=1, cell_id=1, slot=1, reports=[ue] * 1000)
-    body = json.dumps({"schema_version": 1, "cell_id": 1, "slot": 1, "reports": [REPORT]})
+    messages = pb.DecisionRequest(schema_version=2, cell_id=1, slot=1, reports=[ue] * 1000)
+    body = json.dumps({"schema_version": 2, "cell_id": 1, "slot": 1, "reports": [REPORT]})
     return {
         "echo_bytes": one.SerializeToString(),
         "echo_columns_bytes": columns.SerializeToString(),
