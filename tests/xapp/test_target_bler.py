@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 import onnx
 import pytest
-from conftest import AUTH, OPSET, Running, card, mlp_bytes, report
+from conftest import AUTH, OPSET, Running, card, report
 from google.protobuf import json_format
 from onnx import TensorProto, helper, numpy_helper
 
@@ -134,13 +134,18 @@ def test_rest_serves_the_target_and_the_default(ladder: Any) -> None:
     assert [d["mcs"] for d in response.json()["decisions"]] == [5, 10, 20, 10]
 
 
-@pytest.mark.parametrize("default", [0.02, 0.25])
+@pytest.mark.parametrize(("default", "mcs"), [(0.02, 5), (0.25, 20)])
 def test_an_absent_target_decides_as_the_configured_default_sent(start_service: Any,
-                                                                   default: float) -> None:
-    """The default is applied exactly like a sent target, on every path (random MLP)."""
+                                                                   default: float,
+                                                                   mcs: int) -> None:
+    """The configured default is applied exactly like a sent target, on every path.
+
+    The ladder answers MCS 10 at 10%: a default that is not the configured one shows,
+    and one not applied at all (NaN) falls back.
+    """
     running = start_service(default_target_bler=default)
-    running.service.registry.upload(mlp_bytes("m", "1", hidden=(64, 64), seed=5))
-    running.service.registry.activate("m@1")
+    running.service.registry.upload(ladder_bytes())
+    running.service.registry.activate("ladder@1")
     records = [report(ue_id=i, wideband_cqi=c, last_mcs=m)
                for i, (c, m) in enumerate(zip(range(1, 16), [3, 9, 14, 20, 27] * 3,
                                               strict=True))]
@@ -150,13 +155,22 @@ def test_an_absent_target_decides_as_the_configured_default_sent(start_service: 
         copy.CopyFrom(message)
         copy.target_bler = default
 
-    def grpc_mcs(reports: list[pb.UeReport]) -> list[int]:
+    def grpc_mcs(reports: list[pb.UeReport], columns: bool = False,
+                 stream: bool = False) -> list[int]:
         request = pb.DecisionRequest(schema_version=2, reports=reports)
+        if columns:
+            batch = batch_from_protos(reports)[1]
+            request = pb.DecisionRequest(schema_version=2, columns=encode_columns(batch))
         with grpc.insecure_channel(running.grpc) as channel:
-            return _mcs(pb_grpc.LinkAdaptationStub(channel).Decide(request, timeout=10))
+            stub = pb_grpc.LinkAdaptationStub(channel)
+            if stream:
+                return _mcs(next(stub.StreamDecisions(iter([request]), timeout=10)))
+            return _mcs(stub.Decide(request, timeout=10))
 
     absent, given = grpc_mcs(messages), grpc_mcs(sent)
-    assert absent == given
+    assert absent == given == [mcs] * 15
+    for columns, stream in ((True, False), (False, True), (True, True)):
+        assert grpc_mcs(messages, columns, stream) == grpc_mcs(sent, columns, stream) == given
     assert [grpc_mcs([m])[0] for m in messages] == [grpc_mcs([m])[0] for m in sent] == given
     rest_absent = _rest(running, [None] * 15).json()["decisions"]
     body = {"schema_version": 2, "reports": [{**r, "target_bler": default} for r in records]}
