@@ -68,8 +68,8 @@ def test_json_has_every_scenario_policy_and_kpi(tiny_run: tuple[dict[str, Any], 
                 assert key in row
             assert len(row["mcs_histogram"]) == 29
         meta = rows["student-3x32:0.1"]["metadata"]
-        assert meta["parameter_count"] == 4477 and meta["kind"] == "student"
-        assert meta["size_kbit"] == pytest.approx(4477 * 32 / 1000)
+        assert meta["parameter_count"] == 4509 and meta["kind"] == "student"
+        assert meta["size_kbit"] == pytest.approx(4509 * 32 / 1000)
         olla = rows["olla"]
         assert list(olla["sweep"]) == ["0.25", "0.5", "1", "2"]
         assert olla["d_up_db"] in (0.25, 0.5, 1.0, 2.0)
@@ -310,7 +310,7 @@ def test_the_committed_student_in_parallel_gives_the_serial_result(tmp_path: Pat
     result = json.loads(stdout)
     serial = evaluate.run_all(evaluate_command.config_from_args(_args(argv)))
     for scenario, runs in serial.items():
-        assert list(runs) == ["genie", "student-3x32:single-kl-tau0.01-quick-s0", "olla:0.5",
+        assert list(runs) == ["genie", "student-3x32:single-kl-tau0.01-smoke-s0", "olla:0.5",
                               "olla:2", "illa", "fixed:0", "fixed:20"]
         for spec in ("olla:0.5", "olla:2", "illa", "fixed:0", "fixed:20"):
             assert result["baselines"][scenario][spec]["throughput_mbps"] == \

@@ -108,6 +108,8 @@ class LinkSimulator:
         self._table = cfg.mcs_table.astype(np.int64) - 1  # row into the (2, 29) lookups
         self.max_mcs = nr_tables.max_mcs(self._table + 1)
         self._k1 = cfg.k1.astype(np.int64)
+        # Each UE's reported BLER target, rounded to float32 once (see _build_reports).
+        self._target_bler = cfg.target_bler.astype(np.float32).astype(np.float64)
         self._build_tb_lookups()
         self._init_harq()
         self.kpis = Kpis(n)
@@ -181,6 +183,9 @@ class LinkSimulator:
             tx_antennas=cfg.tx_antennas.astype(np.int64),
             numerology=cfg.numerology.astype(np.int64),
             csi_period=cfg.csi_period.astype(np.int64),
+            # float32 values, as the wire carries them: the emulator's service then
+            # observes the very number the simulator does (log of the same float64).
+            target_bler=self._target_bler,
         )
 
     def _states(self) -> npt.NDArray[np.int8]:
