@@ -203,20 +203,24 @@ class DecisionCore:
 
         """
         targets = batch.target_bler
+        absent = np.isnan(targets)
+        if absent.any():
+            # The default lies in the range of every model the registry lets serve, so
+            # checking the filled column checks the sent targets (and none is left when
+            # no report sent one: the common case of a service without per-UE targets).
+            if absent.all():
+                return batch.with_columns(target_bler=np.full(len(targets), self._default_target))
+            targets = np.where(absent, self._default_target, targets)
+            batch = batch.with_columns(target_bler=targets)
+        # Targets are float32 values on every path, and so are the bounds. Two reductions
+        # answer the common case; only a refusal looks for the first offender.
         low, high = policy.card.target_bounds
-        # Targets are float32 values on every path, and so are the bounds; NaN (absent)
-        # is outside neither bound.
-        outside = (targets < low) | (targets > high)
-        if outside.any():
-            ue = int(np.flatnonzero(outside)[0])
+        if not (targets.min(initial=low) >= low and targets.max(initial=high) <= high):
+            ue = int(np.flatnonzero((targets < low) | (targets > high))[0])
             raise InvalidRequest(
                 f"reports[{ue}].target_bler: outside the active model's trained range "
                 f"{policy.card.describe_range()}, got {np.float32(targets[ue])!s}",
                 field="target_bler", ue_index=ue)
-        absent = np.isnan(targets)
-        if absent.any():
-            batch = batch.with_columns(
-                target_bler=np.where(absent, self._default_target, targets))
         return batch
 
     def _all_fallback(self, batch: ReportBatch, table: npt.NDArray[np.int64]) -> Decisions:

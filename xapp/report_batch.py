@@ -57,10 +57,12 @@ def _len(self: Any) -> int:
     return int(self.cqi.shape[0])
 
 
+_NAMES: Final = tuple(f.name for f in FIELDS)
+
+
 def _with_columns(self: Any, **columns: Any) -> Any:
     """Return a batch with the given columns replaced (the others are shared)."""
-    return type(self)(**{f.name: columns.get(f.name, getattr(self, f.name))
-                         for f in fields(self)})
+    return type(self)(**{**{name: getattr(self, name) for name in _NAMES}, **columns})
 
 
 if TYPE_CHECKING:
