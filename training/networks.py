@@ -41,7 +41,7 @@ class ExportableNetwork(Protocol):
 
 
 class QNetwork(nn.Module):
-    """``observation (batch, 43) -> q_values (batch, 29)``: normalize, then an MLP with ReLUs."""
+    """``observation (batch, 44) -> q_values (batch, 29)``: normalize, then an MLP with ReLUs."""
 
     obs_mean: torch.Tensor
     obs_std: torch.Tensor
@@ -71,7 +71,7 @@ class QNetwork(nn.Module):
         return self.mlp((observation - self.obs_mean) / self.obs_std)
 
     def set_normalization(self, observations: npt.NDArray[np.float32]) -> None:
-        """Set the input statistics from a sample of observations, ``(n, 43)``."""
+        """Set the input statistics from a sample of observations, ``(n, 44)``."""
         obs = np.asarray(observations, dtype=np.float64)
         self.obs_mean.copy_(torch.as_tensor(obs.mean(axis=0), dtype=torch.float32))
         self.obs_std.copy_(torch.as_tensor(np.maximum(obs.std(axis=0), _MIN_STD),

@@ -18,7 +18,7 @@ On disk, a dataset is a directory::
     manifest.json       {"format", "format_version", "feature_schema_version",
                          "num_features", "num_actions", "teacher_id", "teacher_sha256",
                          "scenario", "samples", "shards": [{"file", "samples", "sha256"}], ...}
-    shard-00000.npz     obs (n, 43) float32 raw features, q (n, 29) float32 teacher Q-values
+    shard-00000.npz     obs (n, 44) float32 raw features, q (n, 29) float32 teacher Q-values
 
 :func:`load_dataset` checks everything (format, feature schema, shapes, checksums,
 finite values) and raises :class:`DatasetError` naming the file and the problem.
@@ -105,7 +105,7 @@ class CollectConfig:
 class TeacherSamples(NamedTuple):
     """States and the teacher's Q-values on them."""
 
-    obs: npt.NDArray[np.float32]  # (n, 43) raw features
+    obs: npt.NDArray[np.float32]  # (n, 44) raw features
     q: npt.NDArray[np.float32]  # (n, 29) teacher Q-values
 
 
