@@ -169,8 +169,7 @@ def observe(batch: ReportBatch) -> npt.NDArray[np.float32]:
         rows = obs.T  # a view: each feature is written in place, strided
     else:
         rows = np.empty((NUM_FEATURES, n), dtype=np.float32)
-    table = batch.mcs_table
-    cqi = batch.cqi
+    table, cqi = batch.mcs_table, batch.cqi
     lookup = (table - 1) * _CQI_ROWS + cqi
     cqi_mcs = _CQI_MCS_FLAT.take(lookup)
     rows[0] = cqi
