@@ -43,7 +43,7 @@ from tests.synthetic import random_mlp
 
 
 def student_model(path: Path) -> None:
-    """Write a random MLP 43-32-32-32-29 (the 3x32 student's shape) with a model card."""
+    """Write a random MLP 44-32-32-32-29 (the 3x32 student's shape) with a model card."""
     path.write_bytes(random_mlp("bench-3x32", hidden=(32, 32, 32), kind="benchmark"))
 
 

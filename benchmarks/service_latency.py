@@ -105,7 +105,8 @@ if len(sys.argv) > 2:
     from pathlib import Path
     from xapp.model_check import Limits, check_model
     policy = check_model(Path(sys.argv[2]).read_bytes(), Limits(latency_budget_us=None))
-    row = [0.5] * 43
+    from xapp.features import NUM_FEATURES
+    row = [0.5] * NUM_FEATURES
     async def stream(requests, context):
         async for r in requests:
             policy.q_row(row)
@@ -117,8 +118,10 @@ if len(sys.argv) > 3:
     from xapp.features import observe
     from xapp.metrics import Metrics
     from xapp.single_ue import observe_one
+    from xapp.report_fields import float32
     core = DecisionCore(Metrics())
     core.set_policy(policy)
+    default_target = float32(core.default_target_bler)
     parse = pb.DecisionRequest.FromString
     def parsed(raw):
         request = parse(raw)
@@ -126,8 +129,8 @@ if len(sys.argv) > 3:
     def features(raw):
         request = parse(raw)
         if request.reports:
-            return observe_one(request.reports[0])
-        return observe(decode_columns(request.columns)[1])
+            return observe_one(request.reports[0], default_target, policy.card.target_bounds)
+        return observe(core.with_targets(decode_columns(request.columns)[1], policy))
     def decision(raw):
         request = parse(raw)
         if request.reports:
@@ -173,7 +176,7 @@ def _identity(data: bytes) -> bytes:
 
 
 def student_model(path: Path) -> None:
-    """Write a random MLP 43-32-32-32-29 (the 3x32 student's shape) with a model card."""
+    """Write a random MLP 44-32-32-32-29 (the 3x32 student's shape) with a model card."""
     path.write_bytes(random_mlp("bench-3x32", hidden=(32, 32, 32), kind="benchmark"))
 
 
@@ -297,12 +300,12 @@ def rss_mb(pid: int) -> float:
 def build_requests() -> dict[str, Any]:
     """Build every request of the run, serialized where the call takes bytes."""
     ue = json_format.ParseDict(REPORT, pb.UeReport())
-    one = pb.DecisionRequest(schema_version=1, cell_id=1, slot=1, reports=[ue])
+    one = pb.DecisionRequest(schema_version=2, cell_id=1, slot=1, reports=[ue])
     ue_ids, batch = batch_from_protos([ue] * 1000)
-    columns = pb.DecisionRequest(schema_version=1, cell_id=1, slot=1,
+    columns = pb.DecisionRequest(schema_version=2, cell_id=1, slot=1,
                                  columns=encode_columns(batch, ue_ids), columnar_response=True)
-    messages = pb.DecisionRequest(schema_version=1, cell_id=1, slot=1, reports=[ue] * 1000)
-    body = json.dumps({"schema_version": 1, "cell_id": 1, "slot": 1, "reports": [REPORT]})
+    messages = pb.DecisionRequest(schema_version=2, cell_id=1, slot=1, reports=[ue] * 1000)
+    body = json.dumps({"schema_version": 2, "cell_id": 1, "slot": 1, "reports": [REPORT]})
     return {
         "echo_bytes": one.SerializeToString(),
         "echo_columns_bytes": columns.SerializeToString(),

@@ -73,7 +73,7 @@ def main() -> None:
     else:
         print(f"simulator, {args.ues} UEs, scenario {args.scenario}, one core:")
         print(f"  {core:12,.0f} UE-slots/s  (OLLA in the loop)")
-        print(f"  {with_obs:12,.0f} UE-slots/s  (plus the 43-feature observation per UE)")
+        print(f"  {with_obs:12,.0f} UE-slots/s  (plus the 44-feature observation per UE)")
         print(f"  {random_cfg:12,.0f} UE-slots/s  (domain-randomized configurations)")
 
 

@@ -30,6 +30,8 @@ PIPE_CLOSED: Final = 141
 COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "simulate": ("training.sim.commands", "closed-loop link simulation of one policy, KPI table"),
     "train-teacher": ("training.teacher_command", "train the DQN teacher with Ray rollout actors"),
+    "train-label-teacher": ("training.label_teacher_command",
+                            "train the teacher on full-information labels (Ray collection)"),
     "distill": ("training.distill_command", "distill teachers into small students (ONNX, INT8)"),
     "evaluate": ("training.evaluate_command", "compare policies on the benchmark scenarios"),
     "serve": ("xapp.commands.serve", "run the xApp: gRPC + REST MCS decisions"),

@@ -245,7 +245,7 @@ report = {"ue_id": 17, "mcs_table": "MCS_TABLE_QAM64", "wideband_cqi": 9, "cqi_a
           "num_tx_antennas": 4, "numerology": 1, "csi_period_slots": 20}
 request = urllib.request.Request(
     f"http://127.0.0.1:{sys.argv[1]}/v1/decisions", method="POST",
-    data=json.dumps({"schema_version": 1, "cell_id": 1, "slot": 0, "reports": [report]}).encode(),
+    data=json.dumps({"schema_version": 2, "cell_id": 1, "slot": 0, "reports": [report]}).encode(),
     headers={"Content-Type": "application/json"})
 with urllib.request.urlopen(request, timeout=5) as response:
     decision = json.load(response)["decisions"][0]

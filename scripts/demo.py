@@ -89,7 +89,7 @@ def main() -> int:
             print("linkadapt serve exited early; see its messages above", file=sys.stderr)
             return 1
         print(f"readiness {base}/ric/v1/health/ready -> {status} {json.dumps(body)}")
-        request = {"schema_version": 1, "cell_id": 1, "slot": 1000, "reports": [REPORT]}
+        request = {"schema_version": 2, "cell_id": 1, "slot": 1000, "reports": [REPORT]}
         data = json.dumps(request).encode()
         post = urllib.request.Request(f"{base}/v1/decisions", data=data,
                                       headers={"content-type": "application/json"})

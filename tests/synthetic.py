@@ -1,6 +1,6 @@
 """Random-weight MLPs in the served model format, for load tests, benchmarks and checks.
 
-They have the shape of a real policy (``observation`` [batch, 43] ->
+They have the shape of a real policy (``observation`` [batch, 44] ->
 ``q_values`` [batch, 29]) and a valid model card, so the service admits and
 serves them exactly like a trained student; their decisions mean nothing.
 """
@@ -48,6 +48,6 @@ def random_mlp(model_id: str, version: str = "1", *, hidden: tuple[int, ...] = (
         "model_id": model_id, "version": version, "kind": kind,
         "feature_schema_version": features.FEATURE_SCHEMA_VERSION,
         "num_features": features.NUM_FEATURES, "num_actions": nr_tables.NUM_ACTIONS,
-        "action_map": "mcs_index", "created": _CREATED,
+        "action_map": "mcs_index", "created": _CREATED, "target_bler_range": [0.01, 0.3],
         "parameter_count": sum(int(np.prod(t.dims)) for t in inits)})
     return model.SerializeToString()

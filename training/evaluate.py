@@ -21,9 +21,15 @@ flagged ``bler_on_target: false``.
 Seeds: a run with ``--seed K`` simulates from :func:`evaluation_seed`, a seed
 sequence under a spawn key that training never derives; see that function.
 
+Each model runs once per BLER target of ``--target-bler`` (its UEs report that
+target); the baselines, genies and frontier are the same at every target. The
+``scenarios`` and ``summary`` of the result hold the models at the primary target
+(10% when listed, else the first); ``targets`` holds, for every target, the models
+judged against the frontier (:func:`~training.evaluation_summary.target_summary`).
+
 Result layout (also the JSON of ``linkadapt evaluate --json``)::
 
-    {"config": {...},
+    {"config": {..., "target_blers": [...], "primary_target_bler": T},
      "scenarios": {scenario: {policy: {KPIs of training.sim.closed_loop.kpis,
                                        "role": "model" | "baseline",
                                        "metadata": {...},  # models: from the card
@@ -32,7 +38,8 @@ Result layout (also the JSON of ``linkadapt evaluate --json``)::
      "baselines": {scenario: {spec: {KPIs, "family", "on_hull"}}},
      "frontiers": {scenario: {"hull", "olla_hull", "families"}},  # see scenario_frontier
      "summary": {"reference": name, "policies": {policy: {...}},
-                 "families": {family: {scenario: best gain over OLLA's frontier %}}}}
+                 "families": {family: {scenario: best gain over OLLA's frontier %}}},
+     "targets": {"0.1": {"target_bler", "bler_limit", "models": {model: {...}}}, ...}}
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ from training.evaluation_config import (
     EvaluationConfig,
     ModelSpec,
     evaluation_seed,
+    target_label,
 )
 from training.evaluation_models import inference_p50_us, model_spec, unique_names
 from training.evaluation_runs import (
@@ -66,6 +74,7 @@ from training.evaluation_runs import (
     run_task,
     scenario_rows,
     select_olla,
+    task_config,
     tasks,
 )
 from training.evaluation_summary import (
@@ -74,6 +83,7 @@ from training.evaluation_summary import (
     policy_against_frontier,
     scenario_frontier,
     summarize,
+    target_summary,
 )
 
 __all__ = [
@@ -82,7 +92,8 @@ __all__ = [
     "SALAD", "EvaluationConfig", "ModelSpec", "Task", "evaluate", "evaluation_seed",
     "family_summary", "gain_pct", "inference_p50_us", "model_spec", "policy_against_frontier",
     "run_all", "run_scenarios", "run_task", "scenario_frontier", "scenario_rows",
-    "select_olla", "summarize", "tasks", "to_json", "unique_names",
+    "select_olla", "summarize", "target_summary", "task_config", "tasks", "to_json",
+    "unique_names",
 ]
 
 
@@ -91,7 +102,9 @@ def evaluate(cfg: EvaluationConfig,
     """Run the evaluation; return the result (see the module docstring for its layout)."""
     start = time.perf_counter()
     raw = run_all(cfg, done)
-    scenarios = {s: scenario_rows(raw[s], cfg) for s in cfg.scenarios}
+    # One table per target: the models' rows differ, the baselines' and genies' do not.
+    by_target = {t: {s: scenario_rows(raw[s], cfg, t) for s in cfg.scenarios}
+                 for t in cfg.target_blers}
     baseline_runs: dict[str, Any] = {}
     frontiers: dict[str, Any] = {}
     if cfg.baselines:
@@ -104,12 +117,16 @@ def evaluate(cfg: EvaluationConfig,
                                        "on_hull": spec in on_hull}
                                 for spec in cfg.baseline_specs}
             frontiers[s] = f
-            for row in scenarios[s].values():
-                row["frontier"] = policy_against_frontier(row, hull, scenarios[s])
+            for tables in by_target.values():
+                for row in tables[s].values():
+                    row["frontier"] = policy_against_frontier(row, hull, tables[s])
+    scenarios = by_target[cfg.primary_target]
     summary = summarize(scenarios, cfg.reference)
     summary["families"] = family_summary(frontiers)
+    names = [m.name for m in cfg.models]
     return {
         "config": {**asdict(cfg), "models": [asdict(m) for m in cfg.models],
+                   "primary_target_bler": cfg.primary_target,
                    "bler_target": BLER_TARGET, "bler_tolerance": BLER_TOLERANCE,
                    "runs": len(tasks(cfg)),
                    "evaluation_spawn_key": EVALUATION_SPAWN_KEY,
@@ -118,6 +135,8 @@ def evaluate(cfg: EvaluationConfig,
         "baselines": baseline_runs,
         "frontiers": frontiers,
         "summary": summary,
+        "targets": {target_label(t): target_summary(tables, names, t)
+                    for t, tables in by_target.items()},
     }
 
 

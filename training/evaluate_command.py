@@ -18,6 +18,7 @@ from pathlib import Path
 
 from training import baselines, evaluate
 from training.evaluate import GENIE, OLLA, EvaluationConfig
+from training.evaluation_config import check_targets
 from training.evaluation_report import REPORT_FILES, format_report, write_report
 from training.sim import config
 
@@ -25,9 +26,10 @@ _EXAMPLES = """examples:
   linkadapt evaluate --model runs/student-3x32.onnx
   linkadapt evaluate --model a.onnx --model b.onnx --scenarios mimo,cell-edge --workers 2
   linkadapt evaluate --model student.onnx --model runs/teacher-quick-random/teacher.onnx \\
-      --reference teacher-random:quick-s0 --json
+      --reference teacher-labels-random:quick-s0 --json
   linkadapt evaluate --model student.onnx --targets 0.05,0.1,0.2 --olla-steps 0.5,1
   linkadapt evaluate --model student.onnx --baselines olla:0.5,olla:1,illa,fixed:0,fixed:12
+  linkadapt evaluate --model student.onnx --target-bler 0.1,0.02,0.3
 """
 
 
@@ -64,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the frontier's baselines as policy specs, instead of the grid "
                              "of --olla-steps, --targets and --fixed-mcs (default: olla:D:T "
                              "for every step and target, eolla:T, salad:T, illa, fixed:K)")
+    parser.add_argument("--target-bler", default=None, metavar="T,T,...",
+                        help="BLER targets the models are asked for (every UE's report "
+                             "carries it), each in (0, 1); each model runs once per target, "
+                             "the baselines once. The full report is at 0.1 when listed, "
+                             "else at the first; with several targets it ends with one "
+                             f"table per target (default: {evaluate.BLER_TARGET:g})")
     parser.add_argument("--no-genie-delayed", action="store_true",
                         help="skip the genie-delayed reference row")
     parser.add_argument("--reference", default=None, metavar="NAME",
@@ -73,8 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-baselines", action="store_true",
                         help="skip the frontier's baselines and the genies (models only)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="runs ((scenario, policy) pairs) in parallel processes "
-                             "(default: 1)")
+                        help="runs ((scenario, policy, target) triples) in parallel "
+                             "processes (default: 1)")
     parser.add_argument("--out", type=Path, default=Path("reports/evaluation"), metavar="DIR",
                         help="directory of the report files (default: reports/evaluation)")
     parser.add_argument("--json", action="store_true",
@@ -153,6 +161,9 @@ def _default_reference(models: Sequence[evaluate.ModelSpec], use_baselines: bool
 
 def config_from_args(args: argparse.Namespace) -> EvaluationConfig:
     """Validate the options into an :class:`EvaluationConfig`; ValueError for bad input."""
+    target_blers = ((evaluate.BLER_TARGET,) if args.target_bler is None
+                    else _float_list(args.target_bler, "--target-bler"))
+    check_targets(target_blers)  # before the models load: a bad flag fails at once
     models = evaluate.unique_names([evaluate.model_spec(p) for p in args.model])
     use_baselines = not args.no_baselines
     specs = baseline_specs_from_args(args)
@@ -164,7 +175,8 @@ def config_from_args(args: argparse.Namespace) -> EvaluationConfig:
             scenarios=tuple(s.strip() for s in args.scenarios.split(",") if s.strip()),
             ues=args.ues, slots=args.slots, seed=args.seed, models=models,
             baselines=use_baselines, baseline_specs=specs,
-            genie_delayed=not args.no_genie_delayed, reference=reference, workers=args.workers)
+            genie_delayed=not args.no_genie_delayed, reference=reference, workers=args.workers,
+            target_blers=target_blers)
     except ValueError as exc:
         message = str(exc)
         if args.baselines is None and message.startswith("--baselines: "):

@@ -7,6 +7,7 @@ rows follow from :class:`EvaluationConfig`; every run simulates from
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -28,6 +29,9 @@ EVALUATION_SPAWN_KEY: Final = 0x4556_414C
 even: training's simulations sit under odd ones (see :func:`evaluation_seed`)."""
 FAMILIES_VS_OLLA: Final = (EOLLA, SALAD, ILLA)
 """Families whose points are set against OLLA's own frontier in the report."""
+BLER_LIMIT_FACTOR: Final = 1.2
+"""A model asked for target T passes the BLER check at a BLER of at most 1.2 T: the
+``olla`` row's 10% +- 2% tolerance (:data:`BLER_TOLERANCE`), scaled with the target."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,10 @@ class EvaluationConfig:
     reference: str = OLLA
     """Policy the "change vs reference" figures compare against."""
     workers: int = 1
-    """Runs ((scenario, policy) pairs) in parallel processes."""
+    """Runs ((scenario, policy, target) triples) in parallel processes."""
+    target_blers: tuple[float, ...] = (BLER_TARGET,)
+    """BLER targets the models are asked for (every UE's report carries it); each model
+    runs once per scenario per target. The baselines and genies do not read it."""
 
     def __post_init__(self) -> None:
         if self.ues < 1:
@@ -82,6 +89,7 @@ class EvaluationConfig:
             raise ValueError(f"--workers must be at least 1, got {self.workers}")
         if self.seed < 0:
             raise ValueError(f"--seed must be >= 0, got {self.seed}")
+        check_targets(self.target_blers)
         if not self.scenarios:
             raise ValueError("--scenarios: give at least one scenario")
         for name in self.scenarios:
@@ -105,6 +113,29 @@ class EvaluationConfig:
                 if model.name in self.baseline_specs:
                     raise ValueError(f"--model: the name {model.name!r} is also a baseline "
                                      "spec; rename the model (its card's model_id:version)")
+        names = {m.name for m in self.models}
+        for model in self.models:
+            for target in self.target_blers:
+                key = self.model_key(model.name, target)
+                if key != model.name and key in names:
+                    raise ValueError(f"--model: the name {key!r} is also the run of model "
+                                     f"{model.name!r} at --target-bler {target:g}; rename "
+                                     "the model (its card's model_id:version)")
+
+    @property
+    def primary_target(self) -> float:
+        """The target of the full report and of the result's top-level keys.
+
+        10% when listed (the target of the ``olla`` row and of CQI), else the first.
+        """
+        return BLER_TARGET if BLER_TARGET in self.target_blers else self.target_blers[0]
+
+    def model_key(self, name: str, target: float) -> str:
+        """Key of a model's run at ``target``.
+
+        Its name at the primary target, else ``NAME@T`` (``student:1@0.02``).
+        """
+        return name if target == self.primary_target else f"{name}@{target_label(target)}"
 
     def olla_specs(self) -> dict[float, str]:
         """The OLLA specs at the 10% target by step: the sweep of the ``olla`` row."""
@@ -129,6 +160,22 @@ class EvaluationConfig:
             names += [ILLA] if ILLA in self.baseline_specs else []
             names += self.reference_specs()
         return names
+
+
+def target_label(target: float) -> str:
+    """A BLER target as the result's keys write it: ``0.02``."""
+    return f"{target:g}"
+
+
+def check_targets(targets: tuple[float, ...]) -> None:
+    """Refuse an empty, repeated or out-of-range ``--target-bler`` list (ValueError)."""
+    if not targets:
+        raise ValueError("--target-bler: give at least one target")
+    for target in targets:
+        if not (math.isfinite(target) and 0 < target < 1):
+            raise ValueError(f"--target-bler: targets must be in (0, 1), got {target:g}")
+    if len({target_label(t) for t in targets}) != len(targets):
+        raise ValueError("--target-bler: a target is named twice")
 
 
 def evaluation_seed(seed: int) -> np.random.SeedSequence:

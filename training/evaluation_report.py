@@ -2,8 +2,10 @@
 
 Per scenario: the frontier tables (each policy at its own BLER; each baseline
 family against tuned OLLA), the table of all policies against the reference, and
-a frontier plot; then the summary over scenarios. The result's layout is in
-:mod:`training.evaluate`; how to read the figures, in docs/evaluation.md.
+a frontier plot; then the summary over scenarios, all with the models at the
+primary BLER target. With several ``--target-bler`` values, one compact table per
+target follows. The result's layout is in :mod:`training.evaluate`; how to read
+the figures, in docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -195,6 +197,45 @@ def _frontier_summary(summary: Mapping[str, Any], scenarios: Sequence[str]) -> l
     return lines
 
 
+def _target_pct(target: float) -> str:
+    return f"{100 * target:.4g}%"
+
+
+def _target_table(t: Mapping[str, Any], scenarios: Sequence[str]) -> list[str]:
+    limit = f"BLER <= {_target_pct(t['bler_limit'])}"
+    lines = ["| model | " + " | ".join(scenarios) + " | mean gain % | worst gain % "
+             f"| mean frontier->genie-delayed gap closed % | {limit} |",
+             "|---|" + "---|" * (len(scenarios) + 4)]
+    for name, m in t["models"].items():
+        cells = [f"{_num(p['gain_pct'], '.1f', signed=True)} / {_pct(p['bler'], '.1f')}"
+                 for p in (m["scenarios"][sc] for sc in scenarios)]
+        worst = _num(m["worst_gain_pct"], ".1f", signed=True)
+        if m["worst_scenario"] is not None:
+            worst += f" ({m['worst_scenario']})"
+        check = "yes" if m["bler_within_limit"] else f"no ({', '.join(m['bler_over_limit'])})"
+        cells += [_num(m["mean_gain_pct"], ".1f", signed=True), worst,
+                  _pct(m["mean_gap_share_genie_delayed"], ".0f"), check]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _targets_section(result: Mapping[str, Any]) -> list[str]:
+    """One compact table per BLER target, the primary one first (its sections are above)."""
+    primary = result["config"]["primary_target_bler"]
+    targets = sorted(result["targets"].values(), key=lambda t: t["target_bler"] != primary)
+    lines = ["## BLER targets", "",
+             "Each model asked for each target of --target-bler (every UE's report carries "
+             "it), judged against the same frontier as above. Cells: gain at no higher BLER % "
+             "/ BLER %. The last column checks the BLER against 1.2 x the target, the "
+             "tolerance of the olla row's 10% +- 2%."]
+    for t in targets:
+        heading = f"At the {_target_pct(t['target_bler'])} target"
+        if t["target_bler"] == primary:
+            heading += " (the sections above)"
+        lines += ["", f"### {heading}", "", *_target_table(t, list(result["scenarios"]))]
+    return lines
+
+
 def format_report(result: Mapping[str, Any]) -> str:
     """Render the result as markdown: per scenario the frontier tables, then the summary."""
     cfg, scenarios = result["config"], result["scenarios"]
@@ -221,6 +262,11 @@ def format_report(result: Mapping[str, Any]) -> str:
         f"by throughput with BLER within {100 * cfg['bler_target']:g} +- "
         f"{100 * cfg['bler_tolerance']:g} %. ")
     lines += ["", f"{olla_line}Changes are relative to {reference}."]
+    several = len(result.get("targets", {})) > 1
+    if several:
+        lines += ["", f"The models' UEs report a {_target_pct(cfg['primary_target_bler'])} "
+                  "BLER target in the sections below; each target of --target-bler has its "
+                  "table at the end (BLER targets)."]
     for name, rows in scenarios.items():
         lines += ["", f"## {name}", "", config.scenario(name).summary]
         if name in frontiers:
@@ -236,6 +282,8 @@ def format_report(result: Mapping[str, Any]) -> str:
     if frontiers:
         lines += [*_frontier_summary(result["summary"], list(scenarios)), ""]
     lines += _summary_tables(result["summary"], list(scenarios))
+    if several:
+        lines += ["", *_targets_section(result)]
     return "\n".join(lines)
 
 
@@ -312,7 +360,10 @@ def plot_frontier(result: Mapping[str, Any], scenario: str, path: Path) -> None:
     hull = f["hull"]
     x = [100 * p["bler"] for p in hull]
     y = [p["throughput_mbps"] for p in hull]
-    right = max([100 * r["bler"] for r in [*runs.values(), *rows.values()]] + x) * 1.05 + 0.5
+    others = [p["bler"] for t in result.get("targets", {}).values()
+              for m in t["models"].values() for p in [m["scenarios"][scenario]]]
+    right = max([100 * r["bler"] for r in [*runs.values(), *rows.values()]]
+                + [100 * b for b in others] + x) * 1.05 + 0.5
     ax.plot([*x, right], [*y, y[-1]], color="black", linewidth=1.2, label="frontier")
     genie_style = {GENIE: ":", evaluate.GENIE_DELAYED: "--"}
     for name, row in rows.items():
@@ -322,6 +373,15 @@ def plot_frontier(result: Mapping[str, Any], scenario: str, path: Path) -> None:
         elif row["role"] == "model":
             ax.scatter(100 * row["bler"], row["throughput_mbps"], marker="*", s=160,
                        edgecolors="black", linewidths=0.6, zorder=5, label=name)
+    primary = result["config"].get("primary_target_bler")
+    for t in result.get("targets", {}).values():
+        if t["target_bler"] == primary:
+            continue  # the stars above
+        for name, m in t["models"].items():
+            p = m["scenarios"][scenario]
+            ax.scatter(100 * p["bler"], p["throughput_mbps"], marker="P", s=60,
+                       edgecolors="black", linewidths=0.5, zorder=5,
+                       label=f"{name} @ {_target_pct(t['target_bler'])}")
     ax.set(xlabel="BLER, first transmissions (%)", ylabel="throughput, mean per UE (Mbit/s)",
            title=f"{scenario}: throughput-BLER frontier of the baselines", xlim=(0, right),
            ylim=(0, None))

@@ -1,6 +1,8 @@
-"""Running an evaluation: one simulation per (scenario, policy), on a process pool.
+"""Running an evaluation: one simulation per (scenario, policy, target), on a process pool.
 
-Each scenario's runs become its table (:func:`scenario_rows`): the models, ``olla``
+The models run once per BLER target of ``--target-bler``; the baselines and genies,
+which do not read the target, once per scenario. Each scenario's runs become its
+table at a target (:func:`scenario_rows`): the models at that target, ``olla``
 tuned to the 10% target over its step sweep (:func:`select_olla`), ``illa`` and
 the genie reference rows.
 """
@@ -33,25 +35,37 @@ class Task(NamedTuple):
     spec: str
     """What :func:`run_task` builds: a model's ONNX path, else the spec."""
     is_model: bool
+    target_bler: float | None = None
+    """The BLER target every UE's report carries (models); None: the scenario's own."""
 
 
 def tasks(cfg: EvaluationConfig) -> list[Task]:
-    """Every run of ``cfg``: references and models first (the slowest), then baselines."""
+    """Every run of ``cfg``: references and models first (the slowest), then baselines.
+
+    A model runs once per target, keyed :meth:`EvaluationConfig.model_key`; the
+    baselines and genies run once per scenario whatever the targets.
+    """
     out: list[Task] = []
     for scenario in cfg.scenarios:
         out += [Task(scenario, spec, spec, False) for spec in cfg.reference_specs()]
-        out += [Task(scenario, m.name, m.path, True) for m in cfg.models]
+        out += [Task(scenario, cfg.model_key(m.name, t), m.path, True, t)
+                for m in cfg.models for t in cfg.target_blers]
     for scenario in cfg.scenarios:
         if cfg.baselines:
             out += [Task(scenario, spec, spec, False) for spec in cfg.baseline_specs]
     return out
 
 
+def task_config(task: Task, ues: int) -> config.LinkConfig:
+    """The UEs of a run: the scenario's, reporting the task's BLER target when it has one."""
+    link_cfg = config.scenario(task.scenario).config(ues)
+    return link_cfg if task.target_bler is None else link_cfg.with_target_bler(task.target_bler)
+
+
 def run_task(task: Task, ues: int, slots: int, seed: int) -> dict[str, Any]:
     """KPIs of one run (in a worker process when ``--workers`` > 1)."""
     policy = OnnxPolicy(task.spec) if task.is_model else parse_policy(task.spec)
-    link_cfg = config.scenario(task.scenario).config(ues)
-    return closed_loop.run(policy, link_cfg, slots, evaluation_seed(seed)).kpis
+    return closed_loop.run(policy, task_config(task, ues), slots, evaluation_seed(seed)).kpis
 
 
 def run_all(cfg: EvaluationConfig, done: Callable[[str, float], None] | None = None,
@@ -111,12 +125,18 @@ def select_olla(sweep: Mapping[float, Mapping[str, Any]], target: float = BLER_T
     return min(sweep, key=lambda d: (abs(sweep[d]["bler"] - target), d)), False
 
 
-def scenario_rows(raw: Mapping[str, Mapping[str, Any]],
-                  cfg: EvaluationConfig) -> dict[str, dict[str, Any]]:
-    """The table of a scenario, ``{policy: row}``: models, tuned ``olla``, ``illa``, genies."""
+def scenario_rows(raw: Mapping[str, Mapping[str, Any]], cfg: EvaluationConfig,
+                  target: float | None = None) -> dict[str, dict[str, Any]]:
+    """The table of a scenario, ``{policy: row}``: models, tuned ``olla``, ``illa``, genies.
+
+    The models' rows are their runs at ``target`` (default: the primary target), under
+    their own names; the other rows are the same at every target.
+    """
+    target = cfg.primary_target if target is None else target
     rows: dict[str, dict[str, Any]] = {}
     for model in cfg.models:
-        rows[model.name] = _row(raw[model.name], "model", metadata=model.metadata)
+        rows[model.name] = _row(raw[cfg.model_key(model.name, target)], "model",
+                                metadata=model.metadata)
     if not cfg.baselines:
         return rows
     olla = cfg.olla_specs()

@@ -2,7 +2,8 @@
 
 Per scenario, the baseline runs give the frontier (:func:`scenario_frontier`) and
 each policy is judged against it at its own BLER (:func:`policy_against_frontier`);
-:func:`summarize` and :func:`family_summary` gather the figures over scenarios.
+:func:`summarize` and :func:`family_summary` gather the figures over scenarios, and
+:func:`target_summary` the models' figures at one BLER target of ``--target-bler``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from training import baselines, frontier
 from training.baselines import GENIE, GENIE_DELAYED, OLLA
-from training.evaluation_config import FAMILIES_VS_OLLA
+from training.evaluation_config import BLER_LIMIT_FACTOR, FAMILIES_VS_OLLA
 
 
 def _points(runs: Mapping[str, Mapping[str, Any]], specs: Sequence[str]) -> list[frontier.Point]:
@@ -186,3 +187,48 @@ def family_summary(frontiers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict
                                                         "gain_pct": best["gain_pct"],
                                                         "bler": best["bler"]}
     return out
+
+
+def target_summary(scenarios: Mapping[str, Mapping[str, Mapping[str, Any]]],
+                   models: Sequence[str], target: float) -> dict[str, Any]:
+    """The models asked for BLER target ``target``, judged against the frontier.
+
+    Args:
+        scenarios: ``{scenario: {policy: row}}`` with the models' rows at ``target``
+            (each with its ``frontier`` when the baselines ran).
+        models: names of the models' rows.
+        target: the BLER target the models were asked for.
+
+    Returns:
+        ``target_bler``, ``bler_limit`` (:data:`BLER_LIMIT_FACTOR` x target) and
+        ``models``: per model, per scenario ``throughput_mbps``, ``bler``,
+        ``bler_within_limit``, and from the frontier ``frontier_mbps``, ``gain_pct``,
+        ``extrapolated``, ``gap_share_genie_delayed`` (None without baselines); over
+        scenarios ``mean_gain_pct``, ``worst_gain_pct`` with its ``worst_scenario``,
+        ``mean_gap_share_genie_delayed``, ``bler_within_limit`` (in every scenario)
+        and ``bler_over_limit`` (the scenarios where it is not).
+
+    """
+    limit = BLER_LIMIT_FACTOR * target
+    out: dict[str, Any] = {}
+    for name in models:
+        per: dict[str, Any] = {}
+        for scenario, rows in scenarios.items():
+            row = rows[name]
+            f = row.get("frontier") or {}
+            per[scenario] = {
+                "throughput_mbps": row["throughput_mbps"], "bler": row["bler"],
+                # a hair of slack: 1.2 * 0.1 is 0.12000000000000001 in floating point
+                "bler_within_limit": bool(row["bler"] <= limit + 1e-12),
+                **{key: f.get(key) for key in ("frontier_mbps", "gain_pct", "extrapolated",
+                                               "gap_share_genie_delayed")},
+            }
+        over = [s for s, p in per.items() if not p["bler_within_limit"]]
+        out[name] = {
+            **_over_scenarios(per, lambda p: p["gain_pct"], "gain_pct", "worst_scenario"),
+            "mean_gap_share_genie_delayed": _mean(
+                [p["gap_share_genie_delayed"] for p in per.values()]),
+            "bler_within_limit": not over, "bler_over_limit": over,
+            "scenarios": per,
+        }
+    return {"target_bler": target, "bler_limit": limit, "models": out}

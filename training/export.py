@@ -1,7 +1,7 @@
 """Export a Q-network to the served ONNX format, with its model card, atomically.
 
 The format is the one :mod:`xapp.model_card` defines: input ``observation``
-float32 ``(batch, 43)``, output ``q_values`` float32 ``(batch, 29)``, dynamic batch,
+float32 ``(batch, 44)``, output ``q_values`` float32 ``(batch, 29)``, dynamic batch,
 the card as JSON in ``metadata_props``. Everything is checked in memory before
 the file is written: the ONNX checker, and the service's own admission checks
 (:func:`xapp.model_check.check_model`: signature, card, ONNX Runtime load, probe
@@ -27,7 +27,8 @@ import numpy.typing as npt
 import onnx
 import torch
 
-from training.networks import QNetwork
+from training.networks import ExportableNetwork
+from training.sim.config import TRAINED_TARGET_BLER
 from xapp import features, nr_tables
 from xapp.atomic import write_atomic
 from xapp.errors import ModelRejected
@@ -64,14 +65,17 @@ def git_revision() -> str:
     return revision if done.returncode == 0 and revision else "unknown"
 
 
-def build_card(net: QNetwork, card: Mapping[str, Any]) -> dict[str, Any]:
+def build_card(net: ExportableNetwork, card: Mapping[str, Any],
+               target_bler_range: tuple[float, float] = TRAINED_TARGET_BLER) -> dict[str, Any]:
     """Complete the caller's card with what the network and the xApp contract determine.
 
     The caller gives ``model_id``, ``version`` and ``kind`` (and optionally
     ``training``, ``evaluation`` or any extra key, passed through). Filled in here:
     ``parameter_count``, ``size_kbit`` (float32 weights), ``hidden_layers``,
     ``feature_schema_version``, ``num_features``, ``num_actions``, ``action_map``,
-    and, unless given, ``created`` (UTC, ISO 8601) and ``git_revision``.
+    ``target_bler_range`` (the BLER targets the network was trained for: the
+    service refuses reports outside it), and, unless given, ``created`` (UTC,
+    ISO 8601) and ``git_revision``.
 
     Raises:
         ExportError: when the caller gives a contract key with a different value.
@@ -83,6 +87,7 @@ def build_card(net: QNetwork, card: Mapping[str, Any]) -> dict[str, Any]:
         "num_features": features.NUM_FEATURES,
         "num_actions": nr_tables.NUM_ACTIONS,
         "action_map": ACTION_MAP,
+        "target_bler_range": [float(target_bler_range[0]), float(target_bler_range[1])],
     }
     for key, value in derived.items():
         if key in card and card[key] != value:
@@ -97,7 +102,7 @@ def build_card(net: QNetwork, card: Mapping[str, Any]) -> dict[str, Any]:
     return {**defaults, **card, **derived}
 
 
-def to_onnx_model(net: QNetwork) -> onnx.ModelProto:
+def to_onnx_model(net: ExportableNetwork) -> onnx.ModelProto:
     """Trace ``net`` (on a CPU copy, eval mode) into an ONNX graph, opset :data:`OPSET`."""
     model = copy.deepcopy(net).cpu().eval()
     example = torch.zeros(1, features.NUM_FEATURES, dtype=torch.float32)
@@ -118,8 +123,9 @@ def to_onnx_model(net: QNetwork) -> onnx.ModelProto:
     return proto
 
 
-def export_onnx(net: QNetwork, path: Path, card: Mapping[str, Any], *,
-                latency_budget_us: float | None = EXPORT_LATENCY_BUDGET_US) -> Path:
+def export_onnx(net: ExportableNetwork, path: Path, card: Mapping[str, Any], *,
+                latency_budget_us: float | None = EXPORT_LATENCY_BUDGET_US,
+                target_bler_range: tuple[float, float] = TRAINED_TARGET_BLER) -> Path:
     """Export ``net`` with its model card to ``path``; return ``path``.
 
     Args:
@@ -130,6 +136,8 @@ def export_onnx(net: QNetwork, path: Path, card: Mapping[str, Any], *,
             and ``kind`` (see :func:`build_card` for what is filled in).
         latency_budget_us: budget of the batch-1 latency check at export time;
             ``None`` skips it.
+        target_bler_range: ``(low, high)``, the BLER targets the network was trained
+            for; the card's ``target_bler_range``.
 
     Raises:
         ExportError: the card is invalid, the model fails the ONNX checker or the
@@ -140,7 +148,7 @@ def export_onnx(net: QNetwork, path: Path, card: Mapping[str, Any], *,
     path = Path(path)
     model = to_onnx_model(net)
     try:
-        write_model_card(model, build_card(net, card))
+        write_model_card(model, build_card(net, card, target_bler_range))
     except ModelCardError as exc:
         raise ExportError(str(exc)) from None
     try:
@@ -179,7 +187,7 @@ def read_card(path: Path) -> dict[str, Any]:
     return read_model_card(Path(path).read_bytes()).to_dict()
 
 
-def parity(net: QNetwork, onnx_path: Path,
+def parity(net: ExportableNetwork, onnx_path: Path,
            observations: npt.NDArray[np.float32]) -> float:
     """Max absolute difference of torch and ONNX Runtime Q-values over ``observations``.
 

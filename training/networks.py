@@ -9,7 +9,7 @@ service never has to know the statistics.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -29,8 +29,19 @@ STUDENT_HIDDEN: Final[dict[str, tuple[int, ...]]] = {
 _MIN_STD: Final = 1e-3
 
 
+class ExportableNetwork(Protocol):
+    """What export needs of a network: a torch module with its layer widths and size."""
+
+    hidden: tuple[int, ...]
+
+    def __call__(self, observation: torch.Tensor) -> torch.Tensor: ...  # noqa: D102
+    def parameter_count(self) -> int: ...  # noqa: D102
+    def size_kbit(self, bits_per_parameter: int = 32) -> float: ...  # noqa: D102
+    def cpu(self) -> nn.Module: ...  # noqa: D102
+
+
 class QNetwork(nn.Module):
-    """``observation (batch, 43) -> q_values (batch, 29)``: normalize, then an MLP with ReLUs."""
+    """``observation (batch, 44) -> q_values (batch, 29)``: normalize, then an MLP with ReLUs."""
 
     obs_mean: torch.Tensor
     obs_std: torch.Tensor
@@ -60,7 +71,7 @@ class QNetwork(nn.Module):
         return self.mlp((observation - self.obs_mean) / self.obs_std)
 
     def set_normalization(self, observations: npt.NDArray[np.float32]) -> None:
-        """Set the input statistics from a sample of observations, ``(n, 43)``."""
+        """Set the input statistics from a sample of observations, ``(n, 44)``."""
         obs = np.asarray(observations, dtype=np.float64)
         self.obs_mean.copy_(torch.as_tensor(obs.mean(axis=0), dtype=torch.float32))
         self.obs_std.copy_(torch.as_tensor(np.maximum(obs.std(axis=0), _MIN_STD),
@@ -90,7 +101,16 @@ def student_network(size: str) -> QNetwork:
 
 
 def network_from_state(state: dict[str, torch.Tensor]) -> QNetwork:
-    """Rebuild a network from its ``state_dict`` (layer widths are read from the weights)."""
+    """Rebuild a network from its ``state_dict`` (layer widths are read from the weights).
+
+    A label teacher's state (:mod:`training.label_teacher.network`) rebuilds that
+    network: it computes its scores from the same observation, so every consumer of
+    Q-values (distillation, rollouts) uses it as it would a Q-network.
+    """
+    from training.label_teacher.network import is_label_state, label_network_from_state
+
+    if is_label_state(state):
+        return cast("QNetwork", label_network_from_state(state))
     weights = sorted((k for k in state if k.startswith("mlp.") and k.endswith(".weight")),
                      key=lambda k: int(k.split(".")[1]))
     hidden = [int(state[k].shape[0]) for k in weights[:-1]]

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from training.networks import QNetwork
+from training.networks import QNetwork, network_from_state
 from training.placement import current_node
 from training.replay import Transitions
 from training.sim.env import LinkAdaptationVectorEnv
@@ -167,7 +167,11 @@ class RolloutWorker:
     def rollout(self, weights: dict[str, npt.NDArray[np.float32]], slots: int,
                 epsilon: float) -> RolloutResult:
         """Simulate ``slots`` slots with ``weights``; return the decision transitions."""
-        self.net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+        state = {k: torch.from_numpy(v) for k, v in weights.items()}
+        if state.keys() != self.net.state_dict().keys():  # another kind of network acts
+            self.net = network_from_state(state).requires_grad_(False)
+        else:
+            self.net.load_state_dict(state)
         chunks: list[tuple[npt.NDArray, ...]] = []
         nacks = 0
         reward_sum = 0.0

@@ -31,6 +31,11 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+DQN_TARGET_BLER: Final = (0.1, 0.1)
+"""The BLER targets a DQN-trained network serves: its learning reward (its floor and
+ceiling) is built around 10%, and it does not read the report's target, so its card
+claims 10% alone and the service refuses reports asking it for another."""
+
 REWARD_FLAGS: Final[dict[str, str]] = {
     "harq_credit": "share of a failed first transmission's block value it earns in any state",
     "bler_floor": "KPM-window BLER below which failures earn --floor-credit",

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from training import placement, teacher
 from training.options import directory_problem, flag, model_version_problem, seed_problem
-from training.teacher_config import REWARD_FLAGS, TeacherConfig, TrainingError
+from training.teacher_config import DQN_TARGET_BLER, REWARD_FLAGS, TeacherConfig, TrainingError
 
 RUN_FILES: Final = ("config.json", "checkpoint.pt", "teacher.onnx")
 """Files whose presence means a directory already holds a teacher run."""
@@ -184,7 +184,8 @@ def train_teacher(options: TrainTeacherConfig) -> dict[str, Any]:
     from training.export import ExportError, export_onnx
 
     try:
-        export_onnx(result.net, checked.export, teacher_card(result, options.model_version))
+        export_onnx(result.net, checked.export, teacher_card(result, options.model_version),
+                    target_bler_range=DQN_TARGET_BLER)
     except ExportError as exc:
         checkpoint = out / "checkpoint.pt"
         command = checked.resume_command(checkpoint, written=True, export=False)

@@ -4,6 +4,11 @@ gRPC and REST adapters convert their messages to a :class:`~xapp.features.Report
 and back; everything else (request limits, the policy, the fallback, metrics)
 happens here. A decision depends only on its report, so the core keeps no
 per-UE state and any replica can answer any request.
+
+The BLER target is a policy input (feature schema version 2): a report without
+one gets the service's default target here, before :func:`xapp.features.observe`,
+and a report whose target lies outside the active model's trained range (its
+card's ``target_bler_range``) is refused, never clamped.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ import numpy as np
 import numpy.typing as npt
 
 from xapp import features
+from xapp.defaults import DEFAULT_TARGET_BLER
 from xapp.error_log import RefusalLog
 from xapp.errors import BatchTooLarge, InvalidRequest
 from xapp.metrics import Metrics
 from xapp.policy import DEFAULT_BACKOFF, Policy, fallback_mcs
 from xapp.report_batch import ReportBatch
+from xapp.report_fields import float32
 from xapp.single_ue import first_best, observe_one
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,8 @@ class DecisionCore:
         metrics: where to count decisions and fallbacks.
         max_batch_size: most reports accepted in one request.
         fallback_backoff: MCS steps the fallback rule backs off.
+        default_target_bler: BLER target of reports that carry none; the models
+            served must include it in their trained range (the registry checks).
 
     """
 
@@ -62,10 +71,14 @@ class DecisionCore:
         metrics: Metrics,
         max_batch_size: int = 4096,
         fallback_backoff: int = DEFAULT_BACKOFF,
+        default_target_bler: float = DEFAULT_TARGET_BLER,
     ) -> None:
         self.metrics = metrics
         self.max_batch_size = max_batch_size
         self.fallback_backoff = fallback_backoff
+        self.default_target_bler = default_target_bler
+        # As a sent target would be (a float32): absent and sent-as-default decide alike.
+        self._default_target = float32(default_target_bler)
         self._policy: Policy | None = None
         self._listeners: list[Callable[[Policy | None], None]] = []
         self.not_ready_reason = "no model loaded"
@@ -123,13 +136,20 @@ class DecisionCore:
             )
 
     def decide(self, batch: ReportBatch) -> Decisions:
-        """Return one decision per report of a validated batch. Never raises on input."""
+        """Return one decision per report of a validated batch.
+
+        Raises:
+            InvalidRequest: a report's BLER target lies outside the active model's
+                trained range (nothing else in a valid batch is refused).
+
+        """
         policy = self._policy  # read once: the whole batch is answered by one model
         n = len(batch)
         table: npt.NDArray[np.int64] = np.asarray(batch.mcs_table, dtype=np.int64)
         if policy is None:
             self._fallback_no_model.inc(n)
             return self._all_fallback(batch, table)
+        batch = self.with_targets(batch, policy)
         try:
             mcs, answered = policy.choose(features.observe(batch), table)
         except Exception:  # any inference failure: every UE still gets a decision
@@ -159,7 +179,7 @@ class DecisionCore:
         policy = self._policy
         if policy is None:
             return None
-        observed = observe_one(report)
+        observed = observe_one(report, self._default_target, policy.card.target_bounds)
         if observed is None:
             return None
         row, table, ue_id = observed
@@ -173,6 +193,35 @@ class DecisionCore:
         self.metrics.decisions.model += 1
         card = policy.card
         return ue_id, mcs, table, card.model_id, card.version
+
+    def with_targets(self, batch: ReportBatch, policy: Policy) -> ReportBatch:
+        """Return ``batch`` with the default BLER target where a report has none.
+
+        Raises:
+            InvalidRequest: the first report whose target lies outside ``policy``'s
+                trained range, naming ``target_bler``, the range and the target.
+
+        """
+        targets = batch.target_bler
+        absent = np.isnan(targets)
+        if absent.any():
+            # The default lies in the range of every model the registry lets serve, so
+            # checking the filled column checks the sent targets (and none is left when
+            # no report sent one: the common case of a service without per-UE targets).
+            if absent.all():
+                return batch.with_columns(target_bler=np.full(len(targets), self._default_target))
+            targets = np.where(absent, self._default_target, targets)
+            batch = batch.with_columns(target_bler=targets)
+        # Targets are float32 values on every path, and so are the bounds. Two reductions
+        # answer the common case; only a refusal looks for the first offender.
+        low, high = policy.card.target_bounds
+        if not (targets.min(initial=low) >= low and targets.max(initial=high) <= high):
+            ue = int(np.flatnonzero((targets < low) | (targets > high))[0])
+            raise InvalidRequest(
+                f"reports[{ue}].target_bler: outside the active model's trained range "
+                f"{policy.card.describe_range()}, got {np.float32(targets[ue])!s}",
+                field="target_bler", ue_index=ue)
+        return batch
 
     def _all_fallback(self, batch: ReportBatch, table: npt.NDArray[np.int64]) -> Decisions:
         n = len(batch)

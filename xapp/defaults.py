@@ -17,3 +17,6 @@ DEFAULT_MAX_MODEL_BYTES: Final = 1 << 20
 weights; the default leaves room for teachers (~105k parameters)."""
 DEFAULT_BACKOFF: Final = 2
 """MCS steps the fallback rule backs off from the CQI's MCS."""
+DEFAULT_TARGET_BLER: Final = 0.1
+"""First-transmission BLER target of a report that carries none: the usual 10% the CQI
+is defined at (TS 38.214 5.2.2.1) and that OLLA is run at."""

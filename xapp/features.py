@@ -38,7 +38,13 @@ Observation (float32, one row per UE; natural units, the models normalize):
 40  numerology                  mu
 41  log2_csi_period             log2 of CSI report period in slots
 42  log_prbs                    ln(1 + allocated PRBs)
+43  log_target_bler             ln(first-transmission BLER target), since version 2
 ==  ==========================  ====================================================
+
+Version 2 added ``log_target_bler``: the operator's target travels with the report
+and the policy serves it. :func:`observe` needs it filled in (no NaN): the decision
+core puts the service's default target where a report has none
+(:meth:`xapp.core.DecisionCore.decide`), the simulator reports each UE's own.
 """
 
 from __future__ import annotations
@@ -72,7 +78,7 @@ __all__ = [
     "ue_ids_from_records", "validate",
 ]
 
-FEATURE_SCHEMA_VERSION: Final = 1
+FEATURE_SCHEMA_VERSION: Final = 2
 KPM_WINDOW_SLOTS: Final = 100
 """Window of the ``tb_initial_total`` / ``tb_initial_errors`` counters, in slots."""
 
@@ -104,6 +110,7 @@ FEATURE_NAMES: Final[tuple[str, ...]] = (
     "numerology",
     "log2_csi_period",
     "log_prbs",
+    "log_target_bler",
 )
 NUM_FEATURES: Final = len(FEATURE_NAMES)
 
@@ -162,8 +169,7 @@ def observe(batch: ReportBatch) -> npt.NDArray[np.float32]:
         rows = obs.T  # a view: each feature is written in place, strided
     else:
         rows = np.empty((NUM_FEATURES, n), dtype=np.float32)
-    table = batch.mcs_table
-    cqi = batch.cqi
+    table, cqi = batch.mcs_table, batch.cqi
     lookup = (table - 1) * _CQI_ROWS + cqi
     cqi_mcs = _CQI_MCS_FLAT.take(lookup)
     rows[0] = cqi
@@ -201,4 +207,5 @@ def observe(batch: ReportBatch) -> npt.NDArray[np.float32]:
     rows[40] = batch.numerology
     _log_column(_LOG2_U16, np.log2, batch.csi_period, rows[41], n)
     _log_column(_LOG1P_U16, np.log1p, batch.prbs, rows[42], n)
+    np.log(batch.target_bler, out=rows[43], dtype=_F64)
     return obs if n < _ROWS_FIRST_FROM else np.ascontiguousarray(rows.T)

@@ -2,8 +2,8 @@
 
 A linkadapt policy model is an ONNX model with
 
-* one input named ``observation``: float32, shape ``[batch, NUM_FEATURES]`` (43 for
-  feature schema version 1; the batch dimension is dynamic), built by
+* one input named ``observation``: float32, shape ``[batch, NUM_FEATURES]`` (44 for
+  feature schema version 2; the batch dimension is dynamic), built by
   :func:`xapp.features.observe`;
 * one output named ``q_values``: float32, shape ``[batch, NUM_ACTIONS]`` (29): one
   score per MCS index 0..28. The decision is the argmax over the actions valid for
@@ -26,6 +26,9 @@ action_map              str      ``"mcs_index"``: action i is MCS index i
 kind                    str      ``"teacher"``, ``"student"``, ``"test"``, ...
 parameter_count         int      trainable parameters, >= 0
 created                 str      ISO 8601 timestamp
+target_bler_range       list     ``[low, high]``: the BLER targets the model was trained
+                                 for, 0 < low <= high < 1 (required from feature
+                                 schema version 2); reports outside it are refused
 training                dict     optional: training provenance
 evaluation              dict     optional: evaluation results
 git_revision            str      optional: revision of the code that produced it
@@ -48,6 +51,7 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from xapp import features, nr_tables
+from xapp.report_fields import float32
 
 INPUT_NAME: Final = "observation"
 OUTPUT_NAME: Final = "q_values"
@@ -71,6 +75,9 @@ _REQUIRED: Final[dict[str, type]] = {
 _OPTIONAL: Final[dict[str, type]] = {"training": dict, "evaluation": dict, "git_revision": str}
 
 
+_RANGE_KEY: Final = "target_bler_range"
+
+
 class ModelCardError(ValueError):
     """The model card is missing, malformed, or does not match this service."""
 
@@ -88,6 +95,7 @@ class ModelCard:
     kind: str
     parameter_count: int
     created: str
+    target_bler_range: tuple[float, float]
     training: dict[str, Any] | None = None
     evaluation: dict[str, Any] | None = None
     git_revision: str | None = None
@@ -98,6 +106,26 @@ class ModelCard:
         """Registry key of the model: ``model_id@version``."""
         return f"{self.model_id}@{self.version}"
 
+    @property
+    def target_bounds(self) -> tuple[float, float]:
+        """:attr:`target_bler_range` as float32 values, the bounds a sent target is held to.
+
+        A target arrives as a float32 (proto ``float``, ``ReportColumns``); with the
+        bounds rounded the same way, a target sent as the range's very end is in it.
+        """
+        low, high = self.target_bler_range
+        return float32(low), float32(high)
+
+    def serves_target(self, target: float) -> bool:
+        """Whether the BLER target ``target`` (rounded to float32) lies in the trained range."""
+        low, high = self.target_bounds
+        return low <= float32(target) <= high
+
+    def describe_range(self) -> str:
+        """The trained range for people: ``0.01..0.3``."""
+        low, high = self.target_bler_range
+        return f"{low:g}..{high:g}"
+
     def to_dict(self) -> dict[str, Any]:
         """Return the card as a JSON-ready dict (optional keys only when set)."""
         out: dict[str, Any] = dict(self.extra)
@@ -105,6 +133,7 @@ class ModelCard:
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
+        out[_RANGE_KEY] = list(self.target_bler_range)
         return out
 
 
@@ -142,8 +171,26 @@ def parse_model_card(raw: Mapping[str, Any]) -> ModelCard:
         raise ModelCardError(
             f"model card: created {values['created']!r} is not an ISO 8601 timestamp"
         ) from None
-    extra = {k: v for k, v in raw.items() if k not in _REQUIRED and k not in _OPTIONAL}
+    values[_RANGE_KEY] = _target_range(raw)
+    extra = {k: v for k, v in raw.items()
+             if k not in _REQUIRED and k not in _OPTIONAL and k != _RANGE_KEY}
     return ModelCard(**values, extra=extra)
+
+
+def _target_range(raw: Mapping[str, Any]) -> tuple[float, float]:
+    """The card's ``target_bler_range``: two numbers, 0 < low <= high < 1."""
+    if _RANGE_KEY not in raw:
+        raise ModelCardError(
+            f"model card: missing required key {_RANGE_KEY!r} (the BLER targets the model "
+            f"was trained for, [low, high]; required from feature schema version 2)")
+    value = raw[_RANGE_KEY]
+    numbers = (isinstance(value, list | tuple) and len(value) == 2
+               and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value))
+    if not numbers or not 0 < value[0] <= value[1] < 1:  # NaN fails the comparison
+        raise ModelCardError(
+            f"model card: {_RANGE_KEY} must be [low, high] with 0 < low <= high < 1, "
+            f"got {value!r}")
+    return float(value[0]), float(value[1])
 
 
 def _typed(value: Any, name: str, kind: type) -> Any:

@@ -38,15 +38,28 @@ class Limits:
         max_bytes: largest accepted ONNX file.
         latency_budget_us: largest accepted median batch-1 inference time;
             ``None`` skips the latency check (used when reloading a stored model).
+        default_target_bler: the service's target for reports without one, which the
+            model card's ``target_bler_range`` must include; ``None`` checks no target.
 
     """
 
     max_bytes: int = DEFAULT_MAX_MODEL_BYTES
     latency_budget_us: float | None = DEFAULT_LATENCY_BUDGET_US
+    default_target_bler: float | None = None
 
 
-def probe_batch(n: int, rng: np.random.Generator) -> ReportBatch:
-    """Return ``n`` random, valid reports spanning both MCS tables and all CQIs."""
+PROBE_TARGET_RANGE: Final = (0.01, 0.3)
+"""BLER targets of :func:`probe_batch` unless told: the range today's models are trained
+for (``training.sim.config.TRAINED_TARGET_BLER``)."""
+
+
+def probe_batch(n: int, rng: np.random.Generator,
+                target_range: tuple[float, float] = PROBE_TARGET_RANGE) -> ReportBatch:
+    """Return ``n`` random, valid reports spanning both MCS tables and all CQIs.
+
+    Every report carries a BLER target, log-uniform in ``target_range`` (as
+    :func:`xapp.features.observe` needs it: filled in).
+    """
     table = rng.integers(1, 3, n)
     max_mcs = nr_tables.max_mcs(table)
     harq_len = rng.integers(0, features.HARQ_HISTORY + 1, n)
@@ -78,6 +91,11 @@ def probe_batch(n: int, rng: np.random.Generator) -> ReportBatch:
     for field in FIELDS:  # a field added to the table is probed over its whole range
         if field.name not in columns:
             columns[field.name] = _draw(field, rng, max_mcs)
+    # Drawn last, so that the other columns keep the values they had before the target.
+    # float32 values, as the wire carries them: every path then reads the same number.
+    low, high = np.log(target_range)
+    targets = np.exp(rng.uniform(low, high, n)).clip(*target_range)
+    columns["target_bler"] = targets.astype(np.float32).astype(np.float64)
     return ReportBatch(**columns)
 
 
@@ -118,6 +136,12 @@ def check_model(data: bytes, limits: Limits, origin: str = "store") -> Policy:
         card = read_model_card(model)
     except ModelCardError as exc:
         raise ModelRejected(str(exc)) from None
+    target = limits.default_target_bler
+    if target is not None and not card.serves_target(target):
+        raise ModelRejected(
+            f"model card: target_bler_range {card.describe_range()} does not include the "
+            f"service's default_target_bler {target:g} (reports without a target get it); "
+            f"serve a model trained for it or configure another default")
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
@@ -127,7 +151,7 @@ def check_model(data: bytes, limits: Limits, origin: str = "store") -> Policy:
         policy = Policy.load(data, card, hashlib.sha256(data).hexdigest(), origin)
     except Exception as exc:  # ORT raises several unrelated types
         raise ModelRejected(f"ONNX Runtime cannot load the model: {exc}") from None
-    check_probe(policy.q_values)
+    check_probe(policy.q_values, card.target_bler_range)
     if limits.latency_budget_us is not None:
         _check_latency(policy, limits.latency_budget_us)
     return policy
@@ -168,8 +192,11 @@ def _check_tensor(
                             f"has {shown}")
 
 
-def check_probe(q_values: Callable[[npt.NDArray[np.float32]], Any]) -> None:
+def check_probe(q_values: Callable[[npt.NDArray[np.float32]], Any],
+                target_range: tuple[float, float] = PROBE_TARGET_RANGE) -> None:
     """Run probe batches of valid reports through ``q_values`` (observations -> scores).
+
+    The reports' BLER targets lie in ``target_range`` (the model card's).
 
     Raises:
         ModelRejected: inference fails, or a batch of ``n`` does not give finite
@@ -178,7 +205,7 @@ def check_probe(q_values: Callable[[npt.NDArray[np.float32]], Any]) -> None:
     """
     rng = np.random.default_rng(0)
     for n in (1, _PROBE_ROWS):
-        obs = features.observe(probe_batch(n, rng))
+        obs = features.observe(probe_batch(n, rng, target_range))
         try:
             q = q_values(obs)
         except Exception as exc:  # ORT raises several unrelated types

@@ -27,14 +27,16 @@ import numpy as np
 import numpy.typing as npt
 
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
-from xapp.report_batch import ReportBatch, ReportError, validate
+from xapp.report_batch import ReportBatch, ReportError, probability_reason, validate
 from xapp.report_fields import HARQ, HARQ_HISTORY, NO_ENTRY, SCALAR_ORDER, UE_ID_PROTO, Kind
 
 # A report's scalar fields, read in one call: the integer fields, then the float ones
 # (the batch's float64 columns), then ue_id.
 _READ: Final = attrgetter(*(f.proto for f in SCALAR_ORDER), UE_ID_PROTO)
 _NUM_INT: Final = sum(not f.is_float for f in SCALAR_ORDER)
-_MEASURED: Final = tuple(j for j, f in enumerate(SCALAR_ORDER) if f.kind is Kind.MEASUREMENT)
+# The optional float fields: a NaN there was sent (an absent one reads 0.0), and is refused.
+_MEASURED: Final = tuple(j for j, f in enumerate(SCALAR_ORDER)
+                         if f.kind in (Kind.MEASUREMENT, Kind.PROBABILITY))
 _MEASURED_SPAN: Final = slice(_MEASURED[0], _MEASURED[-1] + 1)
 assert _MEASURED == tuple(range(_MEASURED[0], _MEASURED[-1] + 1))  # one span
 # (position, proto name, value when absent or None if required) of each scalar field.
@@ -81,10 +83,13 @@ def batch_from_protos(
 
 def _check_measured(values: tuple[Any, ...], ue: int,
                     problems: list[tuple[int, str, str]]) -> None:
-    """Record the first measurement that was sent as NaN."""
+    """Record the first optional float field that was sent as NaN."""
     for j in _MEASURED:
         if values[j] != values[j]:
-            problems.append((ue, SCALAR_ORDER[j].proto, "must be a finite number, got nan"))
+            field = SCALAR_ORDER[j]
+            reason = (probability_reason(field, values[j]) if field.kind is Kind.PROBABILITY
+                      else "must be a finite number, got nan")
+            problems.append((ue, field.proto, reason))
             return
 
 

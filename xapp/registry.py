@@ -36,6 +36,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -282,16 +283,17 @@ class Registry:
         digest = hashlib.sha256(data).hexdigest()
         if digest != stored.sha256:
             raise ModelRejected(f"{key}: checksum mismatch on disk ({digest} != {stored.sha256})")
-        return check_model(data, Limits(max_bytes=max(self.limits.max_bytes, len(data)),
-                                        latency_budget_us=budget))
+        return check_model(data, replace(self.limits, max_bytes=max(self.limits.max_bytes,
+                                                                    len(data)),
+                                         latency_budget_us=budget))
 
     def _load_default(self, latency_budget_us: float | None) -> Policy:
         path = self._default_model
         if path is None or not path.is_file():
             raise ModelNotFound("no embedded default model is configured")
         data = path.read_bytes()
-        return check_model(data, Limits(max_bytes=max(len(data), 1),
-                                        latency_budget_us=latency_budget_us), origin="embedded")
+        return check_model(data, replace(self.limits, max_bytes=max(len(data), 1),
+                                         latency_budget_us=latency_budget_us), origin="embedded")
 
     def load_active(self) -> Policy | None:
         """Load the active model recorded in the store (at start-up), or ``None``."""

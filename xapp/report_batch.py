@@ -16,7 +16,16 @@ import numpy as np
 import numpy.typing as npt
 
 from xapp import nr_tables
-from xapp.report_fields import BY_NAME, FIELDS, HARQ_HISTORY, NO_ENTRY, Kind, of_kind
+from xapp.report_fields import (
+    BY_NAME,
+    FIELDS,
+    HARQ_HISTORY,
+    NO_ENTRY,
+    Kind,
+    ReportField,
+    float32,
+    of_kind,
+)
 
 IntArray = npt.NDArray[np.integer[Any]]
 """Integer columns: any integer dtype (the simulator keeps the HARQ history in int8)."""
@@ -48,6 +57,14 @@ def _len(self: Any) -> int:
     return int(self.cqi.shape[0])
 
 
+_NAMES: Final = tuple(f.name for f in FIELDS)
+
+
+def _with_columns(self: Any, **columns: Any) -> Any:
+    """Return a batch with the given columns replaced (the others are shared)."""
+    return type(self)(**{**{name: getattr(self, name) for name in _NAMES}, **columns})
+
+
 if TYPE_CHECKING:
     class ReportBatch:
         """Columnar batch of UE reports (see the runtime class below)."""
@@ -57,15 +74,19 @@ if TYPE_CHECKING:
         def __len__(self) -> int: ...
         def take(self, index: npt.ArrayLike) -> ReportBatch:
             """Return the rows selected by ``index`` (a boolean mask or integer indices)."""
+        def with_columns(self, **columns: npt.NDArray[Any]) -> ReportBatch:
+            """Return a batch with the given columns replaced (the others are shared)."""
 else:
     ReportBatch = make_dataclass(
         "ReportBatch", [(f.name, "npt.NDArray[Any]") for f in FIELDS],
-        namespace={"__len__": _len, "take": _take, "__module__": __name__,
+        namespace={"__len__": _len, "take": _take, "with_columns": _with_columns,
+                   "__module__": __name__,
                    "__doc__": """Columnar batch of UE reports: one array per report field.
 
     Columns are the names of :data:`xapp.report_fields.FIELDS`: ``(n,)`` arrays, and
     ``(n, HARQ_HISTORY)`` for the HARQ entries. Absent optional values are encoded
-    in-band: NaN for measurements, -1 for an absent MCS and for unused HARQ slots.
+    in-band: NaN for measurements and for an absent BLER target, -1 for an absent MCS
+    and for unused HARQ slots.
     """},
         frozen=True, slots=True)
 
@@ -81,6 +102,7 @@ _CHOICES: Final = of_kind(Kind.CHOICE)
 _MCS: Final = of_kind(Kind.MCS)
 _MEASUREMENTS: Final = of_kind(Kind.MEASUREMENT)
 _BYTES: Final = of_kind(Kind.BYTES)
+_PROBABILITIES: Final = of_kind(Kind.PROBABILITY)
 
 # The range checks of the fast path, on all integer columns at once; CHOICE and
 # MCS fields get their exact check after.
@@ -99,6 +121,7 @@ _MCS_NAMES: Final = tuple(f.name for f in _MCS)
 _LIMITED_NAMES: Final = tuple((f.name, above.name) for f, above in _LIMITED)
 _MEASUREMENT_NAMES: Final = tuple(f.name for f in _MEASUREMENTS)
 _BYTES_NAMES: Final = tuple(f.name for f in _BYTES)
+_PROBABILITY_BOUNDS: Final = tuple((f.name, f.low, f.high) for f in _PROBABILITIES)
 _UNSIGNED: Final = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
@@ -182,6 +205,11 @@ def _others_look_valid(batch: ReportBatch, harq_mcs: IntArray) -> bool:
         values = getattr(batch, name)
         if not (values.min() >= 0 and values.max() < np.inf):  # NaN fails both
             return False
+    for name, low, high in _PROBABILITY_BOUNDS:
+        values = getattr(batch, name)
+        # NaN (absent) compares False both ways; an infinity is outside either bound.
+        if ((values <= low) | (values >= high)).any():
+            return False
     return True
 
 
@@ -212,6 +240,12 @@ def _raise_first_problem(batch: ReportBatch) -> None:
     for f in _BYTES:
         values = getattr(batch, f.name)
         check(~np.isfinite(values) | (values < 0), f.proto, _BYTES_REASON)
+    for f in _PROBABILITIES:
+        values = getattr(batch, f.name)
+        bad = np.flatnonzero((values <= f.low) | (values >= f.high))
+        if bad.size:
+            problems.append((int(bad[0]), f.proto,
+                             probability_reason(f, values[bad[0]], sent_as_float32=True)))
     valid = batch.harq_mcs >= 0
     bad_entry = (valid & ((batch.harq_mcs > max_mcs[:, None]) | (batch.harq_age < 0)
                           | ~np.isin(batch.harq_ack, (0, 1))))
@@ -243,6 +277,33 @@ def _integer(value: Any, name: str, ue: int, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise ReportError(name, ue, f"must be in {lo}..{hi}, got {value!r}")
     return int(value)
+
+
+def probability_reason(field: ReportField, value: Any, sent_as_float32: bool = False) -> str:
+    """Why ``value`` is no valid value of a :attr:`~xapp.report_fields.Kind.PROBABILITY` field.
+
+    A value that came as a float32 (proto, columns) is shown as its shortest float32
+    spelling (``-0.1``, not ``-0.10000000149011612``); a JSON value as it was sent.
+    """
+    shown = str(np.float32(value)) if sent_as_float32 else repr(value)
+    return f"must be a BLER in ({field.low:g}, {field.high:g}), got {shown}"
+
+
+def _optional_probability(report: Mapping[str, Any], field: ReportField, ue: int) -> float:
+    """An optional probability of a record, rounded to float32 as the proto's: NaN when absent.
+
+    A value that rounds to 0 or 1 (below float32's smallest, say) is refused like 0 or 1.
+    """
+    value = report.get(field.proto)
+    if value is None:
+        return math.nan
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not field.low < value < field.high):  # NaN fails the comparison too
+        raise ReportError(field.proto, ue, probability_reason(field, value))
+    rounded = float32(value)
+    if not field.low < rounded < field.high:
+        raise ReportError(field.proto, ue, probability_reason(field, value))
+    return rounded
 
 
 def _optional_float(report: Mapping[str, Any], name: str, ue: int) -> float:
@@ -310,6 +371,8 @@ def _read_record(report: Mapping[str, Any], ue: int, cols: dict[str, Any]) -> No
         cols[f.name][ue] = _optional_float(report, f.proto, ue)
     for f in _BYTES:
         cols[f.name][ue] = _integer(_required(report, f.proto, ue), f.proto, ue, f.low, f.high)
+    for f in _PROBABILITIES:
+        cols[f.name][ue] = _optional_probability(report, f, ue)
     _fill_harq(report.get("harq") or [], ue, top_mcs, cols)
 
 

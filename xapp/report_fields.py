@@ -18,6 +18,7 @@ proto agree.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final
@@ -39,6 +40,19 @@ NO_ENTRY: Final = -1
 """What every HARQ column holds in a history slot without an entry."""
 
 
+_FLOAT32: Final = struct.Struct("<f")
+
+
+def float32(value: float) -> float:
+    """``value`` rounded to float32, as a Python float: a BLER target as the wire carries it.
+
+    Every path holds the target as a float32 value (the proto's ``float``, the
+    ``float32`` column; JSON numbers and the default are rounded the same way), so
+    a report gets the same observation whichever way it came.
+    """
+    return float(_FLOAT32.unpack(_FLOAT32.pack(value))[0])
+
+
 class Kind(Enum):
     """How a field is checked, stored and read; every path handles each kind once.
 
@@ -48,6 +62,8 @@ class Kind(Enum):
         CHOICE: a required integer among ``choices``.
         MCS: an optional MCS index, valid in the report's table; -1 when absent.
         MEASUREMENT: an optional finite float; NaN when absent.
+        PROBABILITY: an optional float strictly between ``low`` and ``high`` (a BLER
+            in (0, 1)); NaN when absent.
         BYTES: a required non-negative integer, kept as float64.
         HARQ: a field of the report's ``HarqFeedback`` entries, one column each.
 
@@ -58,6 +74,7 @@ class Kind(Enum):
     CHOICE = "choice"
     MCS = "mcs"
     MEASUREMENT = "measurement"
+    PROBABILITY = "probability"
     BYTES = "bytes"
     HARQ = "harq"
 
@@ -110,7 +127,7 @@ class ReportField:
     @property
     def is_float(self) -> bool:
         """True if the batch column is float64 (on every path but the simulator's)."""
-        return self.kind in (Kind.MEASUREMENT, Kind.BYTES)
+        return self.kind in (Kind.MEASUREMENT, Kind.PROBABILITY, Kind.BYTES)
 
     @property
     def bounds(self) -> tuple[int, int]:
@@ -149,6 +166,9 @@ FIELDS: Final[tuple[ReportField, ...]] = (
     ReportField("numerology", "numerology", _u1, Kind.INT, 0, MAX_NUMEROLOGY),
     ReportField("csi_period", "csi_period_slots", _u2, Kind.CHOICE, 1, 10_000,
                 choices=CSI_PERIODS_SLOTS),
+    # The operator's first-transmission BLER target of the UE's service; an absent one
+    # is the service's default_target_bler (xapp.core fills it in before observe).
+    ReportField("target_bler", "target_bler", _f4, Kind.PROBABILITY, 0, 1, absent=math.nan),
 )
 """Every report field, in the order of the batch's columns and of ``ReportColumns``."""
 
@@ -163,10 +183,11 @@ def of_kind(*kinds: Kind) -> tuple[ReportField, ...]:
 
 
 SCALAR_ORDER: Final = tuple(f for kind in (Kind.MCS_TABLE, Kind.INT, Kind.CHOICE, Kind.MCS,
-                                           Kind.BYTES, Kind.MEASUREMENT)
+                                           Kind.BYTES, Kind.MEASUREMENT, Kind.PROBABILITY)
                            for f in of_kind(kind))
 """The fields a report carries once (all but the HARQ entries), grouped by kind: the
-integer columns first, then the float ones. The message paths read them in this order."""
+integer columns first, then the float ones (the optional ones last: measurements, then
+the BLER target). The message paths read them in this order."""
 HARQ: Final = of_kind(Kind.HARQ)
 """The fields of a ``HarqFeedback`` entry."""
 BY_NAME: Final = {f.name: f for f in FIELDS}

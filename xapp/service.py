@@ -45,7 +45,8 @@ class Service:
         self.settings = settings
         self.metrics = Metrics()
         self.refusals = RefusalLog()
-        self.core = DecisionCore(self.metrics, settings.max_batch_size, settings.fallback_backoff)
+        self.core = DecisionCore(self.metrics, settings.max_batch_size, settings.fallback_backoff,
+                                 settings.default_target_bler)
         self.registry = _open_registry(settings, self.core.set_policy,
                                        self.metrics.store_generation.set)
         self._token = settings.token()
@@ -153,7 +154,8 @@ def _open_registry(
     """
     root = settings.model_store
     try:
-        return Registry(root, Limits(settings.max_model_bytes, settings.latency_budget_us),
+        return Registry(root, Limits(settings.max_model_bytes, settings.latency_budget_us,
+                                     settings.default_target_bler),
                         on_activate, settings.default_model, on_generation)
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename is not None else ""

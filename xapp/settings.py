@@ -24,7 +24,12 @@ from pydantic import (
     model_validator,
 )
 
-from xapp.defaults import DEFAULT_BACKOFF, DEFAULT_LATENCY_BUDGET_US, DEFAULT_MAX_MODEL_BYTES
+from xapp.defaults import (
+    DEFAULT_BACKOFF,
+    DEFAULT_LATENCY_BUDGET_US,
+    DEFAULT_MAX_MODEL_BYTES,
+    DEFAULT_TARGET_BLER,
+)
 
 ENV_PREFIX: Final = "LINKADAPT_"
 EMBEDDED_DEFAULT_MODEL: Final = Path(__file__).parent / "models" / "default.onnx"
@@ -63,6 +68,10 @@ class Settings(BaseModel):
                                      description="median batch-1 inference budget for uploads")
     fallback_backoff: int = Field(DEFAULT_BACKOFF, ge=0, le=28,
                                   description="MCS steps the fallback rule backs off")
+    default_target_bler: float = Field(
+        DEFAULT_TARGET_BLER, gt=0, lt=1, allow_inf_nan=False,
+        description="first-transmission BLER target of reports that carry none; every "
+        "model served must have been trained for it (its card's target_bler_range)")
     admin_token: SecretStr | None = Field(None, description="bearer token of the admin API")
     admin_token_file: Path | None = Field(None, description="file holding the admin token")
     decisions_require_token: bool = Field(False,

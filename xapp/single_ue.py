@@ -9,10 +9,11 @@ come from tables that numpy filled at import with the very ufunc loops
 (float64) that ``observe`` runs, so the observation is bit-identical
 (``tests/xapp/test_single_ue.py`` compares the two on random reports, and the
 decisions too); only a value beyond a table (a CQI or HARQ age above 4095
-slots, say) costs a numpy call. ``log10`` of a large buffer is Python's, which
-differs from numpy's by at most an ulp or two of float64: both round to the
-same float32 unless a float32 rounding boundary lies right between them, which
-:func:`_log10` detects (with a margin of thousands of ulps) and leaves to numpy.
+slots, say) costs a numpy call. ``log10`` of a large buffer and ``ln`` of the BLER
+target are Python's, which differ from numpy's by at most an ulp or two of
+float64: both round to the same float32 unless a float32 rounding boundary lies
+right between them, which :func:`_log10` and :func:`_log` detect (with a margin
+of thousands of ulps) and leave to numpy.
 
 Anything unusual is left to the column path, which has the last word: a field
 absent or out of range (the column path names it in its error), non-finite
@@ -59,15 +60,18 @@ _CHOICE_AT: Final = _one(Kind.CHOICE)
 _MCS_AT: Final = _one(Kind.MCS)
 _INTS: Final = _span(Kind.INT)
 _MEASURED: Final = _span(Kind.MEASUREMENT)
+_TARGET_AT: Final = _one(Kind.PROBABILITY)
 _LOWEST: Final = tuple(f.low for f in SCALAR_ORDER[_INTS])
 _HIGHEST: Final = tuple(f.high for f in SCALAR_ORDER[_INTS])
 (_LIMITED_AT, _ABOVE_AT), = ((j, _POSITION[f.not_above]) for j, f in enumerate(SCALAR_ORDER)
                              if f.not_above)
 _CHOICES: Final = frozenset(SCALAR_ORDER[_CHOICE_AT].choices)
 _TABLES: Final = frozenset((nr_tables.QAM64, nr_tables.QAM256))
-# Fields a zero may stand for an absence of: all but the measurements (looked at apart).
+# Fields a zero may stand for an absence of: all but the measurements and the BLER target
+# (looked at apart).
 _ZERO_SPAN: Final = slice(0, _MEASURED.start)
-assert _MEASURED.stop == len(SCALAR_ORDER)
+assert _MEASURED.stop == _TARGET_AT == len(SCALAR_ORDER) - 1
+_TARGET_PROTO: Final = SCALAR_ORDER[_TARGET_AT].proto
 _REQUIRED: Final = tuple((j, f.proto) for j, f in enumerate(SCALAR_ORDER[_ZERO_SPAN])
                          if f.required)
 _MCS_PROTO: Final = SCALAR_ORDER[_MCS_AT].proto
@@ -93,7 +97,8 @@ with np.errstate(divide="ignore"):  # log(0): never looked up
     _LOG10: Final[list[float]] = np.log10(_SMALL).tolist()
 _FLOAT32: Final = struct.Struct("f")
 _GUARD: Final = 2.0**-40
-"""Relative margin of :func:`_log10`: ~4000 float64 ulps (the two libraries differ by <= 2)."""
+"""Relative margin of :func:`_log10` and :func:`_log`: ~4000 float64 ulps (the two
+libraries differ by <= 2)."""
 _ABSENT_LOG_AGE: Final = _LOG1P[int(features.ABSENT_HARQ_AGE)]
 assert float(features.ABSENT_HARQ_AGE) == int(features.ABSENT_HARQ_AGE) < _TABLE_SIZE
 _ABSENT_LOG_AGES: Final = (_ABSENT_LOG_AGE,) * HARQ_HISTORY
@@ -116,13 +121,27 @@ def _log10(value: float) -> float:
     return float(np.log10(np.array([value], dtype=np.float64))[0])
 
 
-def observe_one(report: Any) -> tuple[list[float], int, int] | None:
+def _log(value: float) -> float:
+    """``np.log`` of a float64 in (0, 1) to float32 precision, as ``observe`` computes it."""
+    result = math.log(value)
+    if _FLOAT32.pack(result * (1.0 - _GUARD)) == _FLOAT32.pack(result * (1.0 + _GUARD)):
+        return result  # every float64 this close to it rounds to the same float32
+    return float(np.log(np.array([value], dtype=np.float64))[0])
+
+
+def observe_one(report: Any, default_target: float,
+                target_bounds: tuple[float, float]) -> tuple[list[float], int, int] | None:
     """Return the observation row, MCS table and UE id of a report.
 
     The row holds Python numbers; packed as float32
     (:data:`xapp.policy.OBSERVATION_ROW`) it is the row
-    :func:`xapp.features.observe` makes. ``None`` when the report is not
-    plainly valid (the column path then decides or names the error).
+    :func:`xapp.features.observe` makes of the report's batch once
+    :meth:`xapp.core.DecisionCore.decide` has put ``default_target`` where the
+    report has no ``target_bler``. ``None`` when the report is not plainly valid
+    or its target lies outside ``target_bounds`` (the column path then decides or
+    names the error). The bounds are float32 values (as Python floats), inclusive:
+    a sent target is a float32, compared exactly; the default is checked against
+    the model's range when the model is activated, not here.
     """
     values = _READ(report)
     checked = values[_INTS]
@@ -144,10 +163,17 @@ def observe_one(report: Any) -> tuple[list[float], int, int] | None:
         return None
     present = [value != 0 or report.HasField(name)
                for value, name in zip(measured, _MEASURED_PROTOS, strict=True)]
+    target = values[_TARGET_AT]
+    if target == 0.0 and not report.HasField(_TARGET_PROTO):
+        target = default_target
+    elif not target_bounds[0] <= target <= target_bounds[1]:  # NaN fails it too
+        return None
     harq = _harq_features(report.harq, top, _CQI_TO_MCS[table - 1][values[_CQI_AT]])
     if harq is None:
         return None
-    return _row(_INPUTS(values), last, measured, present, harq), table, values[-1]
+    row = _row(_INPUTS(values), last, measured, present, harq)
+    row.append(_log(target))
+    return row, table, values[-1]
 
 
 def _harq_features(entries: Any, top: int,
@@ -173,7 +199,10 @@ def _harq_features(entries: Any, top: int,
 
 def _row(inputs: tuple[Any, ...], last: int, measured: tuple[float, ...], present: list[bool],
          harq: tuple[list[int], list[int], list[float]]) -> list[float]:
-    """The observation row of checked report values: :func:`xapp.features.observe` of one UE."""
+    """The observation row of checked report values: :func:`xapp.features.observe` of one UE.
+
+    All but the last feature (the BLER target's, which :func:`observe_one` appends).
+    """
     (table, cqi, cqi_age, rank, tb_total, tb_errors, prbs, tx, numerology, period,
      buffer) = inputs
     sinr, rsrp = measured[_SINR], measured[_RSRP]

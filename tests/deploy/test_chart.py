@@ -274,11 +274,20 @@ def test_the_config_file_is_one_the_service_accepts(name: str, tmp_path: Any) ->
 
 
 def test_values_reach_the_config_file() -> None:
-    controls = _controls(render({"config": {"maxBatchSize": 1024, "latencyBudgetUs": 80.5},
+    controls = _controls(render({"config": {"maxBatchSize": 1024, "latencyBudgetUs": 80.5,
+                                            "defaultTargetBler": 0.02},
                                  "containerPorts": {"grpc": 50052}}))
     assert controls["max_batch_size"] == 1024
     assert controls["latency_budget_us"] == 80.5
     assert controls["grpc_port"] == 50052
+    assert controls["default_target_bler"] == 0.02
+
+
+def test_the_default_target_bler_is_ten_percent_and_checked() -> None:
+    assert _controls(render())["default_target_bler"] == 0.1
+    for bad in (0, 1, 1.5, -0.1, "0.1"):
+        with pytest.raises(helm.HelmError, match="defaultTargetBler"):
+            render_raw({"config": {"defaultTargetBler": bad}})
 
 
 # The controls the chart writes itself, and what sets each one instead. In
@@ -294,6 +303,7 @@ CHART_CONTROLS = {
     "max_model_bytes": "config.maxModelBytes",
     "latency_budget_us": "config.latencyBudgetUs",
     "fallback_backoff": "config.fallbackBackoff",
+    "default_target_bler": "config.defaultTargetBler",
     "decisions_require_token": "config.decisionsRequireToken",
     "shutdown_grace_s": "config.shutdownGraceSeconds",
     "admin_token_file": "auth.existingSecret",

@@ -129,6 +129,9 @@ def test_descriptor_controls_pass_the_schema_and_the_service(
     {"max_batch_size": 0},
     {"unknown_setting": 1},
     {"admin_token": "a", "admin_token_file": "/b"},
+    {"default_target_bler": 0},
+    {"default_target_bler": 1},
+    {"default_target_bler": -0.1},
 ])
 def test_controls_schema_refuses_what_the_service_refuses(
     controls_schema: jsonschema.Draft7Validator, controls: dict[str, Any], tmp_path: Path

@@ -17,7 +17,9 @@ def test_default_model_is_a_distilled_3x32_student_the_service_admits() -> None:
     check_model(data, Limits(latency_budget_us=None), origin="test")
     card = read_model_card(data)
     assert card.model_id == "student-3x32" and card.kind == "student"
-    assert card.parameter_count == 4477 and card.extra["size_kbit"] < 1000
+    # 44 inputs (feature schema 2) x 32 + 32 + 2 x (32 x 32 + 32) + 32 x 29 + 29
+    assert card.parameter_count == 4509 and card.extra["size_kbit"] < 1000
+    assert card.target_bler_range == (0.01, 0.3)
     assert card.training is not None and card.training["mode"] == "single"
     assert card.training["command"].startswith("linkadapt distill ")
     assert card.evaluation is not None and card.evaluation["scenarios"]

@@ -105,16 +105,16 @@ def test_kl_with_a_sharp_teacher_has_finite_gradients() -> None:
 # --- students ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("size", "parameters"), [("4x64", 17_181), ("4x32", 5_533),
-                                                  ("3x32", 4_477)])
+@pytest.mark.parametrize(("size", "parameters"), [("4x64", 17_245), ("4x32", 5_565),
+                                                  ("3x32", 4_509)])
 def test_student_sizes_are_below_one_mbit_and_the_int8_3x32_30x_below_the_teacher(
         size: str, parameters: int) -> None:
     net = student_network(size)
     assert net.parameter_count() == parameters
     assert net.size_kbit() < 1000
-    assert 108_445 / parameters >= 6  # 3x32: 24x by parameters; the bar is set on 3x32 below
+    assert 108_573 / parameters >= 6  # 3x32: 24x by parameters; the bar is set on 3x32 below
     if size == "3x32":
-        assert 108_445 * 32 / (parameters * 8) >= 30  # INT8 3x32 vs float teacher: 97x
+        assert 108_573 * 32 / (parameters * 8) >= 30  # INT8 3x32 vs float teacher: 97x
 
 
 def test_a_tiny_distillation_learns_the_teachers_choices(tmp_path: Path) -> None:
@@ -137,9 +137,9 @@ def test_a_given_network_is_trained_instead_of_a_fresh_student(tmp_path: Path) -
     data = ds.load_dataset(_dataset(tmp_path, teacher_path, net, n=4000))
     given = QNetwork((8, 8), mean=net.obs_mean.numpy(), std=net.obs_std.numpy())
     before, _ = agreement_and_regret(given, data.obs, data.q)
-    result = train_student(data, StudentConfig(size="3x32", epochs=6, batch_size=256),
+    result = train_student(data, StudentConfig(size="3x32", epochs=10, batch_size=256),
                            net=given)
-    assert result.net is given and given.parameter_count() != 4_477
+    assert result.net is given and given.parameter_count() != 4_509
     assert result.agreement > before + 0.1
 
 
@@ -151,7 +151,7 @@ def test_dataset_round_trip_in_shards(tmp_path: Path) -> None:
     directory = _dataset(tmp_path, teacher_path, net, n=6000)
     manifest = json.loads((directory / "manifest.json").read_text())
     assert [s["samples"] for s in manifest["shards"]] == [2500, 2500, 1000]
-    assert manifest["feature_schema_version"] == 1 and manifest["samples"] == 6000
+    assert manifest["feature_schema_version"] == 2 and manifest["samples"] == 6000
     data = ds.load_dataset(directory)
     assert data.obs.shape == (6000, NUM_FEATURES) and data.q.shape == (6000, NUM_ACTIONS)
     both = ds.load_datasets([directory, directory])
@@ -241,7 +241,7 @@ def test_distill_command_exports_students_with_cards_and_int8(
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["samples"] == 4000
     card = read_card(out / "student-3x32.onnx")
-    assert card["kind"] == "student" and card["parameter_count"] == 4477
+    assert card["kind"] == "student" and card["parameter_count"] == 4509
     training = card["training"]
     assert training["mode"] == "single" and training["loss"] == "kl"
     assert training["tau"] == 0.01 and training["dataset_samples"] == 4000

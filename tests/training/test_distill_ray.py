@@ -96,7 +96,7 @@ def test_realtime_run_yields_teacher_and_student(tmp_path: Path,
     assert summary["student_updates"] > 0 and summary["seconds"] > 0
     assert read_card(out / "teacher.onnx")["kind"] == "teacher"
     card = read_card(out / "student-3x32.onnx")
-    assert card["training"]["mode"] == "realtime" and card["parameter_count"] == 4477
+    assert card["training"]["mode"] == "realtime" and card["parameter_count"] == 4509
     assert card["training"]["polish_epochs"] == 10 and card["training"]["polish_states"] > 0
     assert "--polish-epochs 10 --polish-states 1000000" in card["training"]["command"]
 
@@ -107,7 +107,7 @@ def test_scratch_control_is_the_3x32_network_trained_with_dqn(
     assert main(["distill", "--mode", "scratch", "--profile", "smoke", "--out", str(out),
                  "--no-progress", "--no-int8"]) == 0
     card = read_card(out / "scratch-3x32.onnx")
-    assert card["kind"] == "scratch" and card["parameter_count"] == 4477
+    assert card["kind"] == "scratch" and card["parameter_count"] == 4509
     assert card["training"]["config"]["hidden"] == [32, 32, 32]
 
 

@@ -68,8 +68,8 @@ def test_json_has_every_scenario_policy_and_kpi(tiny_run: tuple[dict[str, Any], 
                 assert key in row
             assert len(row["mcs_histogram"]) == 29
         meta = rows["student-3x32:0.1"]["metadata"]
-        assert meta["parameter_count"] == 4477 and meta["kind"] == "student"
-        assert meta["size_kbit"] == pytest.approx(4477 * 32 / 1000)
+        assert meta["parameter_count"] == 4509 and meta["kind"] == "student"
+        assert meta["size_kbit"] == pytest.approx(4509 * 32 / 1000)
         olla = rows["olla"]
         assert list(olla["sweep"]) == ["0.25", "0.5", "1", "2"]
         assert olla["d_up_db"] in (0.25, 0.5, 1.0, 2.0)
@@ -404,3 +404,204 @@ def test_gap_shares_are_measured_from_tuned_olla_to_each_genie() -> None:
     assert per["scenarios"]["mimo"]["gap_closed_genie_delayed"] == pytest.approx(0.5)
     assert per["scenarios"]["mimo"]["gap_closed"] == pytest.approx(0.25)
     assert per["mean_gap_closed_genie_delayed"] == pytest.approx(0.5)
+
+
+# --- BLER targets -----------------------------------------------------------------
+
+TWO_TARGETS = ["--target-bler", "0.1,0.02"]
+STUDENT = "student-3x32:0.1"
+
+
+@pytest.fixture(scope="module")
+def two_targets(student: Path, tmp_path_factory: pytest.TempPathFactory,
+                ) -> tuple[dict[str, Any], Path, str]:
+    out = tmp_path_factory.mktemp("two-targets")
+    status, stdout, stderr = _run(["--model", str(student), *TINY, *TWO_TARGETS,
+                                   "--out", str(out), "--json"])
+    assert status == 0, stderr
+    return json.loads(stdout), out, stderr
+
+
+def test_two_targets_give_two_summaries(two_targets: tuple[dict[str, Any], Path, str]) -> None:
+    result, _, _ = two_targets
+    assert list(result["targets"]) == ["0.1", "0.02"]
+    assert result["config"]["target_blers"] == [0.1, 0.02]
+    assert result["config"]["primary_target_bler"] == 0.1
+    for label, t in result["targets"].items():
+        assert t["target_bler"] == float(label)
+        assert t["bler_limit"] == pytest.approx(1.2 * float(label))
+        assert list(t["models"]) == [STUDENT]
+        m = t["models"][STUDENT]
+        assert list(m["scenarios"]) == ["mimo", "bursty"]
+        for scenario, p in m["scenarios"].items():
+            assert p["bler_within_limit"] == (p["bler"] <= 1.2 * float(label) + 1e-12)
+            hull = _hull(result, scenario)
+            at = frontier.frontier_at(hull, p["bler"])
+            assert p["frontier_mbps"] == pytest.approx(at.throughput)
+            assert p["gain_pct"] == pytest.approx(100 * (p["throughput_mbps"] / at.throughput
+                                                         - 1))
+            assert p["gap_share_genie_delayed"] is None  # --no-genie-delayed
+        gains = {s: p["gain_pct"] for s, p in m["scenarios"].items()}
+        assert m["mean_gain_pct"] == pytest.approx(float(np.mean(list(gains.values()))))
+        assert m["worst_scenario"] == min(gains, key=lambda s: gains[s])
+        assert m["worst_gain_pct"] == gains[m["worst_scenario"]]
+        assert m["bler_over_limit"] == [s for s, p in m["scenarios"].items()
+                                        if not p["bler_within_limit"]]
+        assert m["bler_within_limit"] == (not m["bler_over_limit"])
+
+
+def test_the_primary_target_keeps_todays_keys(two_targets: tuple[dict[str, Any], Path, str],
+                                              tiny_run: tuple[dict[str, Any], Path]) -> None:
+    result, _, _ = two_targets
+    today, _ = tiny_run
+    # The model's row at 10% is named as today and is the run of a one-target evaluation
+    # (but for the inference time of its card's metadata, measured anew by each run).
+    assert _untimed(result["scenarios"]) == _untimed(today["scenarios"])
+    assert _untimed(result["summary"]) == _untimed(today["summary"])
+    assert result["frontiers"] == today["frontiers"]
+    for scenario, rows in result["scenarios"].items():
+        per = result["targets"]["0.1"]["models"][STUDENT]["scenarios"][scenario]
+        assert per["gain_pct"] == rows[STUDENT]["frontier"]["gain_pct"]
+        assert per["bler"] == rows[STUDENT]["bler"]
+    assert list(today["targets"]) == ["0.1"]
+    assert today["targets"]["0.1"]["models"][STUDENT]["scenarios"] == \
+        result["targets"]["0.1"]["models"][STUDENT]["scenarios"]
+
+
+def _untimed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _untimed(v) for k, v in value.items() if k != "inference_us"}
+    return value
+
+
+def test_baselines_run_once_whatever_the_targets(
+        two_targets: tuple[dict[str, Any], Path, str]) -> None:
+    result, _, stderr = two_targets
+    runs = 2 * (1 + 2 + len(TINY_SPECS))  # per scenario: genie, the model twice, the specs
+    assert result["config"]["runs"] == runs
+    assert f"evaluate: {runs} runs on 2 scenarios in" in stderr
+
+
+def test_each_run_gets_its_target_and_baselines_run_once(
+        student: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Record what the simulator is given, run by run (the real simulation still runs).
+    seen: list[tuple[str, tuple[float, ...]]] = []
+    real_run = closed_loop.run
+
+    def recording_run(policy: Any, cfg: config.LinkConfig, *args: Any,
+                      **kwargs: Any) -> closed_loop.RunResult:
+        seen.append((type(policy).__name__, tuple(sorted(set(cfg.target_bler.tolist())))))
+        return real_run(policy, cfg, *args, **kwargs)
+
+    monkeypatch.setattr(closed_loop, "run", recording_run)
+    cfg = evaluate.EvaluationConfig(scenarios=("mimo", "scsu"), ues=4, slots=20,
+                                    models=(evaluate.model_spec(student),),
+                                    baseline_specs=("olla:1", "illa", "fixed:0"),
+                                    genie_delayed=False, target_blers=(0.1, 0.02, 0.3))
+    result = evaluate.evaluate(cfg)
+    models = sorted(t for name, t in seen if name == "OnnxPolicy")
+    assert models == [(0.02,), (0.02,), (0.1,), (0.1,), (0.3,), (0.3,)]  # two scenarios
+    others = [t for name, t in seen if name != "OnnxPolicy"]
+    assert len(others) == 2 * 4  # olla:1, illa, fixed:0 and the genie, once per scenario
+    assert set(others) == {(config.DEFAULT_TARGET_BLER,)}
+    assert len(seen) == result["config"]["runs"] == len(evaluate.tasks(cfg))
+    keys = [(t.scenario, t.key) for t in evaluate.tasks(cfg)]
+    assert len(keys) == len(set(keys))
+    assert {k for s, k in keys if s == "mimo"} == {
+        "genie", STUDENT, f"{STUDENT}@0.02", f"{STUDENT}@0.3", "olla:1", "illa", "fixed:0"}
+    assert list(result["targets"]) == ["0.1", "0.02", "0.3"]
+
+
+def test_task_config_carries_the_target() -> None:
+    cfg = evaluate.EvaluationConfig(scenarios=("mimo",), ues=3, baseline_specs=("olla:1",),
+                                    target_blers=(0.05,))
+    for task in evaluate.tasks(cfg):
+        link_cfg = evaluate.task_config(task, cfg.ues)
+        assert len(link_cfg) == 3
+        assert link_cfg.target_bler.tolist() == [config.DEFAULT_TARGET_BLER] * 3
+    task = evaluate.Task("mimo", "m@0.05", "m.onnx", True, 0.05)
+    assert evaluate.task_config(task, 3).target_bler.tolist() == [0.05] * 3
+
+
+def test_without_10_percent_the_first_target_is_the_primary(student: Path,
+                                                             tmp_path: Path) -> None:
+    status, stdout, stderr = _run(["--model", str(student), "--no-baselines", "--ues", "4",
+                                   "--slots", "30", "--scenarios", "scsu",
+                                   "--target-bler", "0.05,0.01", "--out", str(tmp_path)])
+    assert status == 0, stderr
+    assert "report a 5% BLER target in the sections below" in stdout
+    section = stdout.split("## BLER targets")[1]
+    assert "### At the 5% target (the sections above)" in section
+    assert "### At the 1% target" in section and "BLER <= 1.2%" in section
+    # Without baselines there is no frontier: gains are empty, the BLER check is not.
+    row = next(line for line in section.split("### At the 1% target")[1].splitlines()
+               if line.startswith(f"| {STUDENT} |"))
+    assert row.startswith(f"| {STUDENT} | - / ")
+    assert row.endswith((" | yes |", " | no (scsu) |"))
+    result = json.loads((tmp_path / "evaluation.json").read_text())
+    assert result["config"]["primary_target_bler"] == 0.05
+    assert list(result["scenarios"]["scsu"]) == [STUDENT]
+    assert result["targets"]["0.01"]["models"][STUDENT]["mean_gain_pct"] is None
+
+
+def test_report_has_a_table_per_target(two_targets: tuple[dict[str, Any], Path, str],
+                                       tiny_run: tuple[dict[str, Any], Path]) -> None:
+    result, out, _ = two_targets
+    report = (out / "report.md").read_text()
+    assert "### At the 10% target (the sections above)" in report
+    assert "| model | mimo | bursty | mean gain % | worst gain % | mean frontier->genie-" \
+           "delayed gap closed % | BLER <= 12% |" in report
+    table = report.split("### At the 2% target")[1]
+    assert "| BLER <= 2.4% |" in table
+    m = result["targets"]["0.02"]["models"][STUDENT]
+    p = m["scenarios"]["mimo"]
+    assert f"| {STUDENT} | {p['gain_pct']:+.1f} / {100 * p['bler']:.1f} | " in table
+    check = "yes" if m["bler_within_limit"] else f"no ({', '.join(m['bler_over_limit'])})"
+    assert table.rstrip().endswith(f" | {check} |")
+    # One target: today's report, no target tables.
+    assert "BLER targets" not in (tiny_run[1] / "report.md").read_text()
+    assert (out / "frontier-mimo.png").read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "--target-bler: targets must be in (0, 1), got 0"),
+        ("0.1,1", "--target-bler: targets must be in (0, 1), got 1"),
+        ("-0.02", "--target-bler: targets must be in (0, 1), got -0.02"),
+        ("nan", "--target-bler: targets must be in (0, 1), got nan"),
+        ("0.1,ten", "--target-bler must be comma-separated numbers, got '0.1,ten'"),
+        ("0.1,0.02,0.1", "--target-bler: a target is named twice"),
+        (",", "--target-bler: give at least one target"),
+    ],
+)
+def test_bad_target_bler_is_refused_with_the_flag_named(value: str, message: str,
+                                                        tmp_path: Path) -> None:
+    status, stdout, stderr = _run(["--model", "/nonexistent/m.onnx", "--target-bler", value,
+                                   "--ues", "2", "--slots", "5",
+                                   "--out", str(tmp_path / "out")])
+    assert status == 2
+    assert stderr == f"linkadapt evaluate: error: {message}\n"  # before the model is read
+    assert stdout == ""
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_model_named_like_another_models_run_is_refused(student: Path) -> None:
+    spec = evaluate.model_spec(student)
+    twin = evaluate.ModelSpec(name=f"{spec.name}@0.02", path=spec.path)
+    with pytest.raises(ValueError, match=r"--model: the name 'student-3x32:0.1@0.02' is also "
+                                         r"the run of model 'student-3x32:0.1' at "
+                                         r"--target-bler 0.02"):
+        evaluate.EvaluationConfig(models=(spec, twin), baselines=False,
+                                  reference=spec.name, target_blers=(0.1, 0.02))
+    evaluate.EvaluationConfig(models=(spec, twin), baselines=False, reference=spec.name)
+
+
+def test_parallel_workers_run_every_target(student: Path) -> None:
+    cfg = evaluate.EvaluationConfig(scenarios=("mimo",), ues=4, slots=30,
+                                    models=(evaluate.model_spec(student),), baselines=False,
+                                    reference=STUDENT, target_blers=(0.1, 0.02))
+    serial = evaluate.run_all(cfg)
+    parallel = evaluate.run_all(evaluate.EvaluationConfig(**{**cfg.__dict__, "workers": 2}))
+    assert parallel == serial
+    assert list(serial["mimo"]) == [STUDENT, f"{STUDENT}@0.02"]

@@ -71,6 +71,7 @@ def test_export_matches_torch_and_passes_the_service_checks(
     assert card.git_revision
     assert card.created.endswith("+00:00")
     assert card.extra["size_kbit"] == pytest.approx(net.parameter_count() * 32 / 1000)
+    assert card.target_bler_range == config.TRAINED_TARGET_BLER == (0.01, 0.3)
 
     policy = check_model(data, Limits(latency_budget_us=10_000.0))
     assert policy.card.key == "student-3x32@1.0.0"
@@ -146,6 +147,16 @@ def test_model_the_service_would_refuse_is_not_written(
     with pytest.raises(ExportError, match=r"xApp would refuse.*non-finite"):
         export_onnx(net, tmp_path / "m.onnx", CARD)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_trained_target_range_is_an_export_parameter(tmp_path: Path) -> None:
+    path = export_onnx(student_network("3x32"), tmp_path / "m.onnx", CARD,
+                       target_bler_range=(0.005, 0.12))
+    assert read_model_card(path.read_bytes()).target_bler_range == (0.005, 0.12)
+    with pytest.raises(ExportError, match="target_bler_range must be"):
+        export_onnx(student_network("3x32"), tmp_path / "bad.onnx", CARD,
+                    target_bler_range=(0.2, 0.1))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
 
 
 def test_git_revision_without_git(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,7 +31,7 @@ def test_teacher_network_has_seven_hidden_layers_and_about_105k_parameters() -> 
     net = teacher_network()
     linear = [m for m in net.mlp if isinstance(m, torch.nn.Linear)]
     assert len(linear) == 8  # 7 hidden + output
-    assert net.parameter_count() == 108_445
+    assert net.parameter_count() == 108_573
 
 
 def test_double_dqn_targets_use_online_argmax_and_mask_table_2() -> None:
@@ -155,7 +155,7 @@ def test_smoke_run_with_two_ray_actors_exports_a_teacher(tmp_path: Path,
     assert config["actors"] == 2 and config["profile"] == "smoke"
     assert any((out / "tensorboard").iterdir())
     card = read_card(out / "teacher.onnx")
-    assert card["kind"] == "teacher" and card["parameter_count"] == 108_445
+    assert card["kind"] == "teacher" and card["parameter_count"] == 108_573
     assert card["training"]["config"]["actors"] == 2
     assert card["training"]["resumes"] == 0 and "--simulations" not in card["training"]["command"]
 

@@ -40,6 +40,7 @@ def card(model_id: str = "mlp", version: str = "1", **overrides: Any) -> dict[st
         "kind": "test",
         "parameter_count": 0,
         "created": "2025-01-01T00:00:00+00:00",
+        "target_bler_range": [0.01, 0.3],
     }
     out.update(overrides)
     return out
@@ -244,7 +245,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BAD: dict[str, tuple[Callable[[], bytes], str]] = {
     "garbage": (lambda: b"\x08\x01garbage bytes, not a model" * 20, "not an ONNX model"),
     "truncated": (lambda: mlp_bytes()[: len(mlp_bytes()) // 2], "not an ONNX model"),
-    "wrong input width": (lambda: mlp_bytes(in_width=42), "must have shape [batch, 43]"),
+    "wrong input width": (lambda: mlp_bytes(in_width=43), "must have shape [batch, 44]"),
     "wrong output size": (lambda: mlp_bytes(out_width=28), "must have shape [batch, 29]"),
     "nan weights": (lambda: mlp_bytes(nan_weights=True), "non-finite outputs"),
     "too large": (lambda: mlp_bytes(padding_bytes=2 << 20), "limit is"),

@@ -87,10 +87,10 @@ def test_grpc_columns_in_and_out(start_service) -> None:
     ids, batch = batch_from_protos(messages)
     with grpc.insecure_channel(running.grpc) as channel:
         stub = pb_grpc.LinkAdaptationStub(channel)
-        plain = stub.Decide(pb.DecisionRequest(schema_version=1, slot=3, reports=messages),
+        plain = stub.Decide(pb.DecisionRequest(schema_version=2, slot=3, reports=messages),
                             timeout=10)
         columnar = stub.Decide(pb.DecisionRequest(
-            schema_version=1, slot=3, columns=encode_columns(batch, ids),
+            schema_version=2, slot=3, columns=encode_columns(batch, ids),
             columnar_response=True), timeout=10)
         assert not columnar.decisions and columnar.slot == 3
         assert np.frombuffer(columnar.columns.mcs, np.uint8).tolist() == \
@@ -98,15 +98,15 @@ def test_grpc_columns_in_and_out(start_service) -> None:
         assert np.frombuffer(columnar.columns.source, np.uint8).tolist() == \
             [pb.DECISION_SOURCE_MODEL] * 5
         assert (columnar.columns.model_id, columnar.columns.model_version) == ("m", "1")
-        mixed = stub.Decide(pb.DecisionRequest(schema_version=1, columns=encode_columns(batch),
+        mixed = stub.Decide(pb.DecisionRequest(schema_version=2, columns=encode_columns(batch),
                                                columnar_response=False), timeout=10)
         assert [d.mcs for d in mixed.decisions] == [d.mcs for d in plain.decisions]
 
-        both = pb.DecisionRequest(schema_version=1, reports=messages,
+        both = pb.DecisionRequest(schema_version=2, reports=messages,
                                   columns=encode_columns(batch))
-        short = pb.DecisionRequest(schema_version=1, columns=encode_columns(batch))
+        short = pb.DecisionRequest(schema_version=2, columns=encode_columns(batch))
         short.columns.buffer_bytes = b""
-        big = pb.DecisionRequest(schema_version=1, columns=encode_columns(
+        big = pb.DecisionRequest(schema_version=2, columns=encode_columns(
             probe_batch(65, np.random.default_rng(0))))
         replies = list(stub.StreamDecisions(iter([both, short, big, short]), timeout=10))
         assert [r.error.code for r in replies] == ["INVALID_ARGUMENT", "INVALID_ARGUMENT",

@@ -31,6 +31,19 @@ def test_settings_precedence_and_fail_fast(tmp_path: Path) -> None:
         load_settings({"decisions_require_token": True}, environ={})
 
 
+def test_default_target_bler_from_flag_env_and_config_file(tmp_path: Path) -> None:
+    assert load_settings(environ={}).default_target_bler == 0.1
+    config = tmp_path / "config-file.json"
+    config.write_text(json.dumps({"controls": {"default_target_bler": 0.05}}))
+    assert load_settings(environ={}, config_file=config).default_target_bler == 0.05
+    env = {"LINKADAPT_DEFAULT_TARGET_BLER": "0.02"}
+    assert load_settings(environ=env, config_file=config).default_target_bler == 0.02
+    assert load_settings({"default_target_bler": 0.2}, environ=env).default_target_bler == 0.2
+    for bad in ("0", "1", "-0.1", "1.5", "nan", "inf", "ten"):
+        with pytest.raises(SettingsError, match="default_target_bler"):
+            load_settings(environ={"LINKADAPT_DEFAULT_TARGET_BLER": bad})
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -86,6 +99,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     ([], {"LINKADAPT_HTTP_PORT": "http"}, "LINKADAPT_HTTP_PORT: Input should be a valid integer"),
     ([], {"LINKADAPT_LATENCY_BUDGET_US": "-1"}, "LINKADAPT_LATENCY_BUDGET_US: "),
     (["--config", "{config}"], {}, "config-file.json: controls.fallback_backoff: "),
+    (["--default-target-bler", "0"], {}, "--default-target-bler: "),
+    ([], {"LINKADAPT_DEFAULT_TARGET_BLER": "1.5"}, "LINKADAPT_DEFAULT_TARGET_BLER: "),
 ])
 def test_serve_errors_name_what_the_user_typed(
     argv: list[str], env: dict[str, str], named: str, tmp_path: Path, capsys,

@@ -58,6 +58,7 @@ def reference_observe(batch: ReportBatch) -> np.ndarray:
     obs[:, 40] = batch.numerology
     obs[:, 41] = np.log2(f64(batch.csi_period))
     obs[:, 42] = np.log1p(f64(batch.prbs))
+    obs[:, 43] = np.log(f64(batch.target_bler))
     return obs
 
 
@@ -95,6 +96,9 @@ def valid_batches(draw: Any, max_size: int = 64) -> ReportBatch:
         tx_antennas=pick([1, 2, 3, 4, 8, 16, 32, 63, 64]),
         numerology=rng.integers(0, 5, n),
         csi_period=pick(features.CSI_PERIODS_SLOTS),
+        # observe needs the target filled in; the edges, float32 values (the wire's) and not
+        target_bler=pick([1e-30, 1e-6, 0.01, np.float32(0.02), 0.1, 0.3, 0.5,
+                          1 - 2.0**-24, *np.exp(rng.uniform(np.log(1e-3), np.log(0.999), 4))]),
     )
     dtypes = draw(st.sampled_from(["int64", "simulator", "wire", "int8 ages"]))
     if dtypes == "simulator":  # small ints for the HARQ history
@@ -104,7 +108,9 @@ def valid_batches(draw: Any, max_size: int = 64) -> ReportBatch:
     elif dtypes == "wire":  # what xapp.columns.decode_columns hands over
         batch = ReportBatch(**{**_columns(batch),
                                **{c.batch_name: getattr(batch, c.batch_name).astype(c.wire)
-                                  for c in COLUMNS if c.wire.kind in "iu"}})
+                                  for c in COLUMNS if c.wire.kind in "iu"},
+                               "target_bler": batch.target_bler.astype(np.float32)
+                               .astype(np.float64)})
     elif dtypes == "int8 ages":  # np.where must not wrap the absent age (1000) into int8
         ages = np.minimum(batch.harq_age, 127).astype(np.int8)
         batch = ReportBatch(**{**_columns(batch), "harq_age": ages})
@@ -158,6 +164,7 @@ _BREAKS: list[tuple[str, list[Any]]] = [
     ("ss_sinr_db", [np.inf, -np.inf]),
     ("ss_rsrp_dbm", [np.inf]),
     ("buffer_bytes", [-1.0, np.nan, np.inf]),
+    ("target_bler", [0.0, -0.0, -0.1, 1.0, 1.5, np.inf, -np.inf]),
 ]
 
 
@@ -171,7 +178,7 @@ def test_quick_check_never_accepts_a_bad_batch(batch: ReportBatch, data: Any) ->
                                       "harq_mcs_table2"]))
     if kind == "column":
         name, values = data.draw(st.sampled_from(_BREAKS))
-        column = columns[name].astype(np.float64 if name.startswith(("ss_", "buffer"))
+        column = columns[name].astype(np.float64 if name.startswith(("ss_", "buffer", "target"))
                                       else np.int64)
         column[ue] = data.draw(st.sampled_from(values))
         columns[name] = column
@@ -220,7 +227,8 @@ def test_large_wire_batches_look_up_every_small_column_value() -> None:
     batch = ReportBatch(**{
         **{c.batch_name: getattr(base, c.batch_name).astype(c.wire)
            for c in COLUMNS if c.wire.kind in "iu"},
-        **{name: getattr(base, name) for name in ("ss_sinr_db", "ss_rsrp_dbm", "buffer_bytes")},
+        **{name: getattr(base, name)
+           for name in ("ss_sinr_db", "ss_rsrp_dbm", "buffer_bytes", "target_bler")},
         "tx_antennas": (np.arange(n) % features.MAX_TX_ANTENNAS + 1).astype(np.uint8),
         "csi_period": np.resize(features.CSI_PERIODS_SLOTS, n).astype(np.uint16),
         "prbs": (np.arange(n) % features.MAX_PRBS + 1).astype(np.uint16),

@@ -24,7 +24,7 @@ from xapp.proto_reports import batch_from_protos
 def request(n: int = 3, slot: int = 7, **overrides) -> pb.DecisionRequest:
     reports = [json_format.ParseDict(report(ue_id=100 + i, **overrides), pb.UeReport())
                for i in range(n)]
-    return pb.DecisionRequest(schema_version=1, cell_id=42, slot=slot, reports=reports)
+    return pb.DecisionRequest(schema_version=2, cell_id=42, slot=slot, reports=reports)
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_decide_and_stream(served) -> None:
      "reports[0].wideband_cqi"),
     (lambda r: r.reports[2].ClearField("rank_indicator"), "INVALID_ARGUMENT",
      "reports[2].rank_indicator: is required"),
-    (lambda r: setattr(r, "schema_version", 2), "INVALID_ARGUMENT", "schema_version 2"),
+    (lambda r: setattr(r, "schema_version", 1), "INVALID_ARGUMENT", "schema_version 1"),
     (lambda r: r.reports.extend([r.reports[0]] * 64), "RESOURCE_EXHAUSTED", "limit is 64"),
 ])
 def test_decide_errors(served, mutate, code: str, text: str) -> None:
@@ -163,7 +163,7 @@ def test_one_reply_bytes_equal_a_fresh_message() -> None:
              (2**64 - 1, 2**64 - 1, 2**64 - 1, 28, 1, "other", "2.0"), (1, 1, 5, 27, 2, "", ""),
              (3, 300, 2**40, 1, 2, "m", "1")]
     for cell, slot, ue, mcs, table, model_id, version in cases:
-        req = pb.DecisionRequest(schema_version=1, cell_id=cell, slot=slot)
+        req = pb.DecisionRequest(schema_version=2, cell_id=cell, slot=slot)
         fresh = pb.DecisionResponse(cell_id=cell, slot=slot, decisions=[pb.McsDecision(
             ue_id=ue, mcs=mcs, mcs_table=table, source=pb.DECISION_SOURCE_MODEL,
             model_id=model_id, model_version=version)])

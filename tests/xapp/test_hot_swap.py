@@ -43,7 +43,7 @@ def test_hot_swap_under_load(start_service) -> None:
                 slot = 0
                 while not done.is_set():
                     slot += 1
-                    yield pb.DecisionRequest(schema_version=1, slot=slot, reports=[ue] * 4)
+                    yield pb.DecisionRequest(schema_version=2, slot=slot, reports=[ue] * 4)
 
             try:
                 for reply in stub.StreamDecisions(requests(), timeout=600):  # a hang guard only
@@ -60,7 +60,7 @@ def test_hot_swap_under_load(start_service) -> None:
             stub = pb_grpc.LinkAdaptationStub(channel)
             while not done.is_set():
                 try:
-                    reply = stub.Decide(pb.DecisionRequest(schema_version=1, reports=[ue] * 2),
+                    reply = stub.Decide(pb.DecisionRequest(schema_version=2, reports=[ue] * 2),
                                         timeout=30)
                     check(reply.decisions, 2, names)
                 except grpc.RpcError as exc:
@@ -71,7 +71,7 @@ def test_hot_swap_under_load(start_service) -> None:
         names: set[str] = set()
         with httpx.Client(base_url=running.http, timeout=30) as client:
             while not done.is_set():
-                r = client.post("/v1/decisions", json={"schema_version": 1, "reports": [report()]})
+                r = client.post("/v1/decisions", json={"schema_version": 2, "reports": [report()]})
                 body = r.json()
                 if r.status_code != 200 or body["decisions"][0]["model_id"] != "hot":
                     failures.append(f"rest: {r.status_code} {r.text}")

@@ -32,7 +32,7 @@ def test_optional_proto_fields_are_exactly_those_with_a_value_when_absent() -> N
     for f in SCALAR_ORDER:
         assert by_proto[f.proto].has_presence, f.proto  # absence must be detectable
     assert {f.name for f in SCALAR_ORDER if not f.required} == {
-        "last_mcs", "ss_sinr_db", "ss_rsrp_dbm"}
+        "last_mcs", "ss_sinr_db", "ss_rsrp_dbm", "target_bler"}
 
 
 def test_the_batch_has_one_column_per_field_in_table_order() -> None:

@@ -96,7 +96,7 @@ def test_bodies_that_are_not_a_json_object_get_400_and_chunked_bodies_the_limit(
     json_type = {"content-type": "application/json"}
     with httpx.Client(base_url=running.http, timeout=30) as client:
         for content, headers, reason in [
-            (b'{"schema_version": 1, bad', json_type, "not valid JSON at character 22"),
+            (b'{"schema_version": 2, bad', json_type, "not valid JSON at character 22"),
             (b"[]", json_type, "must be a JSON object"),
             (b"hello", {"content-type": "text/plain"}, "sent as application/json, got text/plain"),
         ]:
@@ -109,7 +109,7 @@ def test_bodies_that_are_not_a_json_object_get_400_and_chunked_bodies_the_limit(
         def chunks(body: bytes):  # no length known in advance: sent chunked
             yield from (body[i:i + 1000] for i in range(0, len(body), 1000))
 
-        body = json.dumps({"schema_version": 1, "cell_id": 4, "reports": [report()]}).encode()
+        body = json.dumps({"schema_version": 2, "cell_id": 4, "reports": [report()]}).encode()
         small = client.post("/v1/decisions", content=chunks(body), headers=json_type)
         assert small.status_code == 200 and small.json()["cell_id"] == 4
         big = client.post("/v1/decisions", content=chunks(body + b" " * 5000), headers=json_type)
@@ -174,7 +174,7 @@ def test_auth_rules_and_body_limit(start_service) -> None:
         assert client.get("/v1/models", headers={"Authorization": "Basic x"}).status_code == 401
         assert client.get("/v1/models", headers=AUTH).status_code == 200
         assert decide(client, [report()]).status_code == 401
-        ok = client.post("/v1/decisions", headers=AUTH, json={"schema_version": 1,
+        ok = client.post("/v1/decisions", headers=AUTH, json={"schema_version": 2,
                                                               "reports": [report()]})
         assert ok.status_code == 200
         big = client.post("/v1/decisions", headers=AUTH, content=b"{" + b" " * 10_000 + b"}",

@@ -135,6 +135,20 @@ def test_invalid_default_model(tmp_path: Path) -> None:
                     f"default model {broken} is not a valid model", "not an ONNX model")
 
 
+def test_a_default_model_not_trained_for_the_default_target_stops_serve(tmp_path: Path) -> None:
+    """The embedded default is trained for 1..30%: a 50% default cannot be served."""
+    _assert_refused(_serve("--default-target-bler", "0.5", store=tmp_path / "store"),
+                    "is not a valid model", "target_bler_range 0.01..0.3 does not include the "
+                    "service's default_target_bler 0.5")
+
+
+def test_a_schema_1_default_model_stops_serve_naming_the_versions(tmp_path: Path) -> None:
+    old = REPO / "tests" / "data" / "schema1-default.onnx"
+    _assert_refused(_serve("--default-model", str(old), store=tmp_path / "store"),
+                    f"default model {old} is not a valid model",
+                    "feature_schema_version is 1, this service needs 2")
+
+
 def test_invalid_default_model_refused_even_with_an_active_stored_model(
         tmp_path: Path) -> None:
     """Rollback can lead back to the default: a broken one is found at start-up."""

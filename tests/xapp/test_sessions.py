@@ -8,6 +8,7 @@ import numpy as np
 import onnxruntime as ort
 from synthetic import random_mlp
 
+from xapp.features import NUM_FEATURES
 from xapp.model_card import INPUT_NAME, OUTPUT_NAME
 from xapp.sessions import open_session
 
@@ -21,5 +22,5 @@ def test_sessions_run_on_one_thread_sequentially_without_spinning(tmp_path: Path
         assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
         assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
         assert session.get_providers() == ["CPUExecutionProvider"]
-        q = session.run([OUTPUT_NAME], {INPUT_NAME: np.zeros((2, 43), np.float32)})[0]
+        q = session.run([OUTPUT_NAME], {INPUT_NAME: np.zeros((2, NUM_FEATURES), np.float32)})[0]
         assert q.shape == (2, 29)

@@ -14,10 +14,12 @@ from hypothesis import strategies as st
 from xapp import features, single_ue
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp.core import DecisionCore
+from xapp.errors import InvalidRequest
 from xapp.metrics import Metrics
 from xapp.model_check import Limits, check_model, probe_batch
 from xapp.policy import OBSERVATION_ROW
 from xapp.proto_reports import batch_from_protos
+from xapp.report_fields import float32
 from xapp.single_ue import observe_one
 
 _BAD: list[tuple[str, Any]] = [
@@ -26,6 +28,9 @@ _BAD: list[tuple[str, Any]] = [
     ("ss_sinr_db", "Infinity"), ("ss_rsrp_dbm", "-Infinity"), ("allocated_prbs", 0),
     ("allocated_prbs", 276), ("num_tx_antennas", 65), ("numerology", 5),
     ("csi_period_slots", 7), ("csi_period_slots", 0), ("tb_initial_total", 1_000_001),
+    ("target_bler", 0.0), ("target_bler", -0.1), ("target_bler", 1.0), ("target_bler", 1.5),
+    ("target_bler", "NaN"), ("target_bler", "Infinity"),
+    ("target_bler", 0.5), ("target_bler", 0.005),  # BLERs outside the model's trained range
 ]
 
 
@@ -57,9 +62,10 @@ def reports(draw: Any) -> pb.UeReport:
         num_tx_antennas=pick(1, 4, 64),
         numerology=pick(0, 1, 4),
         csi_period_slots=pick(4, 5, 20, 320),
+        target_bler=pick(0.01, 0.02, 0.1, 0.3, 0.123456789),
         harq=harq,
     )
-    for name in ("last_mcs", "ss_sinr_db", "ss_rsrp_dbm"):
+    for name in ("last_mcs", "ss_sinr_db", "ss_rsrp_dbm", "target_bler"):
         if draw(st.booleans()):
             del record[name]
     mishap = draw(st.integers(0, 9))
@@ -97,20 +103,53 @@ def core() -> DecisionCore:
 def test_scalar_path_agrees_with_the_column_path(core: DecisionCore, message: pb.UeReport) -> None:
     try:
         ue_ids, batch = batch_from_protos([message])
-    except features.ReportError:
+        assert core.policy is not None
+        filled = core.with_targets(batch, core.policy)
+    except (features.ReportError, InvalidRequest):
         event("invalid report")
-        assert observe_one(message) is None  # the column path names the error
+        assert _observe_one(core, message) is None  # the column path names the error
         assert core.decide_one(message) is None
         return
     event("valid report")
-    observed = observe_one(message)
+    observed = _observe_one(core, message)
     assert observed is not None, "a valid report left to the column path"
     row, table, ue_id = observed
-    assert OBSERVATION_ROW.pack(*row) == features.observe(batch).tobytes()
+    assert OBSERVATION_ROW.pack(*row) == features.observe(filled).tobytes()
     assert (table, ue_id) == (int(batch.mcs_table[0]), int(ue_ids[0]))
     general = core.decide(batch)
     assert core.decide_one(message) == (ue_id, int(general.mcs[0]), table, general.model_id,
                                         general.model_version)
+
+
+def _observe_one(core: DecisionCore, message: pb.UeReport) -> Any:
+    assert core.policy is not None
+    return observe_one(message, float32(core.default_target_bler),
+                       core.policy.card.target_bounds)
+
+
+def test_an_absent_target_is_the_default_and_the_range_ends_are_in() -> None:
+    core = DecisionCore(Metrics(), default_target_bler=0.02)
+    core.set_policy(check_model(mlp_bytes(hidden=(32, 32, 32), seed=3),
+                                Limits(latency_budget_us=None)))
+    rows = {}
+    for target in (None, 0.02, 0.01, 0.3):
+        record = report() if target is None else report(target_bler=target)
+        message = json_format.ParseDict(record, pb.UeReport())
+        observed = _observe_one(core, message)
+        assert observed is not None
+        rows[target] = observed[0]
+        batch = core.with_targets(batch_from_protos([message])[1], core.policy)
+        assert OBSERVATION_ROW.pack(*observed[0]) == features.observe(batch).tobytes()
+    assert rows[None] == rows[0.02]
+    assert np.float32(rows[0.3][-1]) == np.float32(np.log(np.float64(np.float32(0.3))))
+
+
+def test_log_rounds_to_numpys_float32() -> None:
+    rng = np.random.default_rng(6)
+    values = np.concatenate([np.exp(rng.uniform(np.log(1e-6), 0.0, 50_000)),
+                             np.float32([0.01, 0.02, 0.1, 0.3]).astype(np.float64)])
+    got = np.array([single_ue._log(v) for v in values.tolist()], dtype=np.float32)
+    assert got.tobytes() == np.log(values).astype(np.float32).tobytes()
 
 
 def test_steps_aside_without_a_model_or_with_non_finite_q_values(core: DecisionCore) -> None:

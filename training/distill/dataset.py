@@ -18,7 +18,7 @@ On disk, a dataset is a directory::
     manifest.json       {"format", "format_version", "feature_schema_version",
                          "num_features", "num_actions", "teacher_id", "teacher_sha256",
                          "scenario", "samples", "shards": [{"file", "samples", "sha256"}], ...}
-    shard-00000.npz     obs (n, 43) float32 raw features, q (n, 29) float32 teacher Q-values
+    shard-00000.npz     obs (n, 44) float32 raw features, q (n, 29) float32 teacher Q-values
 
 :func:`load_dataset` checks everything (format, feature schema, shapes, checksums,
 finite values) and raises :class:`DatasetError` naming the file and the problem.
@@ -105,7 +105,7 @@ class CollectConfig:
 class TeacherSamples(NamedTuple):
     """States and the teacher's Q-values on them."""
 
-    obs: npt.NDArray[np.float32]  # (n, 43) raw features
+    obs: npt.NDArray[np.float32]  # (n, 44) raw features
     q: npt.NDArray[np.float32]  # (n, 29) teacher Q-values
 
 
@@ -119,7 +119,7 @@ class TeacherWorker(RolloutWorker):
     def __init__(self, config: RolloutConfig, hidden: tuple[int, ...], seed: int,
                  label_weights: dict[str, npt.NDArray[np.float32]] | None = None) -> None:
         super().__init__(config, hidden, seed)
-        self.labeller = self.net
+        self.labeller: QNetwork | None = None  # None: the acting network labels
         if label_weights is not None:
             self.labeller = network_from_state({k: torch.from_numpy(v)
                                                 for k, v in label_weights.items()})
@@ -130,8 +130,9 @@ class TeacherWorker(RolloutWorker):
         """Simulate ``slots`` slots acting with ``weights``; teacher Q-values at every decision."""
         result = self.rollout(weights, slots, epsilon)
         obs = result.transitions.obs
+        labeller = self.net if self.labeller is None else self.labeller
         with torch.no_grad():
-            q = self.labeller(torch.from_numpy(obs)).numpy()
+            q = labeller(torch.from_numpy(obs)).numpy()
         return TeacherSamples(obs.astype(np.float32), q.astype(np.float32))
 
 

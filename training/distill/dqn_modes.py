@@ -16,6 +16,7 @@ from training.distill.config import REALTIME_TEACHER, RealtimeConfig, ScratchCon
 from training.distill.pipeline import export_student, progress_bar
 from training.distill.plan import DistillPlan
 from training.placement import describe, nodes
+from training.teacher_config import DQN_TARGET_BLER
 
 if TYPE_CHECKING:
     from training.distill.realtime import RealtimeResult
@@ -59,7 +60,7 @@ def run_dqn_mode(cfg: RealtimeConfig | ScratchConfig, plan: DistillPlan) -> dict
 def _scratch_outputs(cfg: ScratchConfig, result: TrainResult) -> dict[str, Any]:
     size = cfg.sizes()[0]
     card = scratch_card(result, size, cfg.model_version, cfg.command())
-    entry = export_student(cfg, f"scratch-{size}", result.net, card, None)
+    entry = export_student(cfg, f"scratch-{size}", result.net, card, None, DQN_TARGET_BLER)
     print(f"distill: {describe(result.placements)}", file=sys.stderr)
     return {"mode": "scratch", "out": str(cfg.run_dir), "seconds":
             round(result.progress.seconds, 1), "students": [entry],
@@ -73,7 +74,8 @@ def _realtime_outputs(cfg: RealtimeConfig, rt: RealtimeResult, stem: str,
     tcard = teacher_card(rt.teacher)
     # -realtime: not the key of a train-teacher run of the same version
     tcard["version"] = f"{cfg.model_version or tcard['version']}{REALTIME_TEACHER}"
-    teacher_path = export_onnx(rt.teacher.net, cfg.run_dir / "teacher.onnx", tcard)
+    teacher_path = export_onnx(rt.teacher.net, cfg.run_dir / "teacher.onnx", tcard,
+                               target_bler_range=DQN_TARGET_BLER)
     write_card_json(teacher_path)
     version = (cfg.model_version
                or f"realtime-{cfg.loss}-tau{tau:g}-{cfg.profile}-s{cfg.seed}")
@@ -83,7 +85,7 @@ def _realtime_outputs(cfg: RealtimeConfig, rt: RealtimeResult, stem: str,
         "polish_epochs": cfg.polish_epochs if rt.polish_states else 0,
         "polish_states": rt.polish_states, "dataset_samples": rt.teacher.progress.transitions,
         "seconds": round(rt.seconds, 1), "command": cfg.command()})
-    entry = export_student(cfg, stem, rt.student, card, None)
+    entry = export_student(cfg, stem, rt.student, card, None, DQN_TARGET_BLER)
     print(f"distill: {describe(rt.teacher.placements)}", file=sys.stderr)
     return {"mode": "realtime", "out": str(cfg.run_dir), "teacher_onnx": str(teacher_path),
             "seconds": round(rt.seconds, 1), "student_updates": rt.student_updates,

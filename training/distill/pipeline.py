@@ -40,6 +40,7 @@ from training.distill.teachers import Teacher
 from training.export import write_file
 from training.networks import QNetwork
 from training.placement import describe, nodes
+from training.teacher_config import DQN_TARGET_BLER
 
 
 def distill(cfg: DistillConfig) -> dict[str, Any]:
@@ -89,11 +90,13 @@ def progress_bar(cfg: DistillConfig, total: float, unit: str, desc: str) -> Any:
 
 
 def export_student(cfg: DistillConfig, stem: str, net: QNetwork, card: dict[str, Any],
-                   data: ds.Dataset | None) -> dict[str, Any]:
+                   data: ds.Dataset | None,
+                   target_bler_range: tuple[float, float]) -> dict[str, Any]:
     """Write ``stem``.onnx with its card (and the INT8 variant); the summary's entry."""
     from training.export import export_onnx, read_card
 
-    path = export_onnx(net, cfg.run_dir / f"{stem}.onnx", card)
+    path = export_onnx(net, cfg.run_dir / f"{stem}.onnx", card,
+                       target_bler_range=target_bler_range)
     write_card_json(path)
     entry: dict[str, Any] = {"onnx": str(path), "parameters": net.parameter_count(),
                              "size_kbit": net.size_kbit(),
@@ -177,7 +180,8 @@ def _run_distillation(cfg: MultiConfig, plan: DistillPlan) -> dict[str, Any]:
             result, student_data = _aggregate(cfg, prof, teachers[0], stem, dirs, result)
             collected += student_data.manifests[len(data.manifests):]
         card = _student_card(cfg, result, teachers, student_data, prof)
-        students.append(export_student(cfg, stem, result.net, card, student_data))
+        students.append(export_student(cfg, stem, result.net, card, student_data,
+                                       teachers_range(teachers)))
     return {"mode": cfg.MODE, "samples": len(data), "out": str(cfg.run_dir),
             "teachers": [t.teacher_id for t in teachers], "students": students,
             "ray_nodes": nodes([p for m in collected for p in m.get("ray_nodes", [])])}
@@ -208,6 +212,20 @@ def _aggregate(cfg: SingleConfig, prof: DistillProfile, teacher: Teacher, stem: 
         print(f"distill: {stem}: held-out agreement {before:.4f} -> {result.agreement:.4f}",
               file=sys.stderr)
     return result, data
+
+
+def teachers_range(teachers: list[Teacher]) -> tuple[float, float]:
+    """The BLER targets every teacher was trained for: a student learns no others.
+
+    A teacher without a range in its card (feature schema 1 had none) is taken at 10%.
+    """
+    ranges = [tuple(t.card.get("target_bler_range") or DQN_TARGET_BLER) for t in teachers]
+    low, high = max(r[0] for r in ranges), min(r[1] for r in ranges)
+    if low > high:
+        raise ConfigError("the teachers were trained for BLER targets that do not overlap: "
+                          + ", ".join(f"{t.teacher_id} {r[0]:g}..{r[1]:g}"
+                                      for t, r in zip(teachers, ranges, strict=True)))
+    return float(low), float(high)
 
 
 def _student_card(cfg: MultiConfig, result: StudentResult, teachers: list[Teacher],

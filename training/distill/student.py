@@ -111,9 +111,12 @@ def cosine_decay(progress: float) -> float:
 
 
 def new_student(size: str, teacher: QNetwork | None, data: Dataset) -> QNetwork:
-    """A fresh student taking the teacher's input normalization (or the data's, without one)."""
+    """A fresh student taking the teacher's input normalization (or the data's, without one).
+
+    A label teacher normalizes only the columns its heads read: its students take the data's.
+    """
     net = student_network(size)
-    if teacher is not None:
+    if teacher is not None and teacher.obs_mean.shape == net.obs_mean.shape:
         net.obs_mean.copy_(teacher.obs_mean)
         net.obs_std.copy_(teacher.obs_std)
     else:

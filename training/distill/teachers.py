@@ -80,8 +80,9 @@ def load_teacher(path: str | Path) -> Teacher:
     except ModelCardError:
         card = {}
     _check_parity(net, data, path)
-    scenario = (card.get("training", {}).get("config", {}).get("rollout", {})
-                .get("scenario", "random"))
+    training = card.get("training", {})
+    scenario = training.get("scenario") or (training.get("config", {}).get("rollout", {})
+                                            .get("scenario", "random"))
     teacher_id = f"{card['model_id']}:{card['version']}" if card else path.stem
     return Teacher(net=net, teacher_id=teacher_id, sha256=hashlib.sha256(data).hexdigest(),
                    scenario=str(scenario), path=str(path), card=card)
@@ -98,7 +99,8 @@ def _rebuild(proto: onnx.ModelProto, path: Path) -> QNetwork:
     state = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy())
              for i in proto.graph.initializer}
     needed = {"obs_mean", "obs_std"}
-    if not needed <= state.keys() or not any(k.startswith("mlp.") for k in state):
+    layers = any(k.startswith(("mlp.", "body.")) for k in state)
+    if not needed <= state.keys() or not layers:
         raise TeacherError(f"teacher {str(path)!r} is not a linkadapt Q-network export "
                            "(no obs_mean/obs_std/mlp.* initializers)")
     try:
@@ -113,7 +115,8 @@ def _check_parity(net: QNetwork, data: bytes, path: Path) -> None:
     from xapp.sessions import open_session
 
     obs = np.random.default_rng(0).normal(size=(64, features.NUM_FEATURES)).astype(np.float32)
-    obs = obs * net.obs_std.numpy() + net.obs_mean.numpy()
+    if net.obs_mean.numel() == features.NUM_FEATURES:
+        obs = obs * net.obs_std.numpy() + net.obs_mean.numpy()
     session = open_session(data)
     expected = session.run([OUTPUT_NAME], {INPUT_NAME: obs})[0]
     with torch.no_grad():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from training.sim.policies import parse_policy
 _EXAMPLES = """examples:
   linkadapt simulate --scenario mimo --policy olla --ues 512 --slots 2000
   linkadapt simulate --scenario high-mobility --policy genie --json
+  linkadapt simulate --scenario mimo --policy olla --target-bler 0.01   # voice-like 1%
   linkadapt simulate --scenario mimo --policy salad:0.02 --ues 256 --slots 2000 --json
   linkadapt simulate --scenario random --policy xapp/models/default.onnx --plot mcs.png
 """
@@ -40,10 +42,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--speed-kmh", type=float, default=None,
                         help="override every UE's speed, km/h")
+    parser.add_argument("--target-bler", type=float, default=None, metavar="T",
+                        help=TARGET_BLER_HELP)
     parser.add_argument("--json", action="store_true", help="print the KPIs as one JSON object")
     parser.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
                         help="draw the MCS histogram and throughput over time")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+TARGET_BLER_HELP: Final = (
+    "first-transmission BLER target every UE reports, in (0, 1); baseline specs written "
+    "without a target (olla, olla:D, eolla, salad) run at it too (default: the "
+    "scenario's, 0.1; 'random' draws each UE's in 0.01..0.3)")
+
+
+def check_target_bler(target: float | None) -> None:
+    """Raise ValueError naming ``--target-bler`` unless ``target`` is None or in (0, 1)."""
+    if target is not None and not (math.isfinite(target) and 0 < target < 1):
+        raise ValueError(f"--target-bler must be a BLER in (0, 1), got {target:g}")
+
+
+def spec_target(target: float | None) -> float:
+    """The target of baseline specs written without one: ``--target-bler`` or 10%."""
+    return config.DEFAULT_TARGET_BLER if target is None else target
 
 
 def _fail(message: str) -> int:
@@ -61,13 +82,16 @@ def run_simulation(args: argparse.Namespace) -> tuple[RunResult, str]:
         raise ValueError(f"--speed-kmh must be a number >= 0, got {args.speed_kmh}")
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    check_target_bler(args.target_bler)
     if args.plot is not None:
         _check_plot_path(args.plot)
     source = config.config_source(args.scenario)
-    policy = parse_policy(args.policy)
+    policy = parse_policy(args.policy, spec_target(args.target_bler))
     cfg = source(np.random.default_rng([args.seed, 1]), args.ues)
     if args.speed_kmh is not None:
         cfg = cfg.with_speed_kmh(args.speed_kmh)
+    if args.target_bler is not None:
+        cfg = cfg.with_target_bler(args.target_bler)
     bar = None if args.no_progress or args.json else _progress_bar(args.slots)
     try:
         result = closed_loop.run(policy, cfg, args.slots, args.seed,

@@ -67,6 +67,11 @@ DMRS_RE_PER_PRB: Final = 12
 HARQ_PROCESSES: Final = 16  # TS 38.214 5.1: up to 16 DL HARQ processes
 MAX_TRANSMISSIONS: Final = 4
 MAX_LAYERS: Final = 4  # one codeword (TS 38.211 7.3.1.3)
+DEFAULT_TARGET_BLER: Final = 0.1
+"""The BLER target a scenario's UEs report unless told otherwise (the usual 10%)."""
+TRAINED_TARGET_BLER: Final = (0.01, 0.3)
+"""Range of the per-UE BLER targets of the randomized configurations (log-uniform):
+from voice-like 1% to an aggressive eMBB 30%."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class LinkConfig:
     mcs_table: npt.NDArray[np.int8]  # 1 or 2
     radial_lo: npt.NDArray[np.float64]  # UE drop annulus, fraction of the cell radius
     radial_hi: npt.NDArray[np.float64]
+    target_bler: npt.NDArray[np.float64]  # first-transmission BLER target the report carries
 
     def __len__(self) -> int:
         return int(self.carrier_ghz.shape[0])
@@ -113,6 +119,8 @@ class LinkConfig:
             raise ValueError("K1 must be 1..8 slots (TS 38.213 9.2.3)")
         if np.any((self.csi_delay < 0) | (self.csi_delay > 8)):
             raise ValueError("CSI delay must be 0..8 slots")
+        if not np.all((self.target_bler > 0) & (self.target_bler < 1)):
+            raise ValueError("the BLER target must be in (0, 1)")
 
     def slot_s(self) -> npt.NDArray[np.float64]:
         """Slot duration per UE, seconds (TS 38.211 4.3.2: 1 ms / 2^mu)."""
@@ -127,6 +135,12 @@ class LinkConfig:
         if not np.isfinite(speed_kmh) or speed_kmh < 0:
             raise ValueError(f"speed must be a finite number >= 0 km/h, got {speed_kmh}")
         return replace(self, speed_mps=np.full(len(self), speed_kmh / 3.6))
+
+    def with_target_bler(self, target: float) -> LinkConfig:
+        """Return a copy whose every UE reports the first-transmission BLER target ``target``."""
+        if not (np.isfinite(target) and 0 < target < 1):
+            raise ValueError(f"the BLER target must be in (0, 1), got {target:g}")
+        return replace(self, target_bler=np.full(len(self), float(target)))
 
 
 @dataclass(frozen=True)
@@ -187,6 +201,7 @@ class Scenario:
             mcs_table=full(self.mcs_table, np.int8),
             radial_lo=full(self.radial_lo, np.float64),
             radial_hi=full(self.radial_hi, np.float64),
+            target_bler=full(DEFAULT_TARGET_BLER, np.float64),
         )
 
 
@@ -285,6 +300,8 @@ def randomized(rng: np.random.Generator, n: int) -> LinkConfig:
         mcs_table=rng.integers(1, 3, n).astype(np.int8),
         radial_lo=np.zeros(n),
         radial_hi=np.ones(n),
+        # drawn last: every earlier draw of the stream stays what it was
+        target_bler=_log_uniform(rng, TRAINED_TARGET_BLER[0], TRAINED_TARGET_BLER[1], n),
     )
 
 

@@ -71,6 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="random seed; cell c uses seed+c (default: 0)")
     parser.add_argument("--speed-kmh", type=float, default=None,
                         help="override every UE's speed, km/h")
+    parser.add_argument("--target-bler", type=float, default=None, metavar="T",
+                        help="first-transmission BLER target every UE reports to the xApp, "
+                             "in (0, 1); a --compare spec written without a target (olla, "
+                             "olla:D, eolla, salad) runs at it too (default: the scenario's, "
+                             "0.1; 'random' draws each UE's in 0.01..0.3)")
     parser.add_argument("--stream", action="store_true",
                         help="one bidirectional stream per cell (default: unary Decide calls)")
     parser.add_argument("--columnar", action=argparse.BooleanOptionalAction, default=None,
@@ -163,7 +168,8 @@ def options_from_args(args: argparse.Namespace) -> EmulatorOptions:
     opts = EmulatorOptions(
         target=args.target, cells=args.cells, ues_per_cell=args.ues_per_cell,
         scenario=args.scenario, slots=args.slots, seed=args.seed, speed_kmh=args.speed_kmh,
-        stream=args.stream, columnar=args.columnar, all_ues=args.all_ues,
+        target_bler=args.target_bler, stream=args.stream, columnar=args.columnar,
+        all_ues=args.all_ues,
         deadline_us=args.deadline_us, strict_deadline=args.strict_deadline,
         timeout_ms=args.timeout_ms, connect_timeout_s=args.connect_timeout_s,
         give_up_s=args.give_up_s,

@@ -14,7 +14,7 @@ no data the action has no effect (``info["new_tx"]`` is False).
 ``info["tb_value"]`` is what the slot's transport block would earn if decoded
 (its payload over the same scale as the reward), failed or not.
 
-**Observation space**: ``Box(-inf, inf, (43,), float32)``, exactly
+**Observation space**: ``Box(-inf, inf, (44,), float32)``, exactly
 :func:`xapp.features.observe` of the gNB's report for the slot, the vector the
 xApp computes from a KPM report when serving.
 

@@ -108,6 +108,8 @@ class LinkSimulator:
         self._table = cfg.mcs_table.astype(np.int64) - 1  # row into the (2, 29) lookups
         self.max_mcs = nr_tables.max_mcs(self._table + 1)
         self._k1 = cfg.k1.astype(np.int64)
+        # Each UE's reported BLER target, rounded to float32 once (see _build_reports).
+        self._target_bler = cfg.target_bler.astype(np.float32).astype(np.float64)
         self._build_tb_lookups()
         self._init_harq()
         self.kpis = Kpis(n)
@@ -181,6 +183,9 @@ class LinkSimulator:
             tx_antennas=cfg.tx_antennas.astype(np.int64),
             numerology=cfg.numerology.astype(np.int64),
             csi_period=cfg.csi_period.astype(np.int64),
+            # float32 values, as the wire carries them: the emulator's service then
+            # observes the very number the simulator does (log of the same float64).
+            target_bler=self._target_bler,
         )
 
     def _states(self) -> npt.NDArray[np.int8]:
@@ -361,6 +366,30 @@ class LinkSimulator:
             goodput[sel] = bits[sel] * success
             out[:, m] = np.where(m <= max_mcs, np.where(score, goodput, 0.0), -1.0)
         return out
+
+    def mcs_outcomes(self, rows: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.float32],
+                                                              npt.NDArray[np.float32],
+                                                              npt.NDArray[np.bool_]]:
+        """Full-information labels of ``rows``: what a new TB of each MCS would do now.
+
+        Only the label teacher's data collection may call it (it reads the true
+        channel). Returns ``(m, NUM_ACTIONS)`` arrays: the bits the TB would deliver
+        in expectation over :meth:`reward_scale_bits` (the reward's scale), its error
+        probability, and whether the MCS is valid in the UE's table (where it is not,
+        both labels are 0 and 1).
+        """
+        good = self.expected_goodput(rows=rows)
+        valid = good >= 0
+        layers = np.minimum(self.csi.rank[rows], self.channel.max_layers[rows])
+        lut = (rows * MAX_LAYERS + layers - 1) * nr_tables.NUM_ACTIONS
+        budget = np.maximum(self.traffic.buffer_bits[rows], 0.0)
+        mcs = np.minimum(np.arange(nr_tables.NUM_ACTIONS)[None, :], self.max_mcs[rows][:, None])
+        bits = np.minimum(self._tbs_flat[lut[:, None] + mcs], budget[:, None])
+        good = np.maximum(good, 0.0)
+        success = np.where(bits > 0, good / np.maximum(bits, 1e-9), 0.0)
+        scale = self.reward_scale_bits()[rows]
+        error = np.where(valid, 1.0 - np.minimum(success, 1.0), 1.0)
+        return ((good / scale[:, None]).astype(np.float32), error.astype(np.float32), valid)
 
     def _mean_success(self, bands: npt.NDArray[np.float32], table_mcs: npt.NDArray[np.int64],
                       lut: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:

@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="median batch-1 inference budget for uploads, us")
     parser.add_argument("--max-model-bytes", type=int, help="largest accepted ONNX upload")
     parser.add_argument("--fallback-backoff", type=int, help="MCS back-off of the fallback rule")
+    parser.add_argument("--default-target-bler", type=float, metavar="T",
+                        help="BLER target of reports without one, in (0, 1) (default: 0.1); "
+                             "served models must be trained for it")
     parser.add_argument("--admin-token-file", type=Path,
                         help="file holding the admin bearer token")
     parser.add_argument("--decisions-require-token", action="store_true", default=None,

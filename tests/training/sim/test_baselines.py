@@ -8,6 +8,7 @@ measures the UEs that stayed inside the MCS range.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -62,7 +63,7 @@ def test_old_olla_spellings_mean_a_ten_percent_target() -> None:
 
 BAD_SPECS = [
     ("frobnicate", "unknown policy 'frobnicate'"),
-    ("eolla", "bad policy 'eolla': expected eolla:TARGET"),
+    ("eolla:0.1:2", "bad policy 'eolla:0.1:2': expected eolla or eolla:TARGET"),
     ("salad:0", "bad policy 'salad:0': BLER target must be in (0, 1), got 0"),
     ("eolla:1", "bad policy 'eolla:1': BLER target must be in (0, 1), got 1"),
     ("salad:1.5", "bad policy 'salad:1.5': BLER target must be in (0, 1)"),
@@ -74,7 +75,7 @@ BAD_SPECS = [
     ("salad:ten", "bad policy 'salad:ten': TARGET must be a number, got 'ten'"),
     ("eolla:nan", "bad policy 'eolla:nan': TARGET must be a number, got 'nan'"),
     ("olla:0.5:0.1:3", "bad policy 'olla:0.5:0.1:3': expected olla, olla:D_UP_DB or"),
-    ("salad:0.1:2", "bad policy 'salad:0.1:2': expected salad:TARGET"),
+    ("salad:0.1:2", "bad policy 'salad:0.1:2': expected salad or salad:TARGET"),
     ("illa:3", "unknown policy 'illa:3'"),
     ("fixed:1:2", "bad policy 'fixed:1:2': fixed needs an MCS index"),
 ]
@@ -92,7 +93,7 @@ def test_bad_specs_raise_one_line_naming_the_spec(spec: str, message: str) -> No
 def test_the_unknown_spec_message_lists_every_form() -> None:
     with pytest.raises(ValueError) as info:
         parse_policy("nope")
-    for form in ("olla[:D_UP_DB[:TARGET]]", "eolla:TARGET", "salad:TARGET", "illa", "genie",
+    for form in ("olla[:D_UP_DB[:TARGET]]", "eolla[:TARGET]", "salad[:TARGET]", "illa", "genie",
                  "genie-delayed", "fixed:K", "PATH.onnx"):
         assert form in str(info.value)
 
@@ -122,6 +123,54 @@ def test_emulate_compare_accepts_the_new_specs_and_runs_them(spec: str) -> None:
 def test_emulate_compare_refuses_a_bad_spec_up_front() -> None:
     with pytest.raises(ValueError, match="bad policy 'salad:2'"):
         EmulatorOptions(target="127.0.0.1:50051", compare="salad:2").check()
+
+
+@pytest.mark.parametrize(("spec", "kind", "name", "target"), [
+    ("olla", Olla, "olla:0.5:0.02", 0.02),
+    ("olla:1", Olla, "olla:1:0.02", 0.02),
+    ("eolla", EOlla, "eolla:0.02", 0.02),
+    ("salad", Salad, "salad:0.02", 0.02),
+    ("olla:0.5:0.1", Olla, "olla:0.5:0.1", 0.1),  # a target in the spec wins
+    ("eolla:0.3", EOlla, "eolla:0.3", 0.3),
+    ("salad:0.1", Salad, "salad:0.1", 0.1),
+])
+def test_specs_without_a_target_take_the_default_target(spec: str, kind: type, name: str,
+                                                        target: float) -> None:
+    policy = parse_policy(spec, 0.02)
+    assert type(policy) is kind and policy.name == name
+    assert policy.target == target  # type: ignore[attr-defined]
+
+
+def test_specs_without_a_target_keep_ten_percent_by_default() -> None:
+    assert parse_policy("olla").name == "olla:0.5"
+    assert parse_policy("eolla").name == "eolla:0.1" and parse_policy("salad").name == "salad:0.1"
+
+
+def test_simulate_target_bler_sets_every_ue_and_the_spec_target(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["simulate", "--scenario", "mimo", "--ues", "8", "--slots", "400", "--json",
+              "--no-progress"]
+
+    def run(*args: str) -> dict[str, object]:
+        assert main([*common, *args]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    default, at_10 = run("--policy", "olla"), run("--policy", "olla", "--target-bler", "0.1")
+    assert default == at_10 and default["policy"] == "olla:0.5"  # 10%: unchanged
+    low = run("--policy", "olla", "--target-bler", "0.01")
+    assert low["policy"] == "olla:0.5:0.01"
+    assert low == {**run("--policy", "olla:0.5:0.01", "--target-bler", "0.01")}
+    assert low["bler"] < default["bler"]  # OLLA settles near its (lower) target
+
+
+@pytest.mark.parametrize("value", ["0", "1", "-0.1", "1.5", "nan", "inf"])
+def test_simulate_and_emulate_refuse_a_bad_target_bler_in_one_line(
+        value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("simulate", "emulate"):
+        assert main([command, "--target-bler", value, "--slots", "10"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "--target-bler must be a BLER in (0, 1)" in err and "Traceback" not in err
+        assert len(err.splitlines()) == 1
 
 
 # -- mechanics -----------------------------------------------------------------------------

@@ -44,7 +44,7 @@ SHARED_KPIS = ("throughput_mbps", "bler", "spectral_efficiency", "reward", "resi
 
 
 def mlp_bytes(model_id: str, version: str = "1", seed: int = 0) -> bytes:
-    """An ONNX MLP (43 -> 32 -> 32 -> 29) with random weights and a model card."""
+    """An ONNX MLP (44 -> 32 -> 32 -> 29) with random weights and a model card."""
     return random_mlp(model_id, version, seed=seed, kind="test")
 
 
@@ -202,6 +202,31 @@ def test_emulate_equals_simulate_decision_for_decision(
     assert {k: got[k] for k in SHARED_KPIS} == {k: expected[k] for k in SHARED_KPIS}
     assert got["failed_slots"] == 0 and got["fallback_share"] == 0.0
     assert got["requests"] > 0 and got["latency_p99_us"] > 0
+
+
+@pytest.mark.parametrize(("wire", "ues"), [
+    (["--columnar"], 6), (["--stream", "--no-columnar"], 6), ([], 1)],
+    ids=["unary-columns", "stream-reports", "unary-1ue"])
+def test_emulate_equals_simulate_at_a_non_default_target(
+        serving_a: Service, models: dict[str, Path], capsys: pytest.CaptureFixture[str],
+        wire: list[str], ues: int) -> None:
+    """Every UE reports 2%: the service observes the very target the simulator does."""
+    common = ["--scenario", "mimo", "--seed", "5", "--slots", "300"]
+    at_2 = [*common, "--target-bler", "0.02"]
+    expected = simulate_json(capsys, *at_2, "--ues", str(ues), "--policy", str(models["a"]))
+    status, got = emulate_json(capsys, "--target", serving_a.grpc, *at_2, "--cells", "1",
+                               "--ues-per-cell", str(ues), "--compare", "olla", *wire)
+    assert status == 0
+    assert {k: got[k] for k in SHARED_KPIS} == {k: expected[k] for k in SHARED_KPIS}
+    assert got["failed_slots"] == 0 and got["fallback_share"] == 0.0
+    # The compared spec without a target runs at 2% too: simulate's olla at --target-bler.
+    olla = simulate_json(capsys, *at_2, "--ues", str(ues), "--policy", "olla")
+    assert got["compare"]["policy"] == olla["policy"] == "olla:0.5:0.02"
+    assert {k: got["compare"]["kpis"][k] for k in SHARED_KPIS} == {
+        k: olla[k] for k in SHARED_KPIS}
+    if ues > 1:  # the target reached the policy: the model decides otherwise at 10%
+        at_10 = simulate_json(capsys, *common, "--ues", str(ues), "--policy", str(models["a"]))
+        assert at_10["mcs_histogram"] != expected["mcs_histogram"]
 
 
 def test_cells_are_simulate_runs_with_consecutive_seeds_and_compare_olla(

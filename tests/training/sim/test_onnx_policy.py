@@ -11,10 +11,12 @@ from synthetic import random_mlp
 
 from linkadapt.cli import main
 from training.sim.policies import OnnxPolicy
+from xapp import features
 
 
-def _matmul_model(path: Path, *, dtype: int = TensorProto.FLOAT, inputs: int = 43,
-                  outputs: int = 29, bias: float = 0.0, input_name: str = "observation") -> Path:
+def _matmul_model(path: Path, *, dtype: int = TensorProto.FLOAT,
+                  inputs: int = features.NUM_FEATURES, outputs: int = 29, bias: float = 0.0,
+                  input_name: str = "observation") -> Path:
     """``input @ zeros + bias``: the smallest graph with a chosen signature."""
     np_dtype = np.float32 if dtype == TensorProto.FLOAT else np.float64
     inits = [numpy_helper.from_array(np.zeros((inputs, outputs), np_dtype), "w"),
@@ -32,8 +34,8 @@ def _matmul_model(path: Path, *, dtype: int = TensorProto.FLOAT, inputs: int = 4
 
 BAD_MODELS = {
     "float64": ({"dtype": TensorProto.DOUBLE}, "input 'observation' must be float32"),
-    "ten_inputs": ({"inputs": 10}, "input 'observation' must have shape [batch, 43]"),
-    "43_outputs": ({"outputs": 43}, "output 'q_values' must have shape [batch, 29]"),
+    "ten_inputs": ({"inputs": 10}, "input 'observation' must have shape [batch, 44]"),
+    "44_outputs": ({"outputs": 44}, "output 'q_values' must have shape [batch, 29]"),
     "renamed_input": ({"input_name": "x"}, "exactly one input named 'observation'"),
     "nan_scores": ({"bias": float("nan")}, "non-finite outputs (NaN or inf)"),
 }

@@ -24,10 +24,17 @@ LOCAL_FALLBACK: Final = "local-fallback"
 """Model key recorded for slots decided by the emulator's own fallback rule."""
 
 
-def cell_config(scenario: str, seed: int, ues: int, speed_kmh: float | None = None) -> LinkConfig:
-    """The configuration ``linkadapt simulate --scenario S --seed K --ues N`` runs."""
+def cell_config(scenario: str, seed: int, ues: int, speed_kmh: float | None = None,
+                target_bler: float | None = None) -> LinkConfig:
+    """The configuration ``linkadapt simulate --scenario S --seed K --ues N`` runs.
+
+    ``speed_kmh`` and ``target_bler`` override every UE's, as ``--speed-kmh`` and
+    ``--target-bler`` do.
+    """
     cfg = config.config_source(scenario)(np.random.default_rng([seed, 1]), ues)
-    return cfg if speed_kmh is None else cfg.with_speed_kmh(speed_kmh)
+    if speed_kmh is not None:
+        cfg = cfg.with_speed_kmh(speed_kmh)
+    return cfg if target_bler is None else cfg.with_target_bler(target_bler)
 
 
 @dataclass
@@ -52,7 +59,8 @@ class Cell:
         self.index = index
         self.cell_id = index
         self.seed = opts.seed + index
-        self.cfg = cell_config(opts.scenario, self.seed, opts.ues_per_cell, opts.speed_kmh)
+        self.cfg = cell_config(opts.scenario, self.seed, opts.ues_per_cell, opts.speed_kmh,
+                               opts.target_bler)
         self.sim = LinkSimulator(self.cfg, self.seed)
         self.ue_ids = np.arange(self.sim.n, dtype=np.int64)
         self.transport = Transport(opts.target, opts.stream, opts.timeout_ms / 1e3, opts.token,

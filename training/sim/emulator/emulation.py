@@ -246,7 +246,7 @@ def run_baseline(opts: EmulatorOptions, cfgs: Sequence[LinkConfig],
     sims, reward = [], 0.0
     name = ""
     for c, cfg in enumerate(cfgs):
-        policy = parse_policy(opts.compare)
+        policy = parse_policy(opts.compare, opts.spec_target)
         name = policy.name
         sim = LinkSimulator(cfg, opts.seed + c)
         policy.reset(sim.n)

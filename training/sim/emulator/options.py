@@ -32,6 +32,7 @@ class EmulatorOptions:
     slots: int = 1000
     seed: int = 0
     speed_kmh: float | None = None
+    target_bler: float | None = None  # None: the scenario's own targets (10%)
     stream: bool = False
     columnar: bool | None = None  # None: columns for batches, messages for one UE
     all_ues: bool = False
@@ -101,6 +102,14 @@ class EmulatorOptions:
                 model_id, _, version = spec.partition(":")
                 if not model_id or not version:
                     raise ValueError(f"--swap-models entries are ID:VER, got {spec!r}")
+        if self.target_bler is not None and not (math.isfinite(self.target_bler)
+                                                 and 0 < self.target_bler < 1):
+            raise ValueError(f"--target-bler must be a BLER in (0, 1), got {self.target_bler:g}")
         config.config_source(self.scenario)  # ValueError listing the scenarios
         if self.compare is not None:
-            parse_policy(self.compare)
+            parse_policy(self.compare, self.spec_target)
+
+    @property
+    def spec_target(self) -> float:
+        """The target of a ``--compare`` spec written without one: ``--target-bler`` or 10%."""
+        return config.DEFAULT_TARGET_BLER if self.target_bler is None else self.target_bler

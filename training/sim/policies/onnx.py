@@ -21,7 +21,7 @@ def check_policy_model(data: bytes, path: str | Path) -> ort.InferenceSession:
 
     The checks the xApp runs before it admits a model (:mod:`xapp.model_check`),
     except the model card (the simulator also runs card-less models) and the latency
-    budget: the signature (input ``observation`` float32 ``[batch, 43]``, output
+    budget: the signature (input ``observation`` float32 ``[batch, 44]``, output
     ``q_values`` float32 ``[batch, 29]``), an ONNX Runtime load, and probe batches of
     valid reports that must give finite scores of shape ``[n, 29]``. A model that
     fails here would otherwise fail mid-run, or run "fine" on NaN scores (MCS 0).

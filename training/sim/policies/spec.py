@@ -11,15 +11,17 @@ import math
 from collections.abc import Callable
 from typing import Final
 
+from training.sim.config import DEFAULT_TARGET_BLER
 from training.sim.policies.base import Policy
 from training.sim.policies.genie import Fixed, Genie
 from training.sim.policies.olla import EOlla, Illa, Olla
 from training.sim.policies.onnx import OnnxPolicy
 from training.sim.policies.salad import Salad
 
-SPEC_FORMS: Final = ("olla[:D_UP_DB[:TARGET]]", "eolla:TARGET", "salad:TARGET", "illa", "genie",
-                     "genie-delayed", "fixed:K", "a PATH.onnx")
-"""The spellings :func:`parse_policy` accepts (TARGET: first-transmission BLER in (0, 1))."""
+SPEC_FORMS: Final = ("olla[:D_UP_DB[:TARGET]]", "eolla[:TARGET]", "salad[:TARGET]", "illa",
+                     "genie", "genie-delayed", "fixed:K", "a PATH.onnx")
+"""The spellings :func:`parse_policy` accepts (TARGET: first-transmission BLER in (0, 1);
+without it, the caller's default target)."""
 
 
 def _number(spec: str, what: str, text: str) -> float:
@@ -40,21 +42,22 @@ def _fields(spec: str, args: list[str], usage: str, least: int, most: int) -> li
     return args
 
 
-def _olla(spec: str, args: list[str]) -> Policy:
+def _olla(spec: str, args: list[str], default_target: float) -> Policy:
     usage = "olla, olla:D_UP_DB or olla:D_UP_DB:TARGET, e.g. olla:0.5:0.02"
     args = _fields(spec, args, usage, 0, 2)
     d_up = _number(spec, "D_UP_DB", args[0]) if args else 0.5
     if len(args) < 2:
-        return Olla(d_up)
+        return Olla(d_up, default_target)
     policy = Olla(d_up, _number(spec, "TARGET", args[1]))
     policy.name = f"olla:{d_up:g}:{policy.target:g}"
     return policy
 
 
-def _with_target(spec: str, name: str, args: list[str]) -> float:
-    """The single TARGET argument of ``eolla`` and ``salad``."""
-    args = _fields(spec, args, f"{name}:TARGET with TARGET in (0, 1), e.g. {name}:0.1", 1, 1)
-    return _number(spec, "TARGET", args[0])
+def _with_target(spec: str, name: str, args: list[str], default_target: float) -> float:
+    """The optional TARGET argument of ``eolla`` and ``salad`` (``default_target`` without)."""
+    args = _fields(spec, args, f"{name} or {name}:TARGET with TARGET in (0, 1), e.g. {name}:0.1",
+                   0, 1)
+    return _number(spec, "TARGET", args[0]) if args else default_target
 
 
 def _genie_delayed() -> Policy:
@@ -65,15 +68,15 @@ def _genie_delayed() -> Policy:
     return policy
 
 
-def _build(spec: str) -> Policy | None:
+def _build(spec: str, default_target: float) -> Policy | None:
     """The policy ``spec`` names, or None when it names none; ValueError for bad arguments."""
     name, *args = spec.split(":")
     if name == "olla":
-        return _olla(spec, args)
+        return _olla(spec, args, default_target)
     if name == "eolla":
-        return EOlla(_with_target(spec, name, args))
+        return EOlla(_with_target(spec, name, args, default_target))
     if name == "salad":
-        return Salad(_with_target(spec, name, args))
+        return Salad(_with_target(spec, name, args, default_target))
     if name == "fixed":
         if len(args) != 1 or not args[0].isdigit():
             raise ValueError(f"bad policy {spec!r}: fixed needs an MCS index, e.g. fixed:10")
@@ -85,11 +88,14 @@ def _build(spec: str) -> Policy | None:
     return simple[name]() if name in simple else None
 
 
-def parse_policy(spec: str) -> Policy:
+def parse_policy(spec: str, default_target: float = DEFAULT_TARGET_BLER) -> Policy:
     """Build a policy from a spec; the accepted spellings are :data:`SPEC_FORMS`.
 
-    ``olla`` and ``olla:D_UP_DB`` mean a 10% target and keep the name ``olla:D``;
-    ``olla:D:T`` is named ``olla:D:T``.
+    A spec written without a target (``olla``, ``olla:D_UP_DB``, ``eolla``,
+    ``salad``) runs at ``default_target``: the target the simulated UEs report
+    (``--target-bler``); a target in the spec wins. At the 10% default ``olla`` and
+    ``olla:D_UP_DB`` keep the name ``olla:D``; any other target is in the name
+    (``olla:D:T``, ``eolla:T``, ``salad:T``).
 
     Raises:
         ValueError: one line naming ``spec``: unknown policy, a target outside
@@ -100,7 +106,7 @@ def parse_policy(spec: str) -> Policy:
     if spec.endswith(".onnx"):
         return OnnxPolicy(spec)
     try:
-        policy = _build(spec)
+        policy = _build(spec, default_target)
     except ValueError as exc:
         message = str(exc)
         if message.startswith("bad policy"):

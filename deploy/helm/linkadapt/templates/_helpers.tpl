@@ -210,6 +210,7 @@ of xapp/settings.py). Ports and paths follow the chart so probes and services ag
   "max_model_bytes" .Values.config.maxModelBytes
   "latency_budget_us" .Values.config.latencyBudgetUs
   "fallback_backoff" .Values.config.fallbackBackoff
+  "default_target_bler" .Values.config.defaultTargetBler
   "decisions_require_token" .Values.config.decisionsRequireToken
   "shutdown_grace_s" .Values.config.shutdownGraceSeconds
 -}}
@@ -264,6 +265,7 @@ sets each one: in extraControls the chart's value would win silently. */ -}}
   "max_model_bytes" "set config.maxModelBytes instead"
   "latency_budget_us" "set config.latencyBudgetUs instead"
   "fallback_backoff" "set config.fallbackBackoff instead"
+  "default_target_bler" "set config.defaultTargetBler instead"
   "decisions_require_token" "set config.decisionsRequireToken instead"
   "shutdown_grace_s" "set config.shutdownGraceSeconds instead"
   "admin_token_file" "set auth.existingSecret and auth.existingSecretKey instead (the chart mounts the token file)"

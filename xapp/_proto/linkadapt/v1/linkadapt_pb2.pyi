@@ -38,7 +38,7 @@ class HarqFeedback(_message.Message):
     def __init__(self, ack: _Optional[bool] = ..., mcs: _Optional[int] = ..., age_slots: _Optional[int] = ..., initial: _Optional[bool] = ...) -> None: ...
 
 class UeReport(_message.Message):
-    __slots__ = ("ue_id", "mcs_table", "wideband_cqi", "cqi_age_slots", "rank_indicator", "harq", "tb_initial_total", "tb_initial_errors", "last_mcs", "ss_sinr_db", "ss_rsrp_dbm", "buffer_bytes", "allocated_prbs", "num_tx_antennas", "numerology", "csi_period_slots")
+    __slots__ = ("ue_id", "mcs_table", "wideband_cqi", "cqi_age_slots", "rank_indicator", "harq", "tb_initial_total", "tb_initial_errors", "last_mcs", "ss_sinr_db", "ss_rsrp_dbm", "buffer_bytes", "allocated_prbs", "num_tx_antennas", "numerology", "csi_period_slots", "target_bler")
     UE_ID_FIELD_NUMBER: _ClassVar[int]
     MCS_TABLE_FIELD_NUMBER: _ClassVar[int]
     WIDEBAND_CQI_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,7 @@ class UeReport(_message.Message):
     NUM_TX_ANTENNAS_FIELD_NUMBER: _ClassVar[int]
     NUMEROLOGY_FIELD_NUMBER: _ClassVar[int]
     CSI_PERIOD_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_BLER_FIELD_NUMBER: _ClassVar[int]
     ue_id: int
     mcs_table: McsTable
     wideband_cqi: int
@@ -71,10 +72,11 @@ class UeReport(_message.Message):
     num_tx_antennas: int
     numerology: int
     csi_period_slots: int
-    def __init__(self, ue_id: _Optional[int] = ..., mcs_table: _Optional[_Union[McsTable, str]] = ..., wideband_cqi: _Optional[int] = ..., cqi_age_slots: _Optional[int] = ..., rank_indicator: _Optional[int] = ..., harq: _Optional[_Iterable[_Union[HarqFeedback, _Mapping]]] = ..., tb_initial_total: _Optional[int] = ..., tb_initial_errors: _Optional[int] = ..., last_mcs: _Optional[int] = ..., ss_sinr_db: _Optional[float] = ..., ss_rsrp_dbm: _Optional[float] = ..., buffer_bytes: _Optional[int] = ..., allocated_prbs: _Optional[int] = ..., num_tx_antennas: _Optional[int] = ..., numerology: _Optional[int] = ..., csi_period_slots: _Optional[int] = ...) -> None: ...
+    target_bler: float
+    def __init__(self, ue_id: _Optional[int] = ..., mcs_table: _Optional[_Union[McsTable, str]] = ..., wideband_cqi: _Optional[int] = ..., cqi_age_slots: _Optional[int] = ..., rank_indicator: _Optional[int] = ..., harq: _Optional[_Iterable[_Union[HarqFeedback, _Mapping]]] = ..., tb_initial_total: _Optional[int] = ..., tb_initial_errors: _Optional[int] = ..., last_mcs: _Optional[int] = ..., ss_sinr_db: _Optional[float] = ..., ss_rsrp_dbm: _Optional[float] = ..., buffer_bytes: _Optional[int] = ..., allocated_prbs: _Optional[int] = ..., num_tx_antennas: _Optional[int] = ..., numerology: _Optional[int] = ..., csi_period_slots: _Optional[int] = ..., target_bler: _Optional[float] = ...) -> None: ...
 
 class ReportColumns(_message.Message):
-    __slots__ = ("num_ues", "ue_id", "mcs_table", "wideband_cqi", "cqi_age_slots", "rank_indicator", "harq_ack", "harq_mcs", "harq_age_slots", "harq_initial", "tb_initial_total", "tb_initial_errors", "last_mcs", "ss_sinr_db", "ss_rsrp_dbm", "buffer_bytes", "allocated_prbs", "num_tx_antennas", "numerology", "csi_period_slots")
+    __slots__ = ("num_ues", "ue_id", "mcs_table", "wideband_cqi", "cqi_age_slots", "rank_indicator", "harq_ack", "harq_mcs", "harq_age_slots", "harq_initial", "tb_initial_total", "tb_initial_errors", "last_mcs", "ss_sinr_db", "ss_rsrp_dbm", "buffer_bytes", "allocated_prbs", "num_tx_antennas", "numerology", "csi_period_slots", "target_bler")
     NUM_UES_FIELD_NUMBER: _ClassVar[int]
     UE_ID_FIELD_NUMBER: _ClassVar[int]
     MCS_TABLE_FIELD_NUMBER: _ClassVar[int]
@@ -95,6 +97,7 @@ class ReportColumns(_message.Message):
     NUM_TX_ANTENNAS_FIELD_NUMBER: _ClassVar[int]
     NUMEROLOGY_FIELD_NUMBER: _ClassVar[int]
     CSI_PERIOD_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_BLER_FIELD_NUMBER: _ClassVar[int]
     num_ues: int
     ue_id: bytes
     mcs_table: bytes
@@ -115,7 +118,8 @@ class ReportColumns(_message.Message):
     num_tx_antennas: bytes
     numerology: bytes
     csi_period_slots: bytes
-    def __init__(self, num_ues: _Optional[int] = ..., ue_id: _Optional[bytes] = ..., mcs_table: _Optional[bytes] = ..., wideband_cqi: _Optional[bytes] = ..., cqi_age_slots: _Optional[bytes] = ..., rank_indicator: _Optional[bytes] = ..., harq_ack: _Optional[bytes] = ..., harq_mcs: _Optional[bytes] = ..., harq_age_slots: _Optional[bytes] = ..., harq_initial: _Optional[bytes] = ..., tb_initial_total: _Optional[bytes] = ..., tb_initial_errors: _Optional[bytes] = ..., last_mcs: _Optional[bytes] = ..., ss_sinr_db: _Optional[bytes] = ..., ss_rsrp_dbm: _Optional[bytes] = ..., buffer_bytes: _Optional[bytes] = ..., allocated_prbs: _Optional[bytes] = ..., num_tx_antennas: _Optional[bytes] = ..., numerology: _Optional[bytes] = ..., csi_period_slots: _Optional[bytes] = ...) -> None: ...
+    target_bler: bytes
+    def __init__(self, num_ues: _Optional[int] = ..., ue_id: _Optional[bytes] = ..., mcs_table: _Optional[bytes] = ..., wideband_cqi: _Optional[bytes] = ..., cqi_age_slots: _Optional[bytes] = ..., rank_indicator: _Optional[bytes] = ..., harq_ack: _Optional[bytes] = ..., harq_mcs: _Optional[bytes] = ..., harq_age_slots: _Optional[bytes] = ..., harq_initial: _Optional[bytes] = ..., tb_initial_total: _Optional[bytes] = ..., tb_initial_errors: _Optional[bytes] = ..., last_mcs: _Optional[bytes] = ..., ss_sinr_db: _Optional[bytes] = ..., ss_rsrp_dbm: _Optional[bytes] = ..., buffer_bytes: _Optional[bytes] = ..., allocated_prbs: _Optional[bytes] = ..., num_tx_antennas: _Optional[bytes] = ..., numerology: _Optional[bytes] = ..., csi_period_slots: _Optional[bytes] = ..., target_bler: _Optional[bytes] = ...) -> None: ...
 
 class DecisionRequest(_message.Message):
     __slots__ = ("schema_version", "cell_id", "slot", "reports", "columns", "columnar_response")
