@@ -125,7 +125,8 @@ def _tour_subcommands() -> list[str]:
 
 
 def test_the_tour_names_the_main_subcommands() -> None:
-    assert {"serve", "simulate", "train-teacher", "distill", "emulate"} <= set(_tour_subcommands())
+    assert {"serve", "simulate", "train-label-teacher", "distill", "emulate"} <= set(
+        _tour_subcommands())
 
 
 @pytest.mark.parametrize("name", _tour_subcommands())

@@ -199,13 +199,11 @@ def test_scenario_lists_offer_only_names_that_are_accepted() -> None:
 
 
 def test_help_example_reference_is_a_name_the_pipeline_gives() -> None:
-    from training import teacher
-    from training.cards import teacher_card
+    from training.label_teacher.pipeline import LabelTeacherConfig
 
-    card = teacher_card(teacher.TrainResult(student_network("3x32"), teacher.profile("quick"),
-                                            teacher.Progress(), []))
+    quick = LabelTeacherConfig(profile="quick")
     example = evaluate_command._EXAMPLES.split("--reference ")[1].split()[0]
-    assert example == f"{card['model_id']}:{card['version']}"
+    assert example == f"{quick.model_id}:{quick.version}"
 
 
 # --- the frontier -----------------------------------------------------------------

@@ -119,6 +119,11 @@ class LabelTeacherConfig:
         return self.out or Path(f"runs/label-teacher-{self.profile}-{self.scenario}")
 
     @property
+    def model_id(self) -> str:
+        """The model card's id."""
+        return f"teacher-labels-{self.scenario}"
+
+    @property
     def version(self) -> str:
         """The model card's version."""
         return self.model_version or f"{self.profile}-s{self.seed}"
@@ -238,7 +243,7 @@ def train_label_teacher(cfg: LabelTeacherConfig,
                "hidden": list(spec.hidden), "samples": 0 if data is None else len(data),
                "rounds": rounds, "seconds": round(time.monotonic() - started, 1),
                "ray_nodes": placements, "command": cfg.command()}
-    card = {"model_id": f"teacher-labels-{cfg.scenario}", "version": cfg.version, "kind": "teacher",
+    card = {"model_id": cfg.model_id, "version": cfg.version, "kind": "teacher",
             "target_bler_range": list(TRAINED_TARGET_BLER),
             "training": {"algorithm": "supervised on full-information labels (expected "
                          "goodput and error probability of every MCS on the true channel), "
