@@ -60,8 +60,28 @@ def start_ray(address: str | None, actors: int) -> None:
             raise TrainingError(f"{actors} actors need {actors} CPUs; the Ray cluster at "
                                 f"{address} has {available:g}: lower --actors or add nodes")
     else:
-        ray.init(num_cpus=max(actors, os.cpu_count() or 1), include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
+        _start_local(ray, max(actors, os.cpu_count() or 1))
+
+
+_LOCAL_START_TRIES: Final = 2
+_SLOW_START: Final = "timed out during startup"
+"""Ray's own words when its raylet has not registered within its fixed 30 s: seen
+once on a loaded 2-core machine, and gone on the next try."""
+
+
+def _start_local(ray: Any, cpus: int) -> None:
+    """Start Ray in-process; once more if its node was too slow to start the first time."""
+    for attempt in range(1, _LOCAL_START_TRIES + 1):
+        try:
+            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+            return
+        except Exception as exc:  # Ray raises a bare Exception for a slow start
+            if _SLOW_START not in str(exc):
+                raise
+            ray.shutdown()
+            if attempt == _LOCAL_START_TRIES:
+                raise TrainingError(f"Ray did not start: {one_line(exc)}") from None
 
 
 _RAY_NOTICES: Final = ("ray._private.authentication.authentication_token_setup",)
