@@ -24,6 +24,7 @@ import numpy.typing as npt
 import torch
 
 from training.label_teacher.network import LabelNetwork, label_network_from_state
+from training.networks import masked_greedy
 from training.placement import current_node
 from training.sim import config
 from training.sim.link import LinkSimulator
@@ -81,8 +82,7 @@ class NetworkBehaviour:
         """The highest-scoring valid MCS of each UE."""
         with torch.no_grad():
             q = self.net(torch.from_numpy(observe(reports))).numpy()
-        q = np.where(nr_tables.valid_action_mask(reports.mcs_table), q, -np.inf)
-        return np.asarray(np.argmax(q, axis=1), dtype=np.int64)
+        return masked_greedy(q, nr_tables.valid_action_mask(reports.mcs_table))
 
 
 def episode_seed(run_seed: int, round_index: int, episode: int) -> np.random.SeedSequence:
