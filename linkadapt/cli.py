@@ -1,8 +1,9 @@
 """``linkadapt`` console script: one entry point, subcommands imported on demand.
 
-Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
-``run(args) -> int``. Only the chosen module is imported, so ``linkadapt serve``
-never pulls in the offline pipeline and ``linkadapt simulate`` runs without torch.
+Each subcommand lives in its own module, ``linkadapt.commands.NAME``, exposing
+``add_arguments(parser)`` and ``run(args) -> int``. Only the chosen module is imported,
+so ``linkadapt serve`` never pulls in the offline pipeline and ``linkadapt simulate``
+runs without torch.
 Ctrl-C ends any command with one ``interrupted`` line on stderr and exit status 130; a
 closed stdout (``| head``) ends it quietly with status 141.
 """
@@ -26,18 +27,22 @@ INTERRUPTED: Final = 130
 PIPE_CLOSED: Final = 141
 """Exit status when the reader of stdout went away, e.g. ``| head`` (128 + SIGPIPE)."""
 
-# name -> (module, one-line help)
-COMMANDS: Final[dict[str, tuple[str, str]]] = {
-    "simulate": ("training.sim.commands", "closed-loop link simulation of one policy, KPI table"),
-    "train-teacher": ("training.teacher_command", "train the DQN teacher with Ray rollout actors"),
-    "train-label-teacher": ("training.label_teacher_command",
-                            "train the teacher on full-information labels (Ray collection)"),
-    "distill": ("training.distill_command", "distill teachers into small students (ONNX, INT8)"),
-    "evaluate": ("training.evaluate_command", "compare policies on the benchmark scenarios"),
-    "serve": ("xapp.commands.serve", "run the xApp: gRPC + REST MCS decisions"),
-    "models": ("xapp.commands.models", "manage the models of a running xApp over REST"),
-    "emulate": ("training.sim.emulate_command", "gNB emulator against a running xApp: KPIs, SLOs"),
+# name -> one-line help; the command is the module linkadapt.commands.NAME ("-" as "_").
+COMMANDS: Final[dict[str, str]] = {
+    "simulate": "closed-loop link simulation of one policy, KPI table",
+    "train-teacher": "train the DQN teacher with Ray rollout actors",
+    "train-label-teacher": "train the teacher on full-information labels (Ray collection)",
+    "distill": "distill teachers into small students (ONNX, INT8)",
+    "evaluate": "compare policies on the benchmark scenarios",
+    "serve": "run the xApp: gRPC + REST MCS decisions",
+    "models": "manage the models of a running xApp over REST",
+    "emulate": "gNB emulator against a running xApp: KPIs, SLOs",
 }
+
+
+def command_module(name: str) -> str:
+    """The module of a subcommand: ``train-teacher`` is ``linkadapt.commands.train_teacher``."""
+    return f"linkadapt.commands.{name.replace('-', '_')}"
 
 
 def _top_parser() -> argparse.ArgumentParser:
@@ -48,7 +53,7 @@ def _top_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"linkadapt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (_, summary) in COMMANDS.items():
+    for name, summary in COMMANDS.items():
         sub.add_parser(name, help=summary, add_help=False)
     return parser
 
@@ -61,11 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _top_parser().parse_args(args)
         return 2
     name, rest = args[0], args[1:]
-    module_name, summary = COMMANDS[name]
+    summary = COMMANDS[name]
     if name in GRPC_CLIENTS:  # read once, when grpc is first imported
         os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(command_module(name))
         parser = argparse.ArgumentParser(prog=f"linkadapt {name}", description=summary)
         module.add_arguments(parser)
         parsed = parser.parse_args(rest)

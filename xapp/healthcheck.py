@@ -30,7 +30,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from xapp.commands import serve
+from linkadapt.commands import serve
 from xapp.settings import Settings, SettingsError, host_port
 from xapp.tls_client import ClientTls, client_failure_hint, pinned_context
 from xapp.tls_pem import TlsError

@@ -610,10 +610,10 @@ def test_helm_test_hook_runs_the_emulator_with_slos() -> None:
     assert all(isinstance(a, str) for a in args)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("training.sim.emulate_command") is None,
+@pytest.mark.skipif(importlib.util.find_spec("linkadapt.commands.emulate") is None,
                     reason="the emulator command is not in this tree yet")
 def test_helm_test_arguments_parse_with_the_real_emulator() -> None:
-    from training.sim import emulate_command
+    from linkadapt.commands import emulate as emulate_command
 
     parser = argparse.ArgumentParser(prog="linkadapt emulate", exit_on_error=False)
     emulate_command.add_arguments(parser)

@@ -12,7 +12,7 @@ import helm_python as helm
 import pytest
 from chart_support import CASES, FULLNAME, Manifests, kind_of, render
 
-from training.sim import emulate_command
+from linkadapt.commands import emulate as emulate_command
 from xapp.healthcheck import alive_url
 from xapp.settings import load_settings
 

@@ -687,7 +687,7 @@ def test_options_a_mode_does_not_use_are_refused_by_name(
 def test_the_recorded_command_of_every_mode_is_accepted_again(argv: list[str]) -> None:
     import argparse
 
-    from training import distill_command
+    from linkadapt.commands import distill as distill_command
 
     def parsed(args: list[str]) -> argparse.Namespace:
         parser = argparse.ArgumentParser()

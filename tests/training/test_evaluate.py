@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from training import baselines, evaluate, evaluate_command, frontier
+from linkadapt.commands import evaluate as evaluate_command
+from training import baselines, evaluate, frontier
 from training.export import export_onnx
 from training.networks import student_network
 from training.sim import closed_loop, config

@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from linkadapt.cli import main
-from training import teacher, teacher_command
+from linkadapt.commands import train_teacher as teacher_command
+from training import teacher
 from training.cards import teacher_card
 from training.dqn import DqnConfig, DqnLearner, td_targets, valid_actions
 from training.export import read_card

@@ -164,7 +164,7 @@ for name in BLOCKED:
         pass
     else:
         raise SystemExit(f"{name} was not blocked")
-import training.sim.emulator, training.sim.emulate_command
+import training.sim.emulator, linkadapt.commands.emulate
 from linkadapt.cli import main
 try:
     main(["emulate", "--help"])
@@ -624,7 +624,7 @@ def test_hot_swap_drill_has_no_failed_slots(start_service: Callable[..., Service
 
 
 def test_a_failed_activation_during_a_drill_violates_its_slo() -> None:
-    from training.sim.emulate_command import slo_violations
+    from linkadapt.commands.emulate import slo_violations
     from training.sim.emulator import SwapEvent
 
     kpis = {"latency_p99_us": 100.0, "bler": 0.1, "missed_slots": 0, "failed_slots": 0}

@@ -1,1 +1,0 @@
-"""``linkadapt`` subcommands of the service (see linkadapt/cli.py)."""
