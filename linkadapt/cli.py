@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from linkadapt import __version__
+from linkadapt.config import ConfigError
 
 GRPC_CLIENTS: Final = frozenset({"emulate"})
 """Commands whose gRPC C core is kept to errors: it logs a failed TLS handshake at INFO
@@ -77,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = int(module.run(parsed))
         sys.stdout.flush()  # here, where a closed pipe can still be told apart
         return status
+    except ConfigError as exc:  # a bad flag value, named by the command's config
+        print(f"linkadapt {name}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt as exc:
         # Ctrl-C is a request, not a crash: one line, no traceback. A command that knows
         # how to continue (train-teacher: its last checkpoint) says so in the exception.

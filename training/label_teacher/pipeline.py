@@ -11,17 +11,18 @@ calibrated (:mod:`training.label_teacher.calibrate`). The run directory gets
 from __future__ import annotations
 
 import json
-import shlex
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
+import pydantic
 import torch
 from torch import nn
 
+from linkadapt.config import CONFIG, command_line
 from training.export import export_onnx, write_file
 from training.label_teacher import calibrate as calibration
 from training.label_teacher.collect import (
@@ -78,18 +79,30 @@ PROFILES: Final[dict[str, Profile]] = {
 }
 
 
-@dataclass(frozen=True)
+ProfileName = Literal["smoke", "quick", "long"]
+
+
+@pydantic.dataclasses.dataclass(frozen=True, config=CONFIG)
 class LabelTeacherConfig:
     """Every option of a run; :meth:`command` reproduces it."""
 
-    profile: str = "quick"
+    profile: ProfileName = "quick"
+    """run size"""
     scenario: str = "random"
+    """train on one benchmark scenario (its UEs still draw their targets) instead of
+    domain randomization"""
     seed: int = 0
+    """random seed"""
     actors: int | None = None
+    """Ray collection actors (default: the profile's)"""
     out: Path | None = None
+    """run directory (default: runs/label-teacher-PROFILE-SCENARIO)"""
     model_version: str | None = None
+    """version in the model card (default: PROFILE-sSEED)"""
     ray_address: str | None = None
+    """HOST:PORT of a Ray cluster to join instead of starting Ray locally"""
     overwrite: bool = False
+    """replace the run that --out already holds"""
 
     def check(self) -> None:
         """TrainingError naming the first bad option."""
@@ -130,15 +143,8 @@ class LabelTeacherConfig:
 
     def command(self) -> str:
         """The command line that reproduces this run."""
-        words = ["linkadapt", "train-label-teacher", "--profile", self.profile]
-        if self.scenario != "random":
-            words += ["--scenario", self.scenario]
-        words += ["--seed", str(self.seed), "--out", str(self.run_dir)]
-        if self.actors is not None:
-            words += ["--actors", str(self.actors)]
-        if self.model_version:
-            words += ["--model-version", self.model_version]
-        return shlex.join(words)
+        return command_line(["linkadapt", "train-label-teacher"], replace(self, out=self.run_dir),
+                            always=("profile", "seed", "out"), exclude=("ray_address", "overwrite"))
 
 
 def fit(net: LabelNetwork, data: Samples, epochs: int, batch: int, learning_rate: float,

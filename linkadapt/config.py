@@ -1,0 +1,146 @@
+"""A command's flags, their checks and its reproducing command line, from one typed config.
+
+A subcommand's configuration is a pydantic dataclass whose fields carry the type, the
+default and (as the attribute's docstring) the one-line help. pydantic-settings turns
+the fields into argparse flags (``dagger_rounds`` is ``--dagger-rounds``); pydantic
+checks the values given, and an error names the flag. :func:`command_line` writes the
+command that reproduces a configuration, for model cards and resume hints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+from pydantic import ConfigDict, ValidationError, create_model
+
+T = TypeVar("T")
+
+CONFIG = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+"""The pydantic config of every command configuration: help from the docstrings, and no
+field that the config does not declare."""
+
+
+class ConfigError(ValueError):
+    """A bad option; the message names its flag. The command exits with status 2."""
+
+
+def flag(name: str) -> str:
+    """The flag of a field: ``dagger_rounds`` -> ``--dagger-rounds``."""
+    return f"--{name.replace('_', '-')}"
+
+
+def _fields(config_cls: type, exclude: Iterable[str]) -> dict[str, Any]:
+    skip = set(exclude)
+    return {name: info for name, info in config_cls.__pydantic_fields__.items()  # type: ignore[attr-defined]
+            if name not in skip and info.init is not False}
+
+
+def _source(config_cls: type, parser: argparse.ArgumentParser, exclude: Iterable[str]) -> Any:
+    """pydantic-settings' CLI source of the fields of a config dataclass.
+
+    It reads the fields as a settings model; only its command-line source is used, so
+    no environment variable sets a training option.
+    """
+    from pydantic_settings import BaseSettings, CliSettingsSource  # with the command only
+
+    fields: dict[str, Any] = {name: (info.annotation, info)
+                              for name, info in _fields(config_cls, exclude).items()}
+    model = create_model(config_cls.__name__, __base__=BaseSettings, **fields)
+    return CliSettingsSource(model, root_parser=parser,
+                             cli_kebab_case=True, cli_implicit_flags="toggle",
+                             cli_hide_none_type=True, cli_avoid_json=True)
+
+
+def add_flags(parser: argparse.ArgumentParser | Any, config_cls: type,
+              exclude: Iterable[str] = ()) -> None:
+    """Add one flag per field of ``config_cls`` (less ``exclude``) to ``parser`` (or a group).
+
+    A flag left out of the command line is left out of the parsed namespace, so the
+    config's own default applies. Metavars are upper case (``INT``, ``PATH``); a default
+    of None or off is not shown, as the help line says what happens then.
+    """
+    actions = getattr(parser, "_group_actions", None) or parser._actions
+    before = len(actions)
+    _source(config_cls, parser, exclude)
+    fields = _fields(config_cls, exclude)
+    for action in actions[before:]:
+        info = fields.get(action.dest)
+        if info is not None and get_origin(info.annotation) is Literal:
+            action.choices = get_args(info.annotation)  # argparse names a bad choice
+        elif isinstance(action.metavar, str):
+            action.metavar = action.metavar.upper()
+        if action.help:
+            action.help = action.help.removesuffix(" (default: None)").removesuffix(
+                " (default: False)")
+
+
+def given(config_cls: type, args: argparse.Namespace, exclude: Iterable[str] = ()
+          ) -> dict[str, Any]:
+    """The fields of ``config_cls`` that the command line gave, as parsed text."""
+    scratch = argparse.ArgumentParser(add_help=False)
+    return dict(_source(config_cls, scratch, exclude)(parsed_args=args)())
+
+
+def parse_config(config_cls: type[T], args: argparse.Namespace, exclude: Iterable[str] = (),
+                 **values: Any) -> T:
+    """The config the command line gave, ``values`` over it; ConfigError naming a bad flag."""
+    return build(config_cls, {**given(config_cls, args, exclude), **values})
+
+
+def build(config_cls: type[T], values: Mapping[str, Any]) -> T:
+    """``config_cls(**values)``, a pydantic error turned into ConfigError naming the flag."""
+    try:
+        return config_cls(**values)
+    except ValidationError as exc:
+        raise ConfigError(problem(exc)) from None
+
+
+def problem(exc: ValidationError) -> str:
+    """One line naming each bad value by its flag."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        name = flag(str(error["loc"][0])) if error["loc"] else "options"
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, ValueError) and str(cause).startswith("--"):
+            lines.append(str(cause))  # the config's own check, which names the flag
+        elif error["type"] == "extra_forbidden" or error["type"] == "unexpected_keyword_argument":
+            lines.append(f"{name} is not an option of this command")
+        else:
+            lines.append(f"{name}: {error['msg'][0].lower()}{error['msg'][1:]}, "
+                         f"got {error['input']!r}")
+    return "; ".join(lines)
+
+
+def command_line(words: Iterable[str], config: Any, always: Iterable[str] = (),
+                 exclude: Iterable[str] = ()) -> str:
+    """``words`` (``linkadapt NAME``) and the flags that reproduce ``config``.
+
+    A field is written when it differs from its default or is named in ``always``;
+    fields in ``exclude`` never are. Fields come in their declared order.
+    """
+    parts = list(words)
+    keep = set(always)
+    for name, info in _fields(type(config), exclude).items():
+        value = getattr(config, name)
+        default = info.get_default(call_default_factory=True)
+        if name not in keep and value == default:
+            continue
+        parts += _words(name, value)
+    return shlex.join(parts)
+
+
+def _words(name: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, bool):
+        return [flag(name)] if value else []
+    if isinstance(value, (list, tuple)):
+        return [w for item in value for w in (flag(name), _text(item))]
+    return [flag(name), _text(value)]
+
+
+def _text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
