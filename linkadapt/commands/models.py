@@ -10,7 +10,7 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -20,14 +20,13 @@ from pydantic.dataclasses import dataclass
 from pydantic_settings import CliPositionalArg
 
 from linkadapt.config import CONFIG, add_flags, build, given, parse_config
-from xapp.tls_client import ClientTls, client_failure_hint, client_tls_from
+from xapp.tls_client import ClientTls, add_client_arguments, client_failure_hint, client_tls_from
 from xapp.tls_pem import TlsError
 
 TOKEN_ENV: Final = "LINKADAPT_ADMIN_TOKEN"
 URL_ENV: Final = "LINKADAPT_URL"
 _BODY_SHOWN: Final = 120
 """Characters of a non-JSON reply shown in the error: enough to recognise the server."""
-_TLS: Final = ("tls_ca", "tls_cert", "tls_key", "tls_server_name")
 
 
 @dataclass(frozen=True, config=CONFIG)
@@ -40,15 +39,6 @@ class ModelsConfig:
     """file with the admin bearer token (default: $LINKADAPT_ADMIN_TOKEN)"""
     timeout: Annotated[float, Field(gt=0)] = 30.0
     """seconds per request"""
-    tls_ca: Path | None = None
-    """CA certificate that signed the service's certificate: connect over TLS"""
-    tls_cert: Path | None = None
-    """client certificate, for a service with mutual TLS"""
-    tls_key: Path | None = None
-    """key of --tls-cert"""
-    tls_server_name: str | None = None
-    """name to check the service's certificate against, when it differs from the host
-    connected to"""
 
 
 @dataclass(frozen=True, config=CONFIG)
@@ -71,43 +61,40 @@ class Stored:
     """its version"""
 
 
-@dataclass(frozen=True, config=CONFIG)
-class Nothing:
-    """``list``, ``active``, ``rollback``: no argument."""
-
-
-ACTIONS: Final[dict[str, tuple[str, type]]] = {
-    "list": ("stored models, the active one and the history", Nothing),
-    "active": ("the serving model with its card and checksum", Nothing),
-    "upload": ("upload (and optionally activate) an ONNX model", Upload),
-    "activate": ("activate a stored model", Stored),
-    "rollback": ("re-activate the previously active model", Nothing),
-    "delete": ("delete an inactive model", Stored),
+ACTIONS: Final[dict[str, tuple[str, str, type | None]]] = {
+    "list": ("stored models, the active one and the history", "GET /v1/models", None),
+    "active": ("the serving model with its card and checksum", "GET /v1/models/active", None),
+    "upload": ("upload (and optionally activate) an ONNX model", "POST /v1/models", Upload),
+    "activate": ("activate a stored model", "POST /v1/models/{model_id}/{version}/activate",
+                 Stored),
+    "rollback": ("re-activate the previously active model", "POST /v1/models/rollback", None),
+    "delete": ("delete an inactive model", "DELETE /v1/models/{model_id}/{version}", Stored),
 }
-"""Each action: its one-line help and the config of its arguments."""
+"""Each action: its one-line help, its REST call and the config of its arguments."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options, then the actions (list, active, upload, activate, rollback, delete)."""
-    add_flags(parser, ModelsConfig, exclude=_TLS)
-    add_flags(parser.add_argument_group("TLS (the service's --tls-cert / --tls-client-ca)"),
-              ModelsConfig, exclude=[f.name for f in fields(ModelsConfig) if f.name not in _TLS])
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    for name, (summary, config_cls) in ACTIONS.items():
-        add_flags(actions.add_parser(name, help=summary, description=summary), config_cls)
+    """Add the options, then the actions (list, active, upload, activate, rollback, delete).
 
-
-def options(args: argparse.Namespace) -> tuple[ModelsConfig, Any]:
-    """The options and the action's arguments the command line gave, $LINKADAPT_URL included.
-
-    Raises:
-        ConfigError: a bad value, naming its flag.
-
+    The ``--tls-*`` flags are the clients' shared ones (:mod:`xapp.tls_client`); the
+    action is a hand-written subcommand, as each has arguments of its own.
     """
+    add_flags(parser, ModelsConfig)
+    add_client_arguments(parser)
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, (summary, _, config_cls) in ACTIONS.items():
+        action = actions.add_parser(name, help=summary, description=summary)
+        if config_cls is not None:
+            add_flags(action, config_cls)
+
+
+def _options(args: argparse.Namespace) -> tuple[ModelsConfig, Any]:
+    """The options (over $LINKADAPT_URL) and the action's arguments; ConfigError if bad."""
     values = given(ModelsConfig, args)
     if "url" not in values and os.environ.get(URL_ENV):
         values["url"] = os.environ[URL_ENV]
-    return build(ModelsConfig, values), parse_config(ACTIONS[args.action][1], args)
+    config_cls = ACTIONS[args.action][2]
+    return build(ModelsConfig, values), config_cls and parse_config(config_cls, args)
 
 
 def _token(config: ModelsConfig) -> str | None:
@@ -116,39 +103,32 @@ def _token(config: ModelsConfig) -> str | None:
     return os.environ.get(TOKEN_ENV)
 
 
-def _request(config: ModelsConfig, action: str, target: Any, token: str | None,
+def _request(config: ModelsConfig, call: str, target: Any, token: str | None,
              model: bytes | None, tls: ClientTls | None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     verify: Any = True if tls is None else tls.ssl_context()
     # --tls-server-name: the name the certificate is checked against (e.g. through a
     # port-forward to localhost); httpcore takes it as the TLS server name.
     ext = {"sni_hostname": tls.server_name} if tls is not None and tls.server_name else {}
+    upload: dict[str, Any] = {}
+    if isinstance(target, Upload):
+        upload = {"content": model,
+                  "params": {"activate": str(target.activate).lower()},
+                  "headers": {"Content-Type": "application/octet-stream"}}
+    method, path = call.split(" ", 1)
+    path = path.format(**(asdict(target) if target is not None else {}))
     with httpx.Client(base_url=config.url, headers=headers, timeout=config.timeout,
                       verify=verify) as client:
-        if action == "list":
-            return client.get("/v1/models", extensions=ext)
-        if action == "active":
-            return client.get("/v1/models/active", extensions=ext)
-        if action == "upload":
-            return client.post("/v1/models", content=model,
-                               params={"activate": str(target.activate).lower()},
-                               headers={"Content-Type": "application/octet-stream"},
-                               extensions=ext)
-        if action == "activate":
-            return client.post(f"/v1/models/{target.model_id}/{target.version}/activate",
-                               extensions=ext)
-        if action == "rollback":
-            return client.post("/v1/models/rollback", extensions=ext)
-        return client.delete(f"/v1/models/{target.model_id}/{target.version}", extensions=ext)
+        return client.request(method, path, extensions=ext, **upload)
 
 
 def run(args: argparse.Namespace) -> int:
     """Do the action; print the JSON answer; 0 on success, 1 on an error answer or none."""
-    config, target = options(args)
+    config, target = _options(args)
     try:
         token = _token(config)
         model = target.file.read_bytes() if isinstance(target, Upload) else None
-        tls = client_tls_from(argparse.Namespace(**asdict(config)))  # reads the --tls-* fields
+        tls = client_tls_from(args)
     except OSError as exc:
         return _fail(f"cannot read {exc.filename}: {exc.strerror or exc}")
     except TlsError as exc:
@@ -156,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     if tls is not None and not config.url.startswith("https://"):
         return _fail(f"--tls-ca and --tls-cert need an https:// --url, got {config.url}")
     try:
-        response = _request(config, args.action, target, token, model, tls)
+        response = _request(config, ACTIONS[args.action][1], target, token, model, tls)
     except httpx.InvalidURL as exc:
         return _fail(f"bad --url {config.url}: {exc}")
     except httpx.RequestError as exc:
