@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from linkadapt.commands import serve
-from xapp.settings import Settings, SettingsError, host_port
+from xapp.settings import Settings, host_port
 from xapp.tls_client import ClientTls, client_failure_hint, pinned_context
 from xapp.tls_pem import TlsError
 
@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         pid = find_service() if args.pid is None else args.pid
         settings = served_settings(serve_arguments(_cmdline(pid)), _environ(pid))
-    except (OSError, ValueError, SettingsError) as exc:
+    except (OSError, ValueError) as exc:  # ConfigError: a bad setting, named
         print(f"healthcheck: cannot tell the service's REST port: {exc}", file=sys.stderr)
         return 1
     try:

@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -65,7 +65,7 @@ class Settings(BaseModel):
     max_model_bytes: int = Field(DEFAULT_MAX_MODEL_BYTES, ge=1024,
                                  description="largest accepted ONNX upload")
     latency_budget_us: float = Field(DEFAULT_LATENCY_BUDGET_US, gt=0,
-                                     description="median batch-1 inference budget for uploads")
+                                     description="median batch-1 inference budget for uploads, us")
     fallback_backoff: int = Field(DEFAULT_BACKOFF, ge=0, le=28,
                                   description="MCS steps the fallback rule backs off")
     default_target_bler: float = Field(
@@ -73,21 +73,23 @@ class Settings(BaseModel):
         description="first-transmission BLER target of reports that carry none; every "
         "model served must have been trained for it (its card's target_bler_range)")
     admin_token: SecretStr | None = Field(None, description="bearer token of the admin API")
-    admin_token_file: Path | None = Field(None, description="file holding the admin token")
+    admin_token_file: Path | None = Field(None, description="file holding the admin bearer token")
     decisions_require_token: bool = Field(False,
-                                          description="require the token for decisions too")
+                                          description="require the bearer token for decisions too")
     store_poll_s: float = Field(0.5, gt=0, le=60,
                                 description="how often a replica checks the shared model store "
                                 "for an activation made through another replica")
     shutdown_grace_s: float = Field(5.0, ge=0, description="time in-flight calls get on SIGTERM")
-    tls_cert: Path | None = Field(None, description="PEM certificate (chain) of both servers")
-    tls_key: Path | None = Field(None, description="PEM private key of tls_cert")
-    tls_client_ca: Path | None = Field(None, description="CA of client certificates: "
-                                       "mutual TLS, clients without one are refused")
-    tls_client_names: tuple[str, ...] = Field((), description="client certificate names "
-                                              "(CN or SAN) allowed to ask for decisions")
-    insecure: bool = Field(False, description="serve plaintext (no TLS), on purpose")
-    log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
+    tls_cert: Path | None = Field(None, description="PEM certificate (chain) of gRPC and REST")
+    tls_key: Path | None = Field(None, description="PEM private key of the TLS certificate")
+    tls_client_ca: Path | None = Field(
+        None, description="CA of client certificates: mutual TLS, clients without a "
+        "certificate it signed are refused in the handshake")
+    tls_client_names: tuple[str, ...] = Field(
+        (), description="comma-separated client certificate names (CN or DNS SAN) allowed "
+        "to ask for decisions (needs a client CA)")
+    insecure: bool = Field(False, description="serve plaintext, without TLS, on purpose")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
 
     @field_validator("default_model")
     @classmethod
