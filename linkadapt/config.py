@@ -10,6 +10,7 @@ command that reproduces a configuration, for model cards and resume hints.
 from __future__ import annotations
 
 import argparse
+import copy
 import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, TypeVar, get_args, get_origin
@@ -34,8 +35,30 @@ def flag(name: str) -> str:
 
 def _fields(config_cls: type, exclude: Iterable[str]) -> dict[str, Any]:
     skip = set(exclude)
-    return {name: info for name, info in config_cls.__pydantic_fields__.items()  # type: ignore[attr-defined]
+    return {name: _described(config_cls, name, info)
+            for name, info in config_cls.__pydantic_fields__.items()  # type: ignore[attr-defined]
             if name not in skip and info.init is not False}
+
+
+def _described(config_cls: type, name: str, info: Any) -> Any:
+    """``info`` with the docstring of the base class that declares an inherited field."""
+    if info.description is not None:
+        return info
+    for base in config_cls.__mro__[1:]:
+        declared = getattr(base, "__pydantic_fields__", {}).get(name)
+        if declared is not None and declared.description is not None:
+            info = copy.copy(info)
+            info.description = declared.description
+            return info
+    return info
+
+
+def _is_list(annotation: Any) -> bool:
+    return get_origin(annotation) in (list, tuple)
+
+
+def _type_name(item: Any) -> str:
+    return getattr(item, "__name__", str(item)).upper()
 
 
 def _source(config_cls: type, parser: argparse.ArgumentParser, exclude: Iterable[str]) -> Any:
@@ -70,18 +93,28 @@ def add_flags(parser: argparse.ArgumentParser | Any, config_cls: type,
         info = fields.get(action.dest)
         if info is not None and get_origin(info.annotation) is Literal:
             action.choices = get_args(info.annotation)  # argparse names a bad choice
+        elif info is not None and _is_list(info.annotation):
+            action.metavar = _type_name(get_args(info.annotation)[0])  # one item per use
         elif isinstance(action.metavar, str):
             action.metavar = action.metavar.upper()
         if action.help:
-            action.help = action.help.removesuffix(" (default: None)").removesuffix(
-                " (default: False)")
+            for shown in (" (default: None)", " (default: False)", " (default: ())",
+                          " (default: [])"):
+                action.help = action.help.removesuffix(shown)
 
 
 def given(config_cls: type, args: argparse.Namespace, exclude: Iterable[str] = ()
           ) -> dict[str, Any]:
-    """The fields of ``config_cls`` that the command line gave, as parsed text."""
+    """The fields of ``config_cls`` that the command line gave, as parsed text.
+
+    A list field's flag is repeated, one item per use, taken as written (no splitting
+    at commas, no JSON): a path or a command line may contain either.
+    """
+    lists = {name: getattr(args, name) for name, info in _fields(config_cls, exclude).items()
+             if _is_list(info.annotation) and getattr(args, name, None) is not None}
+    rest = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in lists})
     scratch = argparse.ArgumentParser(add_help=False)
-    return dict(_source(config_cls, scratch, exclude)(parsed_args=args)())
+    return {**_source(config_cls, scratch, exclude)(parsed_args=rest)(), **lists}
 
 
 def parse_config(config_cls: type[T], args: argparse.Namespace, exclude: Iterable[str] = (),

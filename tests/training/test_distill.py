@@ -696,11 +696,9 @@ def test_the_recorded_command_of_every_mode_is_accepted_again(argv: list[str]) -
 
     args = parsed([*argv, "--profile", "smoke"])
     distill_command._check_usage(args)
-    distill_command._apply_defaults(args)
     command = distill_command.command_line(args)
     again = parsed(shlex.split(command)[2:])
     distill_command._check_usage(again)  # no option the mode ignores
-    distill_command._apply_defaults(again)
     assert distill_command.command_line(again) == command
 
 

@@ -1,29 +1,30 @@
 """The configurations of ``linkadapt distill``: one per mode, one for attaching evaluations.
 
-Each field is one option of the command (``--dagger-rounds`` is ``dagger_rounds``) with
-its default; the options a mode uses are exactly the fields of its configuration, so
-the command refuses any other by name. :meth:`RunConfig.command` prints the command
-that reproduces a run, which the models' cards record.
+Each field is one flag of the command (``dagger_rounds`` is ``--dagger-rounds``), with
+its type, default and help (the attribute docstring): :mod:`linkadapt.config` generates
+the flags from these classes. The options a mode uses are exactly the fields of its
+configuration, so the command refuses any other by name. :meth:`RunConfig.command`
+prints the command that reproduces a run, which the models' cards record.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import shlex
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Final
+from typing import ClassVar, Final, Literal
 
+from pydantic.dataclasses import dataclass
+
+from linkadapt.config import CONFIG, ConfigError, command_line
 from training.networks import STUDENT_HIDDEN
-from training.options import flag
+
+__all__ = ["MODES", "REALTIME_TEACHER", "AttachConfig", "ConfigError", "DistillConfig",
+           "LossOptions", "MultiConfig", "RealtimeConfig", "RunConfig", "ScratchConfig",
+           "SingleConfig", "TeacherOptions", "tau_suffix"]
 
 REALTIME_TEACHER: Final = "-realtime"
 """What the version of a realtime run's teacher ends with."""
-
-
-class ConfigError(ValueError):
-    """Bad options or inputs; the message names the option."""
 
 
 def tau_suffix(tau: float) -> str:
@@ -31,31 +32,44 @@ def tau_suffix(tau: float) -> str:
     return f"-tau{tau:g}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=CONFIG)
+class TeacherOptions:
+    """The teachers of the modes that distill given teachers (single, multi)."""
+
+    teacher: tuple[str, ...] = ()
+    """teacher ONNX, one dataset each (repeatable for --mode multi)"""
+    dataset: tuple[Path, ...] = ()
+    """use collected datasets instead of collecting, one per --teacher (repeatable)"""
+
+
+@dataclass(frozen=True, config=CONFIG)
 class RunConfig:
     """Options of every distillation mode."""
 
     MODE: ClassVar[str] = ""
     """The ``--mode`` this configuration runs."""
 
+    profile: Literal["smoke", "quick", "paper"] = "quick"
+    """dataset size and epochs; the teacher run for realtime/scratch"""
     student: str = "3x32"
-    """Student sizes, comma-separated names of :data:`~training.networks.STUDENT_HIDDEN`."""
-    profile: str = "quick"
-    """Dataset size and epochs (single, multi); the teacher run (realtime, scratch)."""
-    actors: int | None = None
-    """Ray actors (None: the profile's)."""
+    """student sizes, comma-separated, of 4x64, 4x32, 3x32"""
     seed: int = 0
-    """Random seed of the run."""
-    no_int8: bool = False
-    """Skip the INT8 variants."""
+    """random seed, 0 to 4294967295"""
     out: Path | None = None
-    """Output directory (None: runs/distill-MODE-PROFILE)."""
+    """output directory (default: runs/distill-MODE-PROFILE)"""
+    no_int8: bool = False
+    """skip the INT8 variants"""
     model_version: str | None = None
-    """Version in the model cards (None: from the recipe)."""
+    """version in the model cards (default: from the recipe, e.g. single-kl-tau0.01-quick-s0);
+    give a new one when a retrained model must sit beside an earlier one in a model store.
+    INT8 variants add -int8, --sweep-tau students -tauT, a realtime run's teacher -realtime"""
+    actors: int | None = None
+    """Ray actors (default: the profile's)"""
     ray_address: str | None = None
-    """HOST:PORT of a Ray cluster for the actors (None: Ray in-process)."""
+    """HOST:PORT of an existing Ray cluster to run the Ray actors on instead of starting Ray
+    locally (as train-teacher --ray-address)"""
     no_progress: bool = False
-    """No progress bars."""
+    """no progress bars"""
 
     @property
     def run_dir(self) -> Path:
@@ -75,7 +89,7 @@ class RunConfig:
         """The KL temperatures, one student each (one for a mode without --sweep-tau)."""
         sweep: str | None = getattr(self, "sweep_tau", None)
         if sweep is None:
-            return [getattr(self, "tau", default("tau"))]
+            return [self.tau] if isinstance(self, LossOptions) else []
         try:
             taus = [float(t) for t in sweep.split(",") if t.strip()]
         except ValueError:
@@ -90,118 +104,97 @@ class RunConfig:
 
         Only the options the mode uses: the command is run again as it is.
         """
-        parts = ["linkadapt", "distill", "--mode", self.MODE]
-        for t in getattr(self, "teacher", ()):
-            parts += ["--teacher", str(t)]
-        for d in getattr(self, "dataset", ()):
-            parts += ["--dataset", str(d)]
-        parts += ["--profile", self.profile, "--student", self.student]
-        parts += self._loss_options()
-        for name in ("samples", "epochs", "simulations", "actors", "dagger_rounds",
-                     "dagger_samples"):
-            if value := getattr(self, name, None):  # unset, or --dagger-rounds' default 0
-                parts += [flag(name), str(value)]
-        learning_rate = getattr(self, "learning_rate", default("learning_rate"))
-        if learning_rate != default("learning_rate"):
-            parts += ["--learning-rate", f"{learning_rate:g}"]
-        if isinstance(self, RealtimeConfig):
-            parts += ["--polish-epochs", str(self.polish_epochs),
-                      "--polish-states", str(self.polish_states)]
-        parts += ["--seed", str(self.seed), "--out", str(self.run_dir)]
-        if self.no_int8:  # the rerun writes the same files, no INT8 variants
-            parts += ["--no-int8"]
-        if self.model_version is not None:
-            parts += ["--model-version", self.model_version]
-        return shlex.join(parts)
-
-    def _loss_options(self) -> list[str]:
-        if not isinstance(self, LossOptions):
-            return []
-        parts = ["--loss", self.loss]
-        if self.loss == "kl":
-            sweep = getattr(self, "sweep_tau", None)
-            parts += ["--sweep-tau", sweep] if sweep else ["--tau", f"{self.tau:g}"]
-        return parts
+        always = ["profile", "student", "seed", "out", "loss", "polish_epochs", "polish_states"]
+        never = ["ray_address", "no_progress"]
+        kl_tau = isinstance(self, LossOptions) and self.loss == "kl"
+        sweep = getattr(self, "sweep_tau", None) if kl_tau else None
+        (always if kl_tau and sweep is None else never).append("tau")
+        if sweep is None:
+            never.append("sweep_tau")
+        names = {f.name for f in dataclasses.fields(self)}
+        return command_line(["linkadapt", "distill", "--mode", self.MODE],
+                            dataclasses.replace(self, out=self.run_dir),
+                            always=[n for n in always if n in names],
+                            exclude=[n for n in never if n in names])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=CONFIG)
 class LossOptions(RunConfig):
     """Options of the modes that distill a student from a teacher's Q-values."""
 
-    loss: str = "kl"
-    """Distillation loss: kl, nll or mse."""
+    loss: Literal["kl", "nll", "mse"] = "kl"
+    """distillation loss"""
     tau: float = 0.01
-    """Teacher temperature of the KL loss."""
+    """teacher temperature of the KL loss"""
     learning_rate: float = 3e-3
-    """Adam step size of the student (realtime: at most 1e-3)."""
+    """Adam step size of the student (realtime: at most 1e-3)"""
 
 
-@dataclass(frozen=True)
-class MultiConfig(LossOptions):
+@dataclass(frozen=True, config=CONFIG)
+class MultiConfig(LossOptions, TeacherOptions):
     """``--mode multi``: scenario teachers' datasets aggregated into one student."""
 
     MODE: ClassVar[str] = "multi"
 
-    teacher: tuple[str, ...] = ()
-    """Teacher ONNX files, one dataset each."""
-    dataset: tuple[Path, ...] = ()
-    """Collected datasets to use instead of collecting, one per teacher."""
     sweep_tau: str | None = None
-    """Comma-separated temperatures: one student per temperature instead of ``tau``."""
+    """comma-separated temperatures: one student per temperature instead of --tau"""
     samples: int | None = None
-    """States collected per teacher (None: the profile's)."""
+    """states collected per teacher (default: the profile's)"""
     epochs: int | None = None
-    """Passes over the dataset (None: the profile's)."""
+    """passes over the dataset (default: the profile's)"""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=CONFIG)
 class SingleConfig(MultiConfig):
     """``--mode single``: one teacher, its dataset, one student per size."""
 
     MODE: ClassVar[str] = "single"
 
     dagger_rounds: int = 0
-    """Dataset aggregation rounds after training (the student acts, the teacher labels)."""
+    """after training, N rounds of running the student, labelling the states it visits with
+    the teacher, and training again on all data (dataset aggregation)"""
     dagger_samples: int | None = None
-    """States collected per aggregation round (None: half the profile's samples)."""
+    """states collected per aggregation round (default: half the profile's samples)"""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=CONFIG)
 class ScratchConfig(RunConfig):
     """``--mode scratch``: the control, the student network trained from scratch with DQN."""
 
     MODE: ClassVar[str] = "scratch"
 
     simulations: int | None = None
-    """Simulations of the DQN run (None: the teacher profile's)."""
+    """simulations of the DQN run (default: the teacher profile's)"""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=CONFIG)
 class RealtimeConfig(LossOptions):
     """``--mode realtime``: a DQN teacher and a student distilled from it in one run."""
 
     MODE: ClassVar[str] = "realtime"
 
     simulations: int | None = None
-    """Simulations of the teacher run (None: the teacher profile's)."""
+    """simulations of the DQN run (default: the teacher profile's)"""
     polish_epochs: int = 10
-    """Passes over the run's last minibatch states, labelled by the final teacher (0: none)."""
+    """passes over the run's last minibatch states, labelled by the final teacher, after the
+    run (0: none)"""
     polish_states: int = 1_000_000
-    """How many of the last minibatch states the polish uses."""
+    """how many of the last minibatch states the polish uses"""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=CONFIG)
 class AttachConfig:
     """``--attach-evaluation``: store an evaluation's figures in the models' cards."""
 
-    attach_evaluation: Path
-    """The ``linkadapt evaluate`` result (evaluation.json)."""
+    attach_evaluation: Path | None = None
+    """instead of distilling: store this 'linkadapt evaluate' result (evaluation.json) in
+    the cards of the --model files"""
     model: tuple[Path, ...] = ()
-    """Models whose cards get the figures."""
+    """model whose card gets --attach-evaluation (repeatable)"""
     regenerate: tuple[str, ...] = ()
-    """Commands that regenerate the models, recorded in their cards in order."""
+    """a command that regenerates the model, recorded in its card (repeatable, in order)"""
     no_progress: bool = False
-    """No progress bars (nothing to show here; accepted as in every mode)."""
+    """no progress bars (nothing to show here; accepted as in every mode)"""
 
 
 DistillConfig = SingleConfig | MultiConfig | RealtimeConfig | ScratchConfig
@@ -210,11 +203,3 @@ MODES: Final[dict[str, type[DistillConfig]]] = {
     cls.MODE: cls for cls in (SingleConfig, MultiConfig, RealtimeConfig, ScratchConfig)}
 """The configuration of each ``--mode``, the default (single) first."""
 
-
-def default(name: str) -> Any:
-    """The default of option ``name`` in the modes that have it."""
-    for cls in MODES.values():
-        for f in dataclasses.fields(cls):
-            if f.name == name:
-                return f.default
-    raise KeyError(name)

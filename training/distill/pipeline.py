@@ -68,10 +68,11 @@ def attach_evaluation(cfg: AttachConfig) -> Iterator[dict[str, Any]]:
     """
     from training.distill.card import read_evaluation, with_evaluation
 
-    if not cfg.model:
+    evaluation = cfg.attach_evaluation
+    if evaluation is None or not cfg.model:
         raise ConfigError("--attach-evaluation needs --model PATH.onnx")
-    result = read_evaluation(cfg.attach_evaluation)
-    updated = [(model, *with_evaluation(model, result, cfg.attach_evaluation,
+    result = read_evaluation(evaluation)
+    updated = [(model, *with_evaluation(model, result, evaluation,
                                         commands=cfg.regenerate))
                for model in cfg.model]
     for model, proto, card in updated:

@@ -24,7 +24,6 @@ from training.distill.config import (
     RealtimeConfig,
     RunConfig,
     SingleConfig,
-    default,
     tau_suffix,
 )
 from training.distill.profiles import DistillProfile, distill_profile
@@ -56,9 +55,9 @@ def plan(cfg: DistillConfig) -> DistillPlan:
     """Check the whole configuration; ConfigError (or the teachers' errors) naming the option."""
     if problem := seed_problem(cfg.seed):
         raise ConfigError(problem)
-    learning_rate = cfg.learning_rate if isinstance(cfg, LossOptions) else default("learning_rate")
-    if not (learning_rate > 0 and math.isfinite(learning_rate)):
-        raise ConfigError(f"--learning-rate must be a positive number, got {learning_rate}")
+    if isinstance(cfg, LossOptions) and not (cfg.learning_rate > 0
+                                             and math.isfinite(cfg.learning_rate)):
+        raise ConfigError(f"--learning-rate must be a positive number, got {cfg.learning_rate}")
     sizes, taus, prof = cfg.sizes(), cfg.taus(), _profile(cfg)
     if cfg.ray_address:
         check_ray_address(cfg.ray_address)
