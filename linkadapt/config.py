@@ -68,13 +68,22 @@ def add_flags(parser: argparse.ArgumentParser | Any, config_cls: type,
     fields = _fields(config_cls, exclude)
     for action in actions[before:]:
         info = fields.get(action.dest)
-        if info is not None and get_origin(info.annotation) is Literal:
-            action.choices = get_args(info.annotation)  # argparse names a bad choice
+        choices = () if info is None else _choices(info.annotation)
+        if choices:
+            action.choices = choices  # argparse names a bad choice
         elif isinstance(action.metavar, str):
             action.metavar = action.metavar.upper()
         if action.help:
             action.help = action.help.removesuffix(" (default: None)").removesuffix(
                 " (default: False)")
+
+
+def _choices(annotation: Any) -> tuple[Any, ...]:
+    """The values of a ``Literal[...]`` field, or of a ``Literal[...] | None`` one; else ()."""
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)
+    inner = [arg for arg in get_args(annotation) if arg is not type(None)]
+    return get_args(inner[0]) if len(inner) == 1 and get_origin(inner[0]) is Literal else ()
 
 
 def given(config_cls: type, args: argparse.Namespace, exclude: Iterable[str] = ()
