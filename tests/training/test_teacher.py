@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pytest
@@ -26,7 +26,7 @@ from training.networks import student_network, teacher_network
 from training.replay import Batch, ReplayBuffer, Transitions
 from training.rollout import RolloutConfig, learning_reward
 from training.teacher_config import REWARD_FLAGS
-from training.teacher_run import TrainTeacherConfig
+from training.teacher_run import ProfileName, TrainTeacherConfig
 from xapp.features import FEATURE_NAMES, NUM_FEATURES
 
 
@@ -182,6 +182,7 @@ def test_card_records_extended_and_resumed_runs() -> None:
 
 
 def test_help_states_the_reward_and_network_every_profile_starts_from() -> None:
+    assert set(get_args(ProfileName)) == set(teacher.PROFILES)
     fields = TrainTeacherConfig.__pydantic_fields__  # type: ignore[attr-defined]
     for cfg in teacher.PROFILES.values():
         for name in REWARD_FLAGS:
