@@ -91,8 +91,9 @@ def add_flags(parser: argparse.ArgumentParser | Any, config_cls: type,
     fields = _fields(config_cls, exclude)
     for action in actions[before:]:
         info = fields.get(action.dest)
-        if info is not None and get_origin(info.annotation) is Literal:
-            action.choices = get_args(info.annotation)  # argparse names a bad choice
+        choices = () if info is None else _choices(info.annotation)
+        if choices:
+            action.choices = choices  # argparse names a bad choice
         elif info is not None and _is_list(info.annotation):
             action.metavar = _type_name(get_args(info.annotation)[0])  # one item per use
         elif isinstance(action.metavar, str):
@@ -101,6 +102,14 @@ def add_flags(parser: argparse.ArgumentParser | Any, config_cls: type,
             for shown in (" (default: None)", " (default: False)", " (default: ())",
                           " (default: [])"):
                 action.help = action.help.removesuffix(shown)
+
+
+def _choices(annotation: Any) -> tuple[Any, ...]:
+    """The values of a ``Literal[...]`` field, or of a ``Literal[...] | None`` one; else ()."""
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)
+    inner = [arg for arg in get_args(annotation) if arg is not type(None)]
+    return get_args(inner[0]) if len(inner) == 1 and get_origin(inner[0]) is Literal else ()
 
 
 def given(config_cls: type, args: argparse.Namespace, exclude: Iterable[str] = ()

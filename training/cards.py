@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 def teacher_card(result: TrainResult, version: str | None = None) -> dict[str, Any]:
     """Model card fields of a trained teacher (``version``: ``--model-version``, if given)."""
+    from training.teacher_run import TrainTeacherConfig
+
     cfg = result.config
     return {
         "model_id": f"teacher-{cfg.rollout.scenario}",
@@ -35,7 +37,7 @@ def teacher_card(result: TrainResult, version: str | None = None) -> dict[str, A
             "transitions": result.progress.transitions,
             "seconds": round(result.progress.seconds, 1),
             "resumes": result.progress.resumes,
-            "command": cfg.command(version),
+            "command": TrainTeacherConfig.of_run(cfg, version).command(),
         },
     }
 

@@ -1,20 +1,18 @@
 """What defines a teacher run: :class:`TeacherConfig`, its profiles and its error type.
 
-The configuration is saved as ``config.json`` beside the run and in its checkpoints,
-and prints the ``linkadapt train-teacher`` command that trains it again
-(:meth:`TeacherConfig.command`), which the teacher's model card records.
+The configuration is saved as ``config.json`` beside the run and in its checkpoints;
+the ``linkadapt train-teacher`` command that trains it again, which the teacher's model
+card records, is :meth:`training.teacher_run.TrainTeacherConfig.of_run`'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shlex
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from training.dqn import DqnConfig
 from training.networks import TEACHER_HIDDEN
-from training.options import flag
 from training.rollout import RolloutConfig
 from training.sim import config as sim_config
 
@@ -36,17 +34,11 @@ DQN_TARGET_BLER: Final = (0.1, 0.1)
 ceiling) is built around 10%, and it does not read the report's target, so its card
 claims 10% alone and the service refuses reports asking it for another."""
 
-REWARD_FLAGS: Final[dict[str, str]] = {
-    "harq_credit": "share of a failed first transmission's block value it earns in any state",
-    "bler_floor": "KPM-window BLER below which failures earn --floor-credit",
-    "floor_credit": "share of the block value a failure earns below the BLER floor",
-    "nack_penalty": "fixed cost of a failed initial transmission",
-    "nack_cost": "cost of a failed initial transmission as a share of what it would have earned",
-    "bler_ceiling": "KPM-window BLER above which failures cost --ceiling-cost more",
-    "ceiling_cost": "extra cost share of a failure above the BLER ceiling",
-}
-"""Options that set the learning reward (fields of :class:`~training.rollout.RolloutConfig`),
-with their help text; every teacher card's command gives them all."""
+REWARD_FLAGS: Final = ("harq_credit", "bler_floor", "floor_credit", "nack_penalty",
+                       "nack_cost", "bler_ceiling", "ceiling_cost")
+"""Options that set the learning reward (fields of :class:`~training.rollout.RolloutConfig`
+and of :class:`~training.teacher_run.TrainTeacherConfig`); every teacher card's command
+gives them all."""
 
 
 @dataclass(frozen=True)
@@ -115,25 +107,6 @@ class TeacherConfig:
         data["dqn"] = DqnConfig(**data["dqn"])
         data["hidden"] = tuple(data["hidden"])
         return TeacherConfig(**data)
-
-    def command(self, model_version: str | None = None) -> str:
-        """The ``linkadapt train-teacher`` command that trains this configuration again.
-
-        Options equal to the profile's are left out, except the seed and every reward
-        setting, which are always given; ``model_version``: the ``--model-version``.
-        """
-        base = PROFILES[self.profile]
-        parts = [f"linkadapt train-teacher --profile {self.profile} --seed {self.seed}"]
-        if self.simulations != base.simulations:
-            parts.append(f" --simulations {self.simulations}")
-        if self.hidden != base.hidden:
-            parts.append(f" --hidden {len(self.hidden)}x{self.hidden[0]}")
-        parts += [f" {flag(name)} {getattr(self.rollout, name):g}" for name in REWARD_FLAGS]
-        if self.rollout.scenario != "random":
-            parts.append(f" --scenario {self.rollout.scenario}")
-        if model_version:
-            parts.append(f" --model-version {shlex.quote(model_version)}")
-        return "".join(parts)
 
 
 PROFILES: dict[str, TeacherConfig] = {

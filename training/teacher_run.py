@@ -1,25 +1,35 @@
 """The ``train-teacher`` pipeline: check the options, train (or resume), export the teacher.
 
 :class:`TrainTeacherConfig` holds one value per ``linkadapt train-teacher`` option
-(``None``: not given); :func:`plan` checks all of them, and the checkpoint, before
-anything starts or is written; :func:`train_teacher` runs the plan. A run directory
-holds one run: a new run refuses one that holds another unless ``overwrite``; a
-resumed run keeps its checkpoint's configuration except ``simulations`` and ``actors``.
+(``None``: not given) and checks each on its own; :func:`plan` checks them together,
+and the checkpoint, before anything starts or is written; :func:`train_teacher` runs
+the plan. A run directory holds one run: a new run refuses one that holds another
+unless ``overwrite``; a resumed run keeps its checkpoint's configuration except
+``simulations`` and ``actors``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-import shlex
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
+import pydantic
+from pydantic import ValidationInfo
+
+from linkadapt.config import CONFIG, command_line
 from training import placement, teacher
 from training.options import directory_problem, flag, model_version_problem, seed_problem
-from training.teacher_config import DQN_TARGET_BLER, REWARD_FLAGS, TeacherConfig, TrainingError
+from training.teacher_config import (
+    DQN_TARGET_BLER,
+    PROFILES,
+    REWARD_FLAGS,
+    TeacherConfig,
+    TrainingError,
+)
 
 RUN_FILES: Final = ("config.json", "checkpoint.pt", "teacher.onnx")
 """Files whose presence means a directory already holds a teacher run."""
@@ -27,56 +37,110 @@ _REWARD_FIELD: Final = re.compile(r"\b(" + "|".join(REWARD_FLAGS) + r")\b")
 """A reward field named in a message of the rollout configuration's own check."""
 
 
-@dataclass(frozen=True)
+ProfileName = Literal["paper", "quick", "smoke"]
+"""The names of :data:`~training.teacher_config.PROFILES`, in the order --help lists them."""
+
+
+@pydantic.dataclasses.dataclass(frozen=True, config=CONFIG)
 class TrainTeacherConfig:
-    """One value per ``linkadapt train-teacher`` option; ``None``: not given."""
+    """Every ``linkadapt train-teacher`` option; ``None``: not given.
 
-    profile: str | None = None
-    """Run size, a name of :data:`training.teacher.PROFILES` (None: quick)."""
-    scenario: str | None = None
-    """Benchmark scenario to train on (None: the profile's domain randomization)."""
-    actors: int | None = None
-    """Ray rollout actors (None: the profile's); may change on resume."""
-    simulations: int | None = None
-    """Simulations of the run (None: the profile's); on resume, extend the run to this many."""
-    reward: dict[str, float] = field(default_factory=dict)
-    """Reward settings given, by :data:`~training.teacher_config.REWARD_FLAGS` name."""
-    hidden: str | None = None
-    """Hidden layers as LAYERSxWIDTH, e.g. 7x160 (None: the profile's)."""
+    An option not given takes the profile's value (on resume, the checkpoint's). The
+    fields are the flags, in the order of ``--help`` and of the commands that
+    :meth:`command`, :meth:`of_run` and :meth:`TeacherPlan.resume_command` write.
+    """
+
+    profile: ProfileName | None = None
+    """run size (default: quick)"""
     seed: int | None = None
-    """Random seed (None: 0, or the checkpoint's on resume)."""
-    model_version: str | None = None
-    """Version in the teacher's model card (None: PROFILE-sSEED)."""
+    """random seed, 0 to 4294967295 (default: 0)"""
     out: Path | None = None
-    """Run directory (None: runs/teacher-PROFILE-SCENARIO, or the checkpoint's on resume)."""
+    """run directory (default: runs/teacher-PROFILE-SCENARIO; with --resume, the
+    checkpoint's directory)"""
+    simulations: int | None = None
+    """override the profile's number of simulations; with --resume, extend the run to
+    this many"""
+    actors: int | None = None
+    """Ray rollout actors (default: the profile's; may change on --resume)"""
+    hidden: str | None = None
+    """teacher hidden layers as LAYERSxWIDTH, e.g. 7x160 (default: the profile's, 7x128)"""
+    harq_credit: float | None = None
+    """share of a failed first transmission's block value it earns in any state
+    (default: the profile's, 0)"""
+    bler_floor: float | None = None
+    """KPM-window BLER below which failures earn --floor-credit (default: the profile's,
+    0.08)"""
+    floor_credit: float | None = None
+    """share of the block value a failure earns below the BLER floor (default: the
+    profile's, 0.5)"""
+    nack_penalty: float | None = None
+    """fixed cost of a failed initial transmission (default: the profile's, 0)"""
+    nack_cost: float | None = None
+    """cost of a failed initial transmission as a share of what it would have earned
+    (default: the profile's, 0)"""
+    bler_ceiling: float | None = None
+    """KPM-window BLER above which failures cost --ceiling-cost more (default: the
+    profile's, 0.12)"""
+    ceiling_cost: float | None = None
+    """extra cost share of a failure above the BLER ceiling (default: the profile's, 1)"""
+    scenario: str | None = None
+    """train on one benchmark scenario instead of domain randomization"""
     export: Path | None = None
-    """Where the ONNX teacher goes (None: OUT/teacher.onnx)."""
-    resume: Path | None = None
-    """A checkpoint.pt whose run to continue."""
-    overwrite: bool = False
-    """Start even if the run directory holds a run (or the export file exists)."""
+    """where to write the ONNX teacher (default: OUT/teacher.onnx)"""
+    model_version: str | None = None
+    """version in the teacher's model card (default: PROFILE-sSEED); give a new one when a
+    retrained teacher must sit beside an earlier one in a model store"""
     ray_address: str | None = None
-    """HOST:PORT of a Ray cluster to join (None: Ray in-process)."""
+    """HOST:PORT of a Ray cluster to join instead of starting Ray locally (its nodes need
+    this linkadapt installed; a cluster with token authentication needs
+    RAY_AUTH_MODE=token and RAY_AUTH_TOKEN)"""
+    resume: Path | None = None
+    """continue a run from its checkpoint.pt"""
+    overwrite: bool = False
+    """start even if --out already holds a run (or --export exists): its files are
+    replaced as the new run writes them; its TensorBoard logs stay beside the new run's"""
     no_progress: bool = False
-    """No progress bar."""
+    """no progress bar"""
 
-    def check(self) -> None:
-        """Check each option on its own; ValueError naming the bad one."""
-        if self.actors is not None and self.actors < 1:
-            raise ValueError(f"--actors must be at least 1, got {self.actors}")
-        if self.simulations is not None and self.simulations < 1:
-            raise ValueError(f"--simulations must be at least 1, got {self.simulations}")
-        if self.seed is not None and (problem := seed_problem(self.seed)):
+    @pydantic.field_validator("actors", "simulations", *REWARD_FLAGS)
+    @classmethod
+    def _in_range(cls, value: float | None, info: ValidationInfo) -> float | None:
+        least = ("at least 1", 1) if info.field_name in ("actors", "simulations") else (">= 0", 0)
+        if value is not None and not value >= least[1]:
+            raise ValueError(f"{flag(str(info.field_name))} must be {least[0]}, got {value}")
+        return value
+
+    @pydantic.field_validator("seed", "model_version", "hidden")
+    @classmethod
+    def _valid(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return value
+        if info.field_name == "hidden":
+            _hidden(value)
+        elif problem := (seed_problem(value) if info.field_name == "seed" else
+                         model_version_problem(value)):
             raise ValueError(problem)
-        if self.model_version is not None and (
-                problem := model_version_problem(self.model_version)):
-            raise ValueError(problem)
-        if self.hidden is not None:
-            _hidden(self.hidden)
-        for name in REWARD_FLAGS:
-            value = self.reward.get(name)
-            if value is not None and not value >= 0:
-                raise ValueError(f"{flag(name)} must be >= 0, got {value}")
+        return value
+
+    @classmethod
+    def of_run(cls, cfg: TeacherConfig, model_version: str | None = None) -> TrainTeacherConfig:
+        """The options that train ``cfg`` again (``model_version``: its --model-version).
+
+        The profile, the seed and every reward setting are given; the simulations, the
+        network and the scenario only where they differ from the profile's.
+        """
+        base = PROFILES[cfg.profile]
+        return cls(profile=cfg.profile, seed=cfg.seed,  # type: ignore[arg-type]
+                   simulations=None if cfg.simulations == base.simulations else cfg.simulations,
+                   hidden=None if cfg.hidden == base.hidden else
+                   f"{len(cfg.hidden)}x{cfg.hidden[0]}",
+                   scenario=None if cfg.rollout.scenario == "random" else cfg.rollout.scenario,
+                   model_version=model_version or None,
+                   **{name: getattr(cfg.rollout, name) for name in REWARD_FLAGS})
+
+    def command(self, *words: str) -> str:
+        """The ``linkadapt train-teacher`` command (then ``words``) that gives these options."""
+        return command_line(["linkadapt", "train-teacher", *words], self)
 
     def run_config(self) -> TeacherConfig:
         """The configuration of a new run: the profile with the options applied."""
@@ -90,8 +154,8 @@ class TrainTeacherConfig:
         if self.hidden is not None:
             overrides["hidden"] = _hidden(self.hidden)
         cfg = teacher.profile(self.profile or "quick", **overrides)
-        reward: dict[str, Any] = {name: self.reward[name] for name in REWARD_FLAGS
-                                  if name in self.reward}
+        reward = {name: getattr(self, name) for name in REWARD_FLAGS
+                  if getattr(self, name) is not None}
         if reward:
             try:
                 cfg = dataclasses.replace(cfg, rollout=dataclasses.replace(cfg.rollout,
@@ -119,18 +183,15 @@ class TeacherPlan:
         A checkpoint this invocation has ``written`` carries its configuration (extended
         simulations, actors); an older one needs them again. ``export``: repeat --export.
         """
-        parts = ["linkadapt train-teacher", "--resume", shlex.quote(str(checkpoint))]
-        if self.out.resolve() != checkpoint.parent.resolve():
-            parts += ["--out", shlex.quote(str(self.out))]
-        if not written:
-            parts += [f"--simulations {self.cfg.simulations}", f"--actors {self.cfg.actors}"]
-        if export and self.options.export is not None:
-            parts += ["--export", shlex.quote(str(self.options.export))]
-        if self.options.model_version is not None:
-            parts += ["--model-version", shlex.quote(self.options.model_version)]
-        if self.options.ray_address:
-            parts += ["--ray-address", shlex.quote(self.options.ray_address)]
-        return " ".join(parts)
+        again = not written
+        options = TrainTeacherConfig(
+            out=None if self.out.resolve() == checkpoint.parent.resolve() else self.out,
+            simulations=self.cfg.simulations if again else None,
+            actors=self.cfg.actors if again else None,
+            export=self.options.export if export else None,
+            model_version=self.options.model_version,
+            ray_address=self.options.ray_address or None)
+        return options.command("--resume", str(checkpoint))
 
 
 def plan(options: TrainTeacherConfig) -> TeacherPlan:
@@ -142,7 +203,6 @@ def plan(options: TrainTeacherConfig) -> TeacherPlan:
             Ray cluster that cannot be reached.
 
     """
-    options.check()
     if options.resume is not None:
         cfg = _resumed_config(options, teacher.load_checkpoint(options.resume))
     else:
@@ -263,7 +323,7 @@ def _resumed_config(options: TrainTeacherConfig, state: dict[str, Any]) -> Teach
         ("--scenario", options.scenario, cfg.rollout.scenario),
         ("--seed", options.seed, cfg.seed),
         ("--hidden", None if options.hidden is None else _hidden(options.hidden), cfg.hidden),
-        *((flag(name), options.reward.get(name), getattr(cfg.rollout, name))
+        *((flag(name), getattr(options, name), getattr(cfg.rollout, name))
           for name in REWARD_FLAGS),
     ]
     conflicts = [f"{option} {_shown(value)} (the checkpoint's: {_shown(own)})"

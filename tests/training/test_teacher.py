@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pytest
@@ -25,6 +25,8 @@ from training.export import read_card
 from training.networks import student_network, teacher_network
 from training.replay import Batch, ReplayBuffer, Transitions
 from training.rollout import RolloutConfig, learning_reward
+from training.teacher_config import REWARD_FLAGS
+from training.teacher_run import ProfileName, TrainTeacherConfig
 from xapp.features import FEATURE_NAMES, NUM_FEATURES
 
 
@@ -177,6 +179,17 @@ def test_card_records_extended_and_resumed_runs() -> None:
     named = teacher_card(result, "retrain-2")
     assert named["version"] == "retrain-2" and teacher_card(result)["version"] == "smoke-s2"
     assert named["training"]["command"].endswith(" --model-version retrain-2")
+
+
+def test_help_states_the_reward_and_network_every_profile_starts_from() -> None:
+    assert set(get_args(ProfileName)) == set(teacher.PROFILES)
+    fields = TrainTeacherConfig.__pydantic_fields__  # type: ignore[attr-defined]
+    for cfg in teacher.PROFILES.values():
+        for name in REWARD_FLAGS:
+            text = " ".join(str(fields[name].description).split())
+            assert text.endswith(f"(default: the profile's, {getattr(cfg.rollout, name):g})")
+        assert str(fields["hidden"].description).endswith(
+            f"(default: the profile's, {len(cfg.hidden)}x{cfg.hidden[0]})")
 
 
 def _weights_after(tmp: Path, seed: int) -> list[torch.Tensor]:
