@@ -10,9 +10,14 @@ command that reproduces a configuration, for model cards and resume hints.
 from __future__ import annotations
 
 import argparse
+import copy
+import functools
 import shlex
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal, TypeVar, get_args, get_origin
+import types
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import ConfigDict, ValidationError, create_model
 
@@ -34,8 +39,20 @@ def flag(name: str) -> str:
 
 def _fields(config_cls: type, exclude: Iterable[str]) -> dict[str, Any]:
     skip = set(exclude)
-    return {name: info for name, info in config_cls.__pydantic_fields__.items()  # type: ignore[attr-defined]
+    return {name: _described(config_cls, name, info)
+            for name, info in config_cls.__pydantic_fields__.items()  # type: ignore[attr-defined]
             if name not in skip and info.init is not False}
+
+
+def _described(config_cls: type, name: str, info: Any) -> Any:
+    """``info`` with the docstring of a base class declaring it (pydantic reads only its own)."""
+    for base in config_cls.__mro__[1:] if info.description is None else ():
+        declared = getattr(base, "__pydantic_fields__", {}).get(name)
+        if declared is not None and declared.description:
+            info = copy.copy(info)
+            info.description = declared.description
+            break
+    return info
 
 
 def _source(config_cls: type, parser: argparse.ArgumentParser, exclude: Iterable[str]) -> Any:
@@ -48,7 +65,9 @@ def _source(config_cls: type, parser: argparse.ArgumentParser, exclude: Iterable
 
     fields: dict[str, Any] = {name: (info.annotation, info)
                               for name, info in _fields(config_cls, exclude).items()}
-    model = create_model(config_cls.__name__, __base__=BaseSettings, **fields)
+    with warnings.catch_warnings():  # a field named like a BaseModel method, e.g. `json`
+        warnings.filterwarnings("ignore", "Field name .* shadows", UserWarning)
+        model = create_model(config_cls.__name__, __base__=BaseSettings, **fields)
     return CliSettingsSource(model, root_parser=parser,
                              cli_kebab_case=True, cli_implicit_flags="toggle",
                              cli_hide_none_type=True, cli_avoid_json=True)
@@ -59,8 +78,9 @@ def add_flags(parser: argparse.ArgumentParser | Any, config_cls: type,
     """Add one flag per field of ``config_cls`` (less ``exclude``) to ``parser`` (or a group).
 
     A flag left out of the command line is left out of the parsed namespace, so the
-    config's own default applies. Metavars are upper case (``INT``, ``PATH``); a default
-    of None or off is not shown, as the help line says what happens then.
+    config's own default applies; a number or path given holds its type there. Metavars
+    are upper case (``INT``, ``PATH``); a default of None, off or empty is not shown, as
+    the help line says what happens then.
     """
     actions = getattr(parser, "_group_actions", None) or parser._actions
     before = len(actions)
@@ -68,13 +88,39 @@ def add_flags(parser: argparse.ArgumentParser | Any, config_cls: type,
     fields = _fields(config_cls, exclude)
     for action in actions[before:]:
         info = fields.get(action.dest)
-        if info is not None and get_origin(info.annotation) is Literal:
-            action.choices = get_args(info.annotation)  # argparse names a bad choice
+        kind = None if info is None else _plain(info.annotation)
+        if get_origin(kind) is Literal:
+            action.choices = get_args(kind)  # argparse names a bad choice
+        elif get_origin(kind) in (list, tuple):
+            action.metavar = _plain(get_args(kind)[0]).__name__.upper()  # one item
         elif isinstance(action.metavar, str):
             action.metavar = action.metavar.upper()
+        if kind in (int, float, Path):
+            action.type = functools.partial(_typed, kind)
         if action.help:
-            action.help = action.help.removesuffix(" (default: None)").removesuffix(
-                " (default: False)")
+            action.help = _help(action.help, None if info is None else info.default)
+
+
+def _plain(annotation: Any) -> Any:
+    """``annotation`` without ``| None``."""
+    rest = [arg for arg in get_args(annotation) if arg is not type(None)]
+    optional = get_origin(annotation) in (Union, types.UnionType) and len(rest) == 1
+    return rest[0] if optional else annotation
+
+
+def _typed(kind: Callable[[str], Any], text: str) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        return text  # left to the config's check, which names the flag
+
+
+def _help(text: str, default: Any) -> str:
+    if isinstance(default, float):
+        text = text.replace(f"(default: {default})", f"(default: {default:g})")
+    for unshown in (" (default: None)", " (default: False)", " (default: ())"):
+        text = text.removesuffix(unshown)
+    return text
 
 
 def given(config_cls: type, args: argparse.Namespace, exclude: Iterable[str] = ()
@@ -104,7 +150,7 @@ def problem(exc: ValidationError) -> str:
     for error in exc.errors(include_url=False):
         name = flag(str(error["loc"][0])) if error["loc"] else "options"
         cause = error.get("ctx", {}).get("error")
-        if isinstance(cause, ValueError) and str(cause).startswith("--"):
+        if isinstance(cause, ValueError) and (str(cause).startswith("--") or not error["loc"]):
             lines.append(str(cause))  # the config's own check, which names the flag
         elif error["type"] == "extra_forbidden" or error["type"] == "unexpected_keyword_argument":
             lines.append(f"{name} is not an option of this command")
