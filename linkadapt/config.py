@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import shlex
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal, TypeVar, get_args, get_origin
+import types
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import ConfigDict, ValidationError, create_model
 
@@ -41,24 +45,18 @@ def _fields(config_cls: type, exclude: Iterable[str]) -> dict[str, Any]:
 
 
 def _described(config_cls: type, name: str, info: Any) -> Any:
-    """``info`` with the docstring of the base class that declares an inherited field."""
-    if info.description is not None:
-        return info
-    for base in config_cls.__mro__[1:]:
+    """``info`` with the docstring of a base class declaring it (pydantic reads only its own)."""
+    for base in config_cls.__mro__[1:] if info.description is None else ():
         declared = getattr(base, "__pydantic_fields__", {}).get(name)
-        if declared is not None and declared.description is not None:
+        if declared is not None and declared.description:
             info = copy.copy(info)
             info.description = declared.description
-            return info
+            break
     return info
 
 
 def _is_list(annotation: Any) -> bool:
     return get_origin(annotation) in (list, tuple)
-
-
-def _type_name(item: Any) -> str:
-    return getattr(item, "__name__", str(item)).upper()
 
 
 def _source(config_cls: type, parser: argparse.ArgumentParser, exclude: Iterable[str]) -> Any:
@@ -71,7 +69,9 @@ def _source(config_cls: type, parser: argparse.ArgumentParser, exclude: Iterable
 
     fields: dict[str, Any] = {name: (info.annotation, info)
                               for name, info in _fields(config_cls, exclude).items()}
-    model = create_model(config_cls.__name__, __base__=BaseSettings, **fields)
+    with warnings.catch_warnings():  # a field named like a BaseModel method, e.g. `json`
+        warnings.filterwarnings("ignore", "Field name .* shadows", UserWarning)
+        model = create_model(config_cls.__name__, __base__=BaseSettings, **fields)
     return CliSettingsSource(model, root_parser=parser,
                              cli_kebab_case=True, cli_implicit_flags="toggle",
                              cli_hide_none_type=True, cli_avoid_json=True)
@@ -82,8 +82,9 @@ def add_flags(parser: argparse.ArgumentParser | Any, config_cls: type,
     """Add one flag per field of ``config_cls`` (less ``exclude``) to ``parser`` (or a group).
 
     A flag left out of the command line is left out of the parsed namespace, so the
-    config's own default applies. Metavars are upper case (``INT``, ``PATH``); a default
-    of None or off is not shown, as the help line says what happens then.
+    config's own default applies; a number or path given holds its type there. Metavars
+    are upper case (``INT``, ``PATH``); a default of None, off or empty is not shown, as
+    the help line says what happens then.
     """
     actions = getattr(parser, "_group_actions", None) or parser._actions
     before = len(actions)
@@ -91,25 +92,40 @@ def add_flags(parser: argparse.ArgumentParser | Any, config_cls: type,
     fields = _fields(config_cls, exclude)
     for action in actions[before:]:
         info = fields.get(action.dest)
-        choices = () if info is None else _choices(info.annotation)
-        if choices:
-            action.choices = choices  # argparse names a bad choice
-        elif info is not None and _is_list(info.annotation):
-            action.metavar = _type_name(get_args(info.annotation)[0])  # one item per use
+        kind = None if info is None else _plain(info.annotation)
+        if get_origin(kind) is Literal:
+            action.choices = get_args(kind)  # argparse names a bad choice
+        elif get_origin(kind) in (list, tuple):
+            action.metavar = _plain(get_args(kind)[0]).__name__.upper()  # one item
         elif isinstance(action.metavar, str):
             action.metavar = action.metavar.upper()
+        if kind in (int, float, Path):
+            action.type = functools.partial(_typed, kind)
         if action.help:
-            for shown in (" (default: None)", " (default: False)", " (default: ())",
-                          " (default: [])"):
-                action.help = action.help.removesuffix(shown)
+            action.help = _help(action.help, None if info is None else info.default)
 
 
-def _choices(annotation: Any) -> tuple[Any, ...]:
-    """The values of a ``Literal[...]`` field, or of a ``Literal[...] | None`` one; else ()."""
-    if get_origin(annotation) is Literal:
-        return get_args(annotation)
-    inner = [arg for arg in get_args(annotation) if arg is not type(None)]
-    return get_args(inner[0]) if len(inner) == 1 and get_origin(inner[0]) is Literal else ()
+def _plain(annotation: Any) -> Any:
+    """``annotation`` without ``| None``."""
+    rest = [arg for arg in get_args(annotation) if arg is not type(None)]
+    optional = get_origin(annotation) in (Union, types.UnionType) and len(rest) == 1
+    return rest[0] if optional else annotation
+
+
+def _typed(kind: Callable[[str], Any], text: str) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        return text  # left to the config's check, which names the flag
+
+
+def _help(text: str, default: Any) -> str:
+    if isinstance(default, float):
+        text = text.replace(f"(default: {default})", f"(default: {default:g})")
+    for unshown in (" (default: None)", " (default: False)", " (default: ())",
+                    " (default: [])"):
+        text = text.removesuffix(unshown)
+    return text
 
 
 def given(config_cls: type, args: argparse.Namespace, exclude: Iterable[str] = ()
@@ -146,7 +162,7 @@ def problem(exc: ValidationError) -> str:
     for error in exc.errors(include_url=False):
         name = flag(str(error["loc"][0])) if error["loc"] else "options"
         cause = error.get("ctx", {}).get("error")
-        if isinstance(cause, ValueError) and str(cause).startswith("--"):
+        if isinstance(cause, ValueError) and (str(cause).startswith("--") or not error["loc"]):
             lines.append(str(cause))  # the config's own check, which names the flag
         elif error["type"] == "extra_forbidden" or error["type"] == "unexpected_keyword_argument":
             lines.append(f"{name} is not an option of this command")

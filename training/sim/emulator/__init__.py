@@ -51,7 +51,7 @@ Gymnasium, tqdm or matplotlib.
 Modules, each one idea, lower layers first:
 
 - ``errors``: :class:`EmulatorError` (the run cannot go on), :class:`SlotFailure`;
-- ``options``: :class:`EmulatorOptions`, its checks and limits;
+- ``options``: :class:`EmulatorOptions`, its checks and limits; :class:`EmulateConfig`;
 - ``wire``: report batches to ``DecisionRequest`` messages, answers back;
 - ``transport``: one cell's gRPC channel (unary or stream) and the retry backoff;
 - ``cell``: one simulated cell: its simulator, connection and counters;
@@ -71,8 +71,8 @@ from training.sim.emulator.emulation import (
     run_emulation,
 )
 from training.sim.emulator.errors import EmulatorError, SlotFailure
-from training.sim.emulator.options import MAX_CELLS, MAX_UES, EmulatorOptions
-from training.sim.emulator.ramp import LoadStep, check_ramp, load_ramp
+from training.sim.emulator.options import MAX_CELLS, MAX_UES, EmulateConfig, EmulatorOptions
+from training.sim.emulator.ramp import LoadStep, load_ramp
 from training.sim.emulator.swap import SwapEvent
 from training.sim.emulator.transport import Transport
 from training.sim.emulator.wire import SERVICE_FALLBACK, build_request
@@ -84,6 +84,7 @@ __all__ = [
     "MAX_UES",
     "SERVICE_FALLBACK",
     "Cell",
+    "EmulateConfig",
     "EmulationResult",
     "EmulatorError",
     "EmulatorOptions",
@@ -92,7 +93,6 @@ __all__ = [
     "SwapEvent",
     "Transport",
     "build_request",
-    "check_ramp",
     "emulate",
     "load_ramp",
     "run_emulation",

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from training.sim.emulator.emulation import run_emulation
-from training.sim.emulator.options import MAX_CELLS, MAX_UES, EmulatorOptions
+from training.sim.emulator.options import EmulatorOptions
 
 
 @dataclass
@@ -65,28 +65,3 @@ def load_ramp(opts: EmulatorOptions, axis: str = "cells", budget_us: float | Non
         level *= 2
     return steps, best
 
-
-def check_ramp(opts: EmulatorOptions, axis: str, max_level: int, repeats: int) -> None:
-    """Check a load ramp's options (``--load``, ``--load-max``, ``--load-repeats``).
-
-    Raises:
-        ValueError: naming the first bad option.
-
-    """
-    if opts.swap_every or opts.compare:
-        raise ValueError("--load runs alone: no --swap-every or --compare")
-    start_flag = "--cells" if axis == "cells" else "--ues-per-cell"
-    start = opts.cells if axis == "cells" else opts.ues_per_cell
-    if max_level < start:
-        raise ValueError(f"--load-max {max_level} is below the first level of the ramp "
-                         f"({start_flag} {start}): no level would run")
-    if repeats < 1:
-        raise ValueError(f"--load-repeats must be at least 1, got {repeats}")
-    if axis == "cells" and max_level > MAX_CELLS:
-        raise ValueError(f"--load-max must be at most {MAX_CELLS} with --load cells (the "
-                         f"--cells limit), got {max_level}")
-    other_flag, other = (("--ues-per-cell", opts.ues_per_cell) if axis == "cells"
-                         else ("--cells", opts.cells))
-    if max_level * other > MAX_UES:
-        raise ValueError(f"--load-max {max_level} x {other_flag} {other} must be at most "
-                         f"{MAX_UES} UEs with --load {axis}")
