@@ -82,7 +82,8 @@ class EmulatorOptions:
     @field_validator("swap_models")
     @classmethod
     def _entries(cls, models: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(m.strip() for m in models if m.strip())
+        """Each use of the flag may hold several comma-separated entries."""
+        return tuple(m.strip() for given in models for m in given.split(",") if m.strip())
 
     def check(self) -> None:
         """Raise ValueError naming the first bad option."""
