@@ -206,6 +206,77 @@ def _rma_pl1(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Geometry:
+    """The link geometry one path-loss evaluation shares between its LOS and NLOS formulas."""
+
+    d2d: FloatArray
+    """2D distance, already clipped at :data:`MIN_D2D_M`, m."""
+    h_bs: FloatArray
+    h_ut: FloatArray
+    fc: FloatArray
+    """Carrier frequency, GHz."""
+
+    @property
+    def dh2(self) -> FloatArray:
+        """Squared BS-UT height difference, m^2."""
+        return np.asarray((self.h_bs - self.h_ut) ** 2)
+
+    @property
+    def d3d(self) -> FloatArray:
+        """3D distance ``sqrt(d2D^2 + (h_BS - h_UT)^2)``, m."""
+        return np.asarray(np.sqrt(self.d2d**2 + self.dh2))
+
+
+def _uma_path_loss(g: _Geometry) -> tuple[FloatArray, FloatArray]:
+    """UMa ``(PL_LOS, PL'_NLOS)`` of TR 38.901 Table 7.4.1-1."""
+    d3d, dh2, log_fc = g.d3d, g.dh2, np.log10(g.fc)
+    d_bp = breakpoint_distance_m(Environment.UMA, g.h_bs, g.h_ut, g.fc)
+    # TR 38.901 Table 7.4.1-1, UMa LOS: PL1 / PL2
+    pl1 = 28.0 + 22.0 * np.log10(d3d) + 20.0 * log_fc
+    pl2 = 28.0 + 40.0 * np.log10(d3d) + 20.0 * log_fc - 9.0 * np.log10(d_bp**2 + dh2)
+    pl_los = np.where(g.d2d <= d_bp, pl1, pl2)
+    # TR 38.901 Table 7.4.1-1, UMa NLOS PL'
+    pl_nlos = 13.54 + 39.08 * np.log10(d3d) + 20.0 * log_fc - 0.6 * (g.h_ut - 1.5)
+    return pl_los, pl_nlos
+
+
+def _umi_path_loss(g: _Geometry) -> tuple[FloatArray, FloatArray]:
+    """UMi street canyon ``(PL_LOS, PL'_NLOS)`` of TR 38.901 Table 7.4.1-1."""
+    d3d, dh2, log_fc = g.d3d, g.dh2, np.log10(g.fc)
+    d_bp = breakpoint_distance_m(Environment.UMI, g.h_bs, g.h_ut, g.fc)
+    # TR 38.901 Table 7.4.1-1, UMi street canyon LOS: PL1 / PL2
+    pl1 = 32.4 + 21.0 * np.log10(d3d) + 20.0 * log_fc
+    pl2 = 32.4 + 40.0 * np.log10(d3d) + 20.0 * log_fc - 9.5 * np.log10(d_bp**2 + dh2)
+    pl_los = np.where(g.d2d <= d_bp, pl1, pl2)
+    # TR 38.901 Table 7.4.1-1, UMi street canyon NLOS PL'
+    pl_nlos = 35.3 * np.log10(d3d) + 22.4 + 21.3 * log_fc - 0.3 * (g.h_ut - 1.5)
+    return pl_los, pl_nlos
+
+
+def _rma_path_loss(
+    g: _Geometry, h_bld: FloatArray, w: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """RMa ``(PL_LOS, PL'_NLOS)`` of TR 38.901 Table 7.4.1-1 (building height, street width)."""
+    d3d, h_bs, log_fc = g.d3d, g.h_bs, np.log10(g.fc)
+    d_bp = breakpoint_distance_m(Environment.RMA, h_bs, g.h_ut, g.fc)
+    # TR 38.901 Table 7.4.1-1, RMa LOS: PL1 up to d_BP, PL2 = PL1(d_BP) + 40 log10(d3D/d_BP)
+    pl1 = _rma_pl1(d3d, g.fc, h_bld)
+    pl2 = _rma_pl1(d_bp, g.fc, h_bld) + 40.0 * np.log10(d3d / d_bp)
+    pl_los = np.where(g.d2d <= d_bp, pl1, pl2)
+    # TR 38.901 Table 7.4.1-1, RMa NLOS PL'
+    pl_nlos = (
+        161.04
+        - 7.1 * np.log10(w)
+        + 7.5 * np.log10(h_bld)
+        - (24.37 - 3.7 * (h_bld / h_bs) ** 2) * np.log10(h_bs)
+        + (43.42 - 3.1 * np.log10(h_bs)) * (np.log10(d3d) - 3.0)
+        + 20.0 * log_fc
+        - (3.2 * np.log10(11.75 * g.h_ut) ** 2 - 4.97)
+    )
+    return pl_los, pl_nlos
+
+
 def path_loss_db(
     env: Environment,
     d2d_m: npt.ArrayLike,
@@ -251,41 +322,14 @@ def path_loss_db(
     h_ut = _as_f64(h_ut_m)
     fc = _as_f64(fc_ghz)
     is_los = np.asarray(los, dtype=bool)
-    dh2 = (h_bs - h_ut) ** 2
-    d3d = np.sqrt(d2d**2 + dh2)
-    d_bp = breakpoint_distance_m(env, h_bs, h_ut, fc)
-    log_fc = np.log10(fc)
-
+    geometry = _Geometry(d2d=d2d, h_bs=h_bs, h_ut=h_ut, fc=fc)
     if env is Environment.UMA:
-        # TR 38.901 Table 7.4.1-1, UMa LOS: PL1 / PL2
-        pl1 = 28.0 + 22.0 * np.log10(d3d) + 20.0 * log_fc
-        pl2 = 28.0 + 40.0 * np.log10(d3d) + 20.0 * log_fc - 9.0 * np.log10(d_bp**2 + dh2)
-        pl_los = np.where(d2d <= d_bp, pl1, pl2)
-        # TR 38.901 Table 7.4.1-1, UMa NLOS PL'
-        pl_nlos = 13.54 + 39.08 * np.log10(d3d) + 20.0 * log_fc - 0.6 * (h_ut - 1.5)
+        pl_los, pl_nlos = _uma_path_loss(geometry)
     elif env is Environment.UMI:
-        # TR 38.901 Table 7.4.1-1, UMi street canyon LOS: PL1 / PL2
-        pl1 = 32.4 + 21.0 * np.log10(d3d) + 20.0 * log_fc
-        pl2 = 32.4 + 40.0 * np.log10(d3d) + 20.0 * log_fc - 9.5 * np.log10(d_bp**2 + dh2)
-        pl_los = np.where(d2d <= d_bp, pl1, pl2)
-        # TR 38.901 Table 7.4.1-1, UMi street canyon NLOS PL'
-        pl_nlos = 35.3 * np.log10(d3d) + 22.4 + 21.3 * log_fc - 0.3 * (h_ut - 1.5)
+        pl_los, pl_nlos = _umi_path_loss(geometry)
     else:
-        h_bld = _as_f64(building_height_m)
-        w = _as_f64(street_width_m)
-        # TR 38.901 Table 7.4.1-1, RMa LOS: PL1 up to d_BP, PL2 = PL1(d_BP) + 40 log10(d3D/d_BP)
-        pl1 = _rma_pl1(d3d, fc, h_bld)
-        pl2 = _rma_pl1(d_bp, fc, h_bld) + 40.0 * np.log10(d3d / d_bp)
-        pl_los = np.where(d2d <= d_bp, pl1, pl2)
-        # TR 38.901 Table 7.4.1-1, RMa NLOS PL'
-        pl_nlos = (
-            161.04
-            - 7.1 * np.log10(w)
-            + 7.5 * np.log10(h_bld)
-            - (24.37 - 3.7 * (h_bld / h_bs) ** 2) * np.log10(h_bs)
-            + (43.42 - 3.1 * np.log10(h_bs)) * (np.log10(d3d) - 3.0)
-            + 20.0 * log_fc
-            - (3.2 * np.log10(11.75 * h_ut) ** 2 - 4.97)
+        pl_los, pl_nlos = _rma_path_loss(
+            geometry, _as_f64(building_height_m), _as_f64(street_width_m)
         )
     return np.where(is_los, pl_los, np.maximum(pl_los, pl_nlos))
 
