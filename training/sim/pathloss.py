@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -206,32 +206,21 @@ def _rma_pl1(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Geometry:
-    """The link geometry one path-loss evaluation shares between its LOS and NLOS formulas."""
+class _Geometry(NamedTuple):
+    """What the LOS and NLOS formulas of one path-loss evaluation share (m, GHz)."""
 
-    d2d: FloatArray
-    """2D distance, already clipped at :data:`MIN_D2D_M`, m."""
+    d2d: FloatArray  # clipped at MIN_D2D_M
+    d3d: FloatArray
+    dh2: FloatArray  # (h_BS - h_UT)^2
+    d_bp: FloatArray  # breakpoint_distance_m
     h_bs: FloatArray
     h_ut: FloatArray
     fc: FloatArray
-    """Carrier frequency, GHz."""
-
-    @property
-    def dh2(self) -> FloatArray:
-        """Squared BS-UT height difference, m^2."""
-        return np.asarray((self.h_bs - self.h_ut) ** 2)
-
-    @property
-    def d3d(self) -> FloatArray:
-        """3D distance ``sqrt(d2D^2 + (h_BS - h_UT)^2)``, m."""
-        return np.asarray(np.sqrt(self.d2d**2 + self.dh2))
 
 
 def _uma_path_loss(g: _Geometry) -> tuple[FloatArray, FloatArray]:
     """UMa ``(PL_LOS, PL'_NLOS)`` of TR 38.901 Table 7.4.1-1."""
-    d3d, dh2, log_fc = g.d3d, g.dh2, np.log10(g.fc)
-    d_bp = breakpoint_distance_m(Environment.UMA, g.h_bs, g.h_ut, g.fc)
+    d3d, dh2, d_bp, log_fc = g.d3d, g.dh2, g.d_bp, np.log10(g.fc)
     # TR 38.901 Table 7.4.1-1, UMa LOS: PL1 / PL2
     pl1 = 28.0 + 22.0 * np.log10(d3d) + 20.0 * log_fc
     pl2 = 28.0 + 40.0 * np.log10(d3d) + 20.0 * log_fc - 9.0 * np.log10(d_bp**2 + dh2)
@@ -243,8 +232,7 @@ def _uma_path_loss(g: _Geometry) -> tuple[FloatArray, FloatArray]:
 
 def _umi_path_loss(g: _Geometry) -> tuple[FloatArray, FloatArray]:
     """UMi street canyon ``(PL_LOS, PL'_NLOS)`` of TR 38.901 Table 7.4.1-1."""
-    d3d, dh2, log_fc = g.d3d, g.dh2, np.log10(g.fc)
-    d_bp = breakpoint_distance_m(Environment.UMI, g.h_bs, g.h_ut, g.fc)
+    d3d, dh2, d_bp, log_fc = g.d3d, g.dh2, g.d_bp, np.log10(g.fc)
     # TR 38.901 Table 7.4.1-1, UMi street canyon LOS: PL1 / PL2
     pl1 = 32.4 + 21.0 * np.log10(d3d) + 20.0 * log_fc
     pl2 = 32.4 + 40.0 * np.log10(d3d) + 20.0 * log_fc - 9.5 * np.log10(d_bp**2 + dh2)
@@ -254,12 +242,9 @@ def _umi_path_loss(g: _Geometry) -> tuple[FloatArray, FloatArray]:
     return pl_los, pl_nlos
 
 
-def _rma_path_loss(
-    g: _Geometry, h_bld: FloatArray, w: FloatArray
-) -> tuple[FloatArray, FloatArray]:
+def _rma_path_loss(g: _Geometry, h_bld: FloatArray, w: FloatArray) -> tuple[FloatArray, FloatArray]:
     """RMa ``(PL_LOS, PL'_NLOS)`` of TR 38.901 Table 7.4.1-1 (building height, street width)."""
-    d3d, h_bs, log_fc = g.d3d, g.h_bs, np.log10(g.fc)
-    d_bp = breakpoint_distance_m(Environment.RMA, h_bs, g.h_ut, g.fc)
+    d3d, d_bp, h_bs, log_fc = g.d3d, g.d_bp, g.h_bs, np.log10(g.fc)
     # TR 38.901 Table 7.4.1-1, RMa LOS: PL1 up to d_BP, PL2 = PL1(d_BP) + 40 log10(d3D/d_BP)
     pl1 = _rma_pl1(d3d, g.fc, h_bld)
     pl2 = _rma_pl1(d_bp, g.fc, h_bld) + 40.0 * np.log10(d3d / d_bp)
@@ -322,7 +307,10 @@ def path_loss_db(
     h_ut = _as_f64(h_ut_m)
     fc = _as_f64(fc_ghz)
     is_los = np.asarray(los, dtype=bool)
-    geometry = _Geometry(d2d=d2d, h_bs=h_bs, h_ut=h_ut, fc=fc)
+    dh2 = (h_bs - h_ut) ** 2
+    d3d = np.sqrt(d2d**2 + dh2)
+    d_bp = breakpoint_distance_m(env, h_bs, h_ut, fc)
+    geometry = _Geometry(d2d, d3d, dh2, d_bp, h_bs, h_ut, fc)
     if env is Environment.UMA:
         pl_los, pl_nlos = _uma_path_loss(geometry)
     elif env is Environment.UMI:
