@@ -3,9 +3,10 @@
 Starts ``linkadapt serve`` (serving a random 3x32 MLP with the student's shape,
 built here with onnx.helper: the figures are about the service, not the policy)
 and a bare ``grpc.aio`` echo server (identity serializers, no protobuf) in
-subprocesses, then measures from this process, one request in flight at a time,
-the wall time from sending a request to holding its decoded reply (with this
-client's garbage collector paused while it times, as ``timeit`` does):
+subprocesses (benchmarks/service_servers.py), then measures from this process,
+one request in flight at a time, the wall time from sending a request to holding
+its decoded reply (with this client's garbage collector paused while it times,
+as ``timeit`` does):
 
 * ``echo_unary`` / ``echo_stream``: the floor Python grpcio sets on this machine
   (the 1-UE request's bytes sent and returned: unary call / one message on an
@@ -68,7 +69,6 @@ import os
 import shutil
 import socket
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
@@ -80,83 +80,12 @@ import grpc
 import numpy as np
 from google.protobuf import json_format
 
+# The servers, and xapp: reachable from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import service_servers as servers
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp.columns import encode_columns
 from xapp.proto_reports import batch_from_protos
-
-# tests/synthetic.py makes the random test models: reachable from the repository root.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.synthetic import random_mlp
-
-# A bare echo (identity serializers, no protobuf). With a model path as second
-# argument its stream runs one batch-1 inference per message, by the service's own
-# call (Policy.q_row) on a fixed observation: what the decision path cannot go below.
-# With "breakdown" as third argument it also serves Parse, Features and Decision:
-# echoes that first run the service's own code on the request, up to that stage.
-ECHO_SERVER = """
-import asyncio, sys, grpc
-async def unary(request, context):
-    return request
-async def stream(requests, context):
-    async for r in requests:
-        yield r
-stages = {}
-if len(sys.argv) > 2:
-    from pathlib import Path
-    from xapp.model_check import Limits, check_model
-    policy = check_model(Path(sys.argv[2]).read_bytes(), Limits(latency_budget_us=None))
-    from xapp.features import NUM_FEATURES
-    row = [0.5] * NUM_FEATURES
-    async def stream(requests, context):
-        async for r in requests:
-            policy.q_row(row)
-            yield r
-if len(sys.argv) > 3:
-    from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
-    from xapp.columns import decode_columns
-    from xapp.core import DecisionCore
-    from xapp.features import observe
-    from xapp.metrics import Metrics
-    from xapp.single_ue import observe_one
-    from xapp.report_fields import float32
-    core = DecisionCore(Metrics())
-    core.set_policy(policy)
-    default_target = float32(core.default_target_bler)
-    parse = pb.DecisionRequest.FromString
-    def parsed(raw):
-        request = parse(raw)
-        return request.reports[0] if request.reports else request.columns
-    def features(raw):
-        request = parse(raw)
-        if request.reports:
-            return observe_one(request.reports[0], default_target, policy.card.target_bounds)
-        return observe(core.with_targets(decode_columns(request.columns)[1], policy))
-    def decision(raw):
-        request = parse(raw)
-        if request.reports:
-            return core.decide_one(request.reports[0])
-        return core.decide(decode_columns(request.columns)[1])
-    def echo_after(work):
-        async def handler(requests, context):
-            async for r in requests:
-                work(r)
-                yield r
-        return handler
-    stages = {"Parse": echo_after(parsed), "Features": echo_after(features),
-              "Decision": echo_after(decision)}
-async def main():
-    server = grpc.aio.server()
-    ident = lambda b: b
-    handlers = {"Unary": grpc.unary_unary_rpc_method_handler(unary, ident, ident),
-                "Stream": grpc.stream_stream_rpc_method_handler(stream, ident, ident)}
-    for name, handler in stages.items():
-        handlers[name] = grpc.stream_stream_rpc_method_handler(handler, ident, ident)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("echo.Echo", handlers),))
-    server.add_insecure_port("127.0.0.1:" + sys.argv[1])
-    await server.start()
-    await server.wait_for_termination()
-asyncio.run(main())
-"""
 
 REPORT: dict[str, Any] = {
     "ue_id": 1, "mcs_table": "MCS_TABLE_QAM64", "wideband_cqi": 9, "cqi_age_slots": 4,
@@ -169,30 +98,6 @@ REPORT: dict[str, Any] = {
 
 BREAKDOWN_STAGES = ("Parse", "Features", "Decision")
 _SERVICE = pb.DESCRIPTOR.services_by_name["LinkAdaptation"].full_name
-
-
-def _identity(data: bytes) -> bytes:
-    return data
-
-
-def student_model(path: Path) -> None:
-    """Write a random MLP 44-32-32-32-29 (the 3x32 student's shape) with a model card."""
-    path.write_bytes(random_mlp("bench-3x32", hidden=(32, 32, 32), kind="benchmark"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int) -> None:
-    for _ in range(300):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"port {port} never opened")
 
 
 def summary(times: np.ndarray) -> dict[str, float]:
@@ -290,13 +195,6 @@ class HttpClient:
         self._sock.close()
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def build_requests() -> dict[str, Any]:
     """Build every request of the run, serialized where the call takes bytes."""
     ue = json_format.ParseDict(REPORT, pb.UeReport())
@@ -348,7 +246,7 @@ async def timed_connect(open_channel: Callable[[], Any], n: int,
     """A new channel and its first 1-UE ``Decide``, closed after: the per-connection cost."""
     async def connect_and_decide() -> None:
         async with open_channel() as channel:
-            decide = channel.unary_unary(f"/{_SERVICE}/Decide", request_serializer=_identity,
+            decide = channel.unary_unary(f"/{_SERVICE}/Decide", request_serializer=servers.ident,
                                          response_deserializer=pb.DecisionResponse.FromString)
             await decide(requests["one_bytes"])
 
@@ -361,10 +259,10 @@ async def measure_service(channel: Any, n: int, requests: dict[str, Any]) -> dic
     big_n = max(50, n // 10)
     columns_n = max(200, n // 2)  # the 1000-UE goal is a p99: enough samples to estimate it
     # Requests go out as the bytes serialized above; replies are decoded.
-    decide = channel.unary_unary(f"/{_SERVICE}/Decide", request_serializer=_identity,
+    decide = channel.unary_unary(f"/{_SERVICE}/Decide", request_serializer=servers.ident,
                                  response_deserializer=pb.DecisionResponse.FromString)
     open_stream = channel.stream_stream(
-        f"/{_SERVICE}/StreamDecisions", request_serializer=_identity,
+        f"/{_SERVICE}/StreamDecisions", request_serializer=servers.ident,
         response_deserializer=pb.DecisionResponse.FromString)
     one, columns = requests["one_bytes"], requests["columns_1000_bytes"]
     first = await decide(one)
@@ -403,85 +301,6 @@ async def measure_breakdown(port: int, n: int, requests: dict[str, Any]) -> dict
     return results
 
 
-def start_servers(tmp: Path, pin: bool, breakdown: bool = False) -> tuple[
-        subprocess.Popen[bytes], list[subprocess.Popen[bytes]], dict[str, int]]:
-    student_model(tmp / "student.onnx")
-    ports = {"grpc": free_port(), "http": free_port(), "echo": free_port(),
-             "inference_echo": free_port()}
-    env = {**os.environ, "LINKADAPT_LOG_LEVEL": "warning"}
-    server_cpu = {1} if pin else None
-
-    def on_server_cpu() -> None:
-        if server_cpu is not None:
-            os.sched_setaffinity(0, server_cpu)
-
-    service = subprocess.Popen(
-        [sys.executable, "-m", "linkadapt.cli", "serve", "--insecure", "--host", "127.0.0.1",
-         "--grpc-port", str(ports["grpc"]), "--http-port", str(ports["http"]), "--model-store",
-         str(tmp / "store"), "--default-model", str(tmp / "student.onnx"),
-         "--max-batch-size", "4096"], env=env, preexec_fn=on_server_cpu)
-    echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(ports["echo"])],
-                            preexec_fn=on_server_cpu)
-    inference_echo = subprocess.Popen(
-        [sys.executable, "-c", ECHO_SERVER, str(ports["inference_echo"]),
-         str(tmp / "student.onnx")], env=env, preexec_fn=on_server_cpu)
-    echoes = [echo, inference_echo]
-    if breakdown:
-        ports["breakdown_echo"] = free_port()
-        echoes.append(subprocess.Popen(
-            [sys.executable, "-c", ECHO_SERVER, str(ports["breakdown_echo"]),
-             str(tmp / "student.onnx"), "breakdown"], env=env, preexec_fn=on_server_cpu))
-    return service, echoes, ports
-
-
-# The by-hand commands of deploy/README.md: an EC P-256 CA, then certificates it signs.
-_OPENSSL_CA = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-               "-nodes", "-days", "2", "-subj", "/CN=linkadapt bench CA",
-               "-keyout", "ca.key", "-out", "ca.crt"]
-
-
-def make_certificates(folder: Path) -> dict[str, Path]:
-    """CA, server (127.0.0.1, both usages) and client certificates, made with openssl."""
-    folder.mkdir()
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
-
-    openssl(*_OPENSSL_CA)
-    for name, extensions in (
-            ("tls", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                    "extendedKeyUsage=serverAuth,clientAuth"),
-            ("client", "extendedKeyUsage=clientAuth")):
-        (folder / f"{name}.ext").write_text(extensions + "\n")
-        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-subj", f"/CN=bench-{name}", "-keyout", f"{name}.key", "-out", f"{name}.csr")
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                "-CAcreateserial", "-days", "2", "-out", f"{name}.crt",
-                "-extfile", f"{name}.ext")
-    return {name: folder / name for name in
-            ("ca.crt", "tls.crt", "tls.key", "client.crt", "client.key")}
-
-
-def start_tls_service(tmp: Path, pin: bool, ports: dict[str, int]
-                      ) -> tuple[subprocess.Popen[bytes], dict[str, Path]]:
-    """The same service as the plaintext one, with mutual TLS."""
-    files = make_certificates(tmp / "pki")
-    ports["tls_grpc"], ports["tls_http"] = free_port(), free_port()
-
-    def on_server_cpu() -> None:
-        if pin:
-            os.sched_setaffinity(0, {1})
-
-    service = subprocess.Popen(
-        [sys.executable, "-m", "linkadapt.cli", "serve", "--host", "127.0.0.1",
-         "--grpc-port", str(ports["tls_grpc"]), "--http-port", str(ports["tls_http"]),
-         "--model-store", str(tmp / "tls-store"), "--default-model", str(tmp / "student.onnx"),
-         "--max-batch-size", "4096", "--tls-cert", str(files["tls.crt"]),
-         "--tls-key", str(files["tls.key"]), "--tls-client-ca", str(files["ca.crt"])],
-        env={**os.environ, "LINKADAPT_LOG_LEVEL": "warning"}, preexec_fn=on_server_cpu)
-    return service, files
-
-
 async def measure_tls(port: int, n: int, requests: dict[str, Any],
                       files: dict[str, Path]) -> dict[str, Any]:
     """The service's gRPC modes over mutual TLS, and a new TLS channel's first answer."""
@@ -496,27 +315,20 @@ async def measure_tls(port: int, n: int, requests: dict[str, Any],
     return results
 
 
-def client_context(files: dict[str, Path]) -> ssl.SSLContext:
-    """The REST client's side of mutual TLS."""
-    context = ssl.create_default_context(cafile=str(files["ca.crt"]))
-    context.load_cert_chain(files["client.crt"], files["client.key"])
-    return context
-
-
 def run(n: int, pin: bool = True, breakdown: bool = False, tls: bool = False) -> dict[str, Any]:
     if pin:
         os.sched_setaffinity(0, {0})
     tmp = Path(tempfile.mkdtemp(prefix="linkadapt-bench-"))
-    service, echoes, ports = start_servers(tmp, pin, breakdown)
+    service, echoes, ports = servers.start_servers(tmp, pin, breakdown)
     if tls:
-        tls_service, files = start_tls_service(tmp, pin, ports)
+        tls_service, files = servers.start_tls_service(tmp, pin, ports)
         echoes.append(tls_service)
     requests = build_requests()
     results: dict[str, Any] = {"pinned": "servers on CPU 1, client on CPU 0" if pin else "no",
                                "load_average_before": os.getloadavg()[0]}
     try:
         for port in ports.values():
-            wait_port(port)
+            servers.wait_port(port)
         results.update(asyncio.run(measure_grpc(ports, n, requests)))
         client = HttpClient(ports["http"])
         status, body = client.send(requests["rest"])
@@ -524,10 +336,10 @@ def run(n: int, pin: bool = True, breakdown: bool = False, tls: bool = False) ->
         rest = requests["rest"]
         results["rest_1ue"] = timed(lambda: json.loads(client.send(rest)[1]), n)
         client.close()
-        results["service_rss_mb"] = rss_mb(service.pid)
+        results["service_rss_mb"] = servers.rss_mb(service.pid)
         if tls:
             over_tls = asyncio.run(measure_tls(ports["tls_grpc"], n, requests, files))
-            client = HttpClient(ports["tls_http"], client_context(files))
+            client = HttpClient(ports["tls_http"], servers.client_context(files))
             assert client.send(rest)[0] == 200
             over_tls["rest_1ue"] = timed(lambda: json.loads(client.send(rest)[1]), n)
             client.close()

@@ -55,14 +55,7 @@ import numpy as np
 import numpy.typing as npt
 
 from xapp import nr_tables
-from xapp.report_batch import (
-    IntArray,
-    ReportBatch,
-    ReportError,
-    batch_from_records,
-    ue_ids_from_records,
-    validate,
-)
+from xapp.report_batch import IntArray, ReportBatch, ReportError, validate
 from xapp.report_fields import (
     CSI_PERIODS_SLOTS,
     HARQ_HISTORY,
@@ -70,6 +63,7 @@ from xapp.report_fields import (
     MAX_PRBS,
     MAX_TX_ANTENNAS,
 )
+from xapp.report_records import batch_from_records, ue_ids_from_records
 
 __all__ = [
     "CSI_PERIODS_SLOTS", "FEATURE_NAMES", "FEATURE_SCHEMA_VERSION", "HARQ_HISTORY",

@@ -9,7 +9,7 @@ those two arrays. Presence is checked only where a value reads as zero (proto3
 reads an absent field as zero, so a non-zero value is present). Range checks are
 :func:`xapp.report_batch.validate` on the columns. What is read, and what an
 absent field stands for, comes from :data:`xapp.report_fields.FIELDS`. Errors
-name the field and the UE like :func:`~xapp.report_batch.batch_from_records`
+name the field and the UE like :func:`~xapp.report_records.batch_from_records`
 does: the first by UE, then field.
 
 Per-message access is Python attribute access per HARQ entry and per report,

@@ -31,9 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -41,7 +38,7 @@ from pathlib import Path
 from typing import Final
 
 from xapp import store_files as files
-from xapp.atomic import fsync_dir, write_atomic
+from xapp.atomic import write_atomic
 from xapp.errors import (
     ModelConflict,
     ModelNotFound,
@@ -175,16 +172,9 @@ class Registry:
             stored = files.StoredModel(card, policy.sha256, len(data), files.now())
             meta = {"sha256": stored.sha256, "size_bytes": stored.size_bytes,
                     "uploaded": stored.uploaded, "card": card.to_dict()}
-            with files.store_write(f"store {card.key}"):
-                staging = Path(tempfile.mkdtemp(dir=self.root / "models", prefix=".upload-"))
-                try:
-                    write_atomic(staging / files.MODEL_FILE, data)
-                    write_atomic(staging / files.META_FILE, json.dumps(meta, indent=2).encode())
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.rename(staging, target)
-                    fsync_dir(target.parent)
-                finally:
-                    shutil.rmtree(staging, ignore_errors=True)
+            with files.staged_model_dir(self.root, target, f"store {card.key}") as staging:
+                write_atomic(staging / files.MODEL_FILE, data)
+                write_atomic(staging / files.META_FILE, json.dumps(meta, indent=2).encode())
             log.info("stored model %s sha256=%s", card.key, stored.sha256)
             return stored, True
 
@@ -251,20 +241,10 @@ class Registry:
             # Out of the listing first (one rename), then out of the history, then gone:
             # a failure at either step puts the directory back and changes nothing.
             directory = files.model_dir(self.root, key)
-            with files.store_write(f"delete {key}"):
-                trash = Path(tempfile.mkdtemp(dir=self.root / "models", prefix=".delete-"))
-                try:
-                    os.rename(directory, trash / "model")
-                    try:
-                        self._commit(self._active,
-                                     [k for k in self._history if k != key], f"delete {key}")
-                        if caught_up:  # else sync() still has a model to swap in
-                            self._mark_served(None, keep=True)
-                    except BaseException:
-                        os.rename(trash / "model", directory)
-                        raise
-                finally:
-                    shutil.rmtree(trash, ignore_errors=True)
+            with files.model_dir_removed(self.root, directory, f"delete {key}"):
+                self._commit(self._active, [k for k in self._history if k != key], f"delete {key}")
+                if caught_up:  # else sync() still has a model to swap in
+                    self._mark_served(None, keep=True)
         log.info("deleted model %s", key)
 
     def load(self, key: str, check_latency: bool = False) -> Policy:

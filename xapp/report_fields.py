@@ -3,7 +3,7 @@
 A report reaches the policy by four roads: ``UeReport`` messages
 (:mod:`xapp.proto_reports`, and the one-UE form of :mod:`xapp.single_ue`),
 ``ReportColumns`` (:mod:`xapp.columns`), JSON records
-(:func:`xapp.report_batch.batch_from_records`) and the simulator's own
+(:func:`xapp.report_records.batch_from_records`) and the simulator's own
 :class:`~xapp.report_batch.ReportBatch`. Each of them reads :data:`FIELDS`: the
 column names of the batch, the proto names, the wire dtypes of the columns, the
 valid ranges and what an absent optional field stands for. A new field is one

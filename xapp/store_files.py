@@ -19,6 +19,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from xapp.atomic import fsync_dir
 from xapp.errors import ModelNotFound, StoreUnavailable
 from xapp.model_card import ModelCard, parse_model_card
 
@@ -156,6 +159,44 @@ def store_write(action: str) -> Iterator[None]:
         where = f" ({exc.filename})" if exc.filename else ""
         raise StoreUnavailable(f"cannot {action}: the model store cannot be written{where}: "
                                f"{exc.strerror or exc}; nothing was changed") from exc
+
+
+@contextmanager
+def staged_model_dir(root: Path, target: Path, action: str) -> Iterator[Path]:
+    """A fresh directory to write a model into, renamed to ``target`` (one rename) after the block.
+
+    If the block fails, the directory is removed and ``target`` never appears. An
+    ``OSError`` becomes :class:`StoreUnavailable` (:func:`store_write`).
+    """
+    with store_write(action):
+        staging = Path(tempfile.mkdtemp(dir=root / "models", prefix=".upload-"))
+        try:
+            yield staging
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(staging, target)
+            fsync_dir(target.parent)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def model_dir_removed(root: Path, directory: Path, action: str) -> Iterator[None]:
+    """Move ``directory`` out of the listing (one rename) for the block, then delete it.
+
+    If the block fails, the directory is put back. An ``OSError`` becomes
+    :class:`StoreUnavailable` (:func:`store_write`).
+    """
+    with store_write(action):
+        trash = Path(tempfile.mkdtemp(dir=root / "models", prefix=".delete-"))
+        try:
+            os.rename(directory, trash / "model")
+            try:
+                yield
+            except BaseException:
+                os.rename(trash / "model", directory)
+                raise
+        finally:
+            shutil.rmtree(trash, ignore_errors=True)
 
 
 def now() -> str:

@@ -150,50 +150,16 @@ def train_student(data: Dataset, cfg: StudentConfig, teacher: QNetwork | None = 
     val, train = order[:n_val], order[n_val:]
     if len(train) == 0:
         raise ValueError("dataset too small: nothing left to train on after the validation split")
-    obs = torch.from_numpy(data.obs)
-    q_t = torch.from_numpy(data.q)
-    mask = valid_actions(obs)
-    val_obs, val_q = data.obs[val], data.q[val]
     if net is None:
         net = new_student(cfg.size, teacher, data)
-    loss_fn = loss_function(cfg.loss)
-    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: cosine_decay(step / total))
     writer = None
     if log_dir is not None:
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(log_dir))
-    history: list[dict[str, float]] = []
-    step = 0
     try:
-        for epoch in range(cfg.epochs):
-            net.train()
-            perm = torch.from_numpy(train[rng.permutation(len(train))])
-            running = 0.0
-            for start in range(0, len(perm), cfg.batch_size):
-                idx = perm[start:start + cfg.batch_size]
-                loss = loss_fn(net(obs[idx]), q_t[idx], mask[idx], cfg.tau)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                step += 1
-                running += float(loss.detach())
-            net.eval()
-            agreement, regret = agreement_and_regret(net, val_obs, val_q)
-            metrics = {"epoch": float(epoch + 1), "distill/loss": running / steps_per_epoch,
-                       "distill/learning_rate": float(schedule.get_last_lr()[0]),
-                       "validation/agreement": agreement, "validation/regret": regret}
-            history.append(metrics)
-            if writer is not None:
-                for key, value in metrics.items():
-                    writer.add_scalar(key, value, epoch + 1)
-            if on_epoch is not None:
-                on_epoch(metrics)
+        history = _fit(net, data, train, val, cfg, rng,
+                       lambda metrics: _publish(metrics, writer, on_epoch))
     finally:
         if writer is not None:
             writer.close()
@@ -202,3 +168,50 @@ def train_student(data: Dataset, cfg: StudentConfig, teacher: QNetwork | None = 
     return StudentResult(net=net, config=cfg, agreement=last["validation/agreement"],
                          regret=last["validation/regret"],
                          seconds=time.monotonic() - started, history=history)
+
+
+def _fit(net: QNetwork, data: Dataset, train: npt.NDArray[np.int64],
+         val: npt.NDArray[np.int64], cfg: StudentConfig, rng: np.random.Generator,
+         publish: Callable[[dict[str, float]], None]) -> list[dict[str, float]]:
+    """Run ``cfg.epochs`` epochs of Adam over ``train``; the metrics of every epoch, in order."""
+    obs = torch.from_numpy(data.obs)
+    q_t = torch.from_numpy(data.q)
+    mask = valid_actions(obs)
+    val_obs, val_q = data.obs[val], data.q[val]
+    loss_fn = loss_function(cfg.loss)
+    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: cosine_decay(step / total))
+    history: list[dict[str, float]] = []
+    for epoch in range(cfg.epochs):
+        net.train()
+        perm = torch.from_numpy(train[rng.permutation(len(train))])
+        running = 0.0
+        for start in range(0, len(perm), cfg.batch_size):
+            idx = perm[start:start + cfg.batch_size]
+            loss = loss_fn(net(obs[idx]), q_t[idx], mask[idx], cfg.tau)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            running += float(loss.detach())
+        net.eval()
+        agreement, regret = agreement_and_regret(net, val_obs, val_q)
+        metrics = {"epoch": float(epoch + 1), "distill/loss": running / steps_per_epoch,
+                   "distill/learning_rate": float(schedule.get_last_lr()[0]),
+                   "validation/agreement": agreement, "validation/regret": regret}
+        history.append(metrics)
+        publish(metrics)
+    return history
+
+
+def _publish(metrics: dict[str, float], writer: Any,
+             on_epoch: Callable[[dict[str, float]], None] | None) -> None:
+    """Hand one epoch's metrics to TensorBoard (``writer``, if any) and to ``on_epoch``."""
+    if writer is not None:
+        for key, value in metrics.items():
+            writer.add_scalar(key, value, int(metrics["epoch"]))
+    if on_epoch is not None:
+        on_epoch(metrics)

@@ -104,6 +104,7 @@ __all__ = [
     "mcs_beta",
     "mcs_snr10_db",
     "snr10_db",
+    "table_lookups",
     "tb_error_probability",
     "transport_block_bler",
     "waterfall_span_db",
@@ -303,6 +304,24 @@ def mcs_beta(table: int) -> npt.NDArray[np.float64]:
     """Return the read-only ``(n_mcs,)`` float64 EESM ``beta`` of MCS ``table``."""
     _check_table(table)
     return _LOOKUPS["mcs_beta", table]
+
+
+def table_lookups() -> tuple[npt.NDArray[np.float64], ...]:
+    """``(2, NUM_ACTIONS)`` Qm, R x 1024, 10%-BLER SNR and EESM beta per table and MCS.
+
+    Table 2 has no MCS 28; its row repeats MCS 27 there (the policy mask never picks it).
+    """
+    qm = np.empty((2, nr_tables.NUM_ACTIONS))
+    rate = np.empty_like(qm)
+    snr10 = np.empty_like(qm)
+    beta = np.empty_like(qm)
+    for t in (nr_tables.QAM64, nr_tables.QAM256):
+        rows = nr_tables.mcs_table(t)
+        idx = np.minimum(np.arange(nr_tables.NUM_ACTIONS), len(rows) - 1)
+        qm[t - 1], rate[t - 1] = rows[idx, 0], rows[idx, 1]
+        snr10[t - 1] = mcs_snr10_db(t)[idx]
+        beta[t - 1] = mcs_beta(t)[idx]
+    return qm, rate, snr10, beta
 
 
 def cqi_beta(table: int) -> npt.NDArray[np.float64]:

@@ -53,28 +53,10 @@ _AWAIT_RETX: Final = 2
 _FEEDBACK_RING: Final = 16  # > largest K1 (8)
 _REPORTED_BUFFER_CAP_BYTES: Final = 1e9  # full-buffer UEs report a large, finite backlog
 
-__all__ = ["Kpis", "LinkSimulator", "SlotOutcome", "table_lookups"]
+__all__ = ["Kpis", "LinkSimulator", "SlotOutcome"]
 
 
-def table_lookups() -> tuple[npt.NDArray[np.float64], ...]:
-    """``(2, NUM_ACTIONS)`` Qm, R x 1024, 10%-BLER SNR and EESM beta per table and MCS.
-
-    Table 2 has no MCS 28; its row repeats MCS 27 there (the policy mask never picks it).
-    """
-    qm = np.empty((2, nr_tables.NUM_ACTIONS))
-    rate = np.empty_like(qm)
-    snr10 = np.empty_like(qm)
-    beta = np.empty_like(qm)
-    for t in (nr_tables.QAM64, nr_tables.QAM256):
-        rows = nr_tables.mcs_table(t)
-        idx = np.minimum(np.arange(nr_tables.NUM_ACTIONS), len(rows) - 1)
-        qm[t - 1], rate[t - 1] = rows[idx, 0], rows[idx, 1]
-        snr10[t - 1] = bler.mcs_snr10_db(t)[idx]
-        beta[t - 1] = bler.mcs_beta(t)[idx]
-    return qm, rate, snr10, beta
-
-
-_QM, _RATE, _SNR10, _BETA = table_lookups()
+_QM, _RATE, _SNR10, _BETA = bler.table_lookups()
 _SNR10_FLAT: Final = _SNR10.astype(np.float32).ravel()  # index: table row * 29 + MCS
 _BETA_FLAT32: Final = _BETA.astype(np.float32).ravel()
 

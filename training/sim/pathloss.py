@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -206,6 +206,62 @@ def _rma_pl1(
     )
 
 
+class _Geometry(NamedTuple):
+    """What the LOS and NLOS formulas of one path-loss evaluation share (m, GHz)."""
+
+    d2d: FloatArray  # clipped at MIN_D2D_M
+    d3d: FloatArray
+    dh2: FloatArray  # (h_BS - h_UT)^2
+    d_bp: FloatArray  # breakpoint_distance_m
+    h_bs: FloatArray
+    h_ut: FloatArray
+    fc: FloatArray
+
+
+def _uma_path_loss(g: _Geometry) -> tuple[FloatArray, FloatArray]:
+    """UMa ``(PL_LOS, PL'_NLOS)`` of TR 38.901 Table 7.4.1-1."""
+    d3d, dh2, d_bp, log_fc = g.d3d, g.dh2, g.d_bp, np.log10(g.fc)
+    # TR 38.901 Table 7.4.1-1, UMa LOS: PL1 / PL2
+    pl1 = 28.0 + 22.0 * np.log10(d3d) + 20.0 * log_fc
+    pl2 = 28.0 + 40.0 * np.log10(d3d) + 20.0 * log_fc - 9.0 * np.log10(d_bp**2 + dh2)
+    pl_los = np.where(g.d2d <= d_bp, pl1, pl2)
+    # TR 38.901 Table 7.4.1-1, UMa NLOS PL'
+    pl_nlos = 13.54 + 39.08 * np.log10(d3d) + 20.0 * log_fc - 0.6 * (g.h_ut - 1.5)
+    return pl_los, pl_nlos
+
+
+def _umi_path_loss(g: _Geometry) -> tuple[FloatArray, FloatArray]:
+    """UMi street canyon ``(PL_LOS, PL'_NLOS)`` of TR 38.901 Table 7.4.1-1."""
+    d3d, dh2, d_bp, log_fc = g.d3d, g.dh2, g.d_bp, np.log10(g.fc)
+    # TR 38.901 Table 7.4.1-1, UMi street canyon LOS: PL1 / PL2
+    pl1 = 32.4 + 21.0 * np.log10(d3d) + 20.0 * log_fc
+    pl2 = 32.4 + 40.0 * np.log10(d3d) + 20.0 * log_fc - 9.5 * np.log10(d_bp**2 + dh2)
+    pl_los = np.where(g.d2d <= d_bp, pl1, pl2)
+    # TR 38.901 Table 7.4.1-1, UMi street canyon NLOS PL'
+    pl_nlos = 35.3 * np.log10(d3d) + 22.4 + 21.3 * log_fc - 0.3 * (g.h_ut - 1.5)
+    return pl_los, pl_nlos
+
+
+def _rma_path_loss(g: _Geometry, h_bld: FloatArray, w: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """RMa ``(PL_LOS, PL'_NLOS)`` of TR 38.901 Table 7.4.1-1 (building height, street width)."""
+    d3d, d_bp, h_bs, log_fc = g.d3d, g.d_bp, g.h_bs, np.log10(g.fc)
+    # TR 38.901 Table 7.4.1-1, RMa LOS: PL1 up to d_BP, PL2 = PL1(d_BP) + 40 log10(d3D/d_BP)
+    pl1 = _rma_pl1(d3d, g.fc, h_bld)
+    pl2 = _rma_pl1(d_bp, g.fc, h_bld) + 40.0 * np.log10(d3d / d_bp)
+    pl_los = np.where(g.d2d <= d_bp, pl1, pl2)
+    # TR 38.901 Table 7.4.1-1, RMa NLOS PL'
+    pl_nlos = (
+        161.04
+        - 7.1 * np.log10(w)
+        + 7.5 * np.log10(h_bld)
+        - (24.37 - 3.7 * (h_bld / h_bs) ** 2) * np.log10(h_bs)
+        + (43.42 - 3.1 * np.log10(h_bs)) * (np.log10(d3d) - 3.0)
+        + 20.0 * log_fc
+        - (3.2 * np.log10(11.75 * g.h_ut) ** 2 - 4.97)
+    )
+    return pl_los, pl_nlos
+
+
 def path_loss_db(
     env: Environment,
     d2d_m: npt.ArrayLike,
@@ -254,38 +310,14 @@ def path_loss_db(
     dh2 = (h_bs - h_ut) ** 2
     d3d = np.sqrt(d2d**2 + dh2)
     d_bp = breakpoint_distance_m(env, h_bs, h_ut, fc)
-    log_fc = np.log10(fc)
-
+    geometry = _Geometry(d2d, d3d, dh2, d_bp, h_bs, h_ut, fc)
     if env is Environment.UMA:
-        # TR 38.901 Table 7.4.1-1, UMa LOS: PL1 / PL2
-        pl1 = 28.0 + 22.0 * np.log10(d3d) + 20.0 * log_fc
-        pl2 = 28.0 + 40.0 * np.log10(d3d) + 20.0 * log_fc - 9.0 * np.log10(d_bp**2 + dh2)
-        pl_los = np.where(d2d <= d_bp, pl1, pl2)
-        # TR 38.901 Table 7.4.1-1, UMa NLOS PL'
-        pl_nlos = 13.54 + 39.08 * np.log10(d3d) + 20.0 * log_fc - 0.6 * (h_ut - 1.5)
+        pl_los, pl_nlos = _uma_path_loss(geometry)
     elif env is Environment.UMI:
-        # TR 38.901 Table 7.4.1-1, UMi street canyon LOS: PL1 / PL2
-        pl1 = 32.4 + 21.0 * np.log10(d3d) + 20.0 * log_fc
-        pl2 = 32.4 + 40.0 * np.log10(d3d) + 20.0 * log_fc - 9.5 * np.log10(d_bp**2 + dh2)
-        pl_los = np.where(d2d <= d_bp, pl1, pl2)
-        # TR 38.901 Table 7.4.1-1, UMi street canyon NLOS PL'
-        pl_nlos = 35.3 * np.log10(d3d) + 22.4 + 21.3 * log_fc - 0.3 * (h_ut - 1.5)
+        pl_los, pl_nlos = _umi_path_loss(geometry)
     else:
-        h_bld = _as_f64(building_height_m)
-        w = _as_f64(street_width_m)
-        # TR 38.901 Table 7.4.1-1, RMa LOS: PL1 up to d_BP, PL2 = PL1(d_BP) + 40 log10(d3D/d_BP)
-        pl1 = _rma_pl1(d3d, fc, h_bld)
-        pl2 = _rma_pl1(d_bp, fc, h_bld) + 40.0 * np.log10(d3d / d_bp)
-        pl_los = np.where(d2d <= d_bp, pl1, pl2)
-        # TR 38.901 Table 7.4.1-1, RMa NLOS PL'
-        pl_nlos = (
-            161.04
-            - 7.1 * np.log10(w)
-            + 7.5 * np.log10(h_bld)
-            - (24.37 - 3.7 * (h_bld / h_bs) ** 2) * np.log10(h_bs)
-            + (43.42 - 3.1 * np.log10(h_bs)) * (np.log10(d3d) - 3.0)
-            + 20.0 * log_fc
-            - (3.2 * np.log10(11.75 * h_ut) ** 2 - 4.97)
+        pl_los, pl_nlos = _rma_path_loss(
+            geometry, _as_f64(building_height_m), _as_f64(street_width_m)
         )
     return np.where(is_los, pl_los, np.maximum(pl_los, pl_nlos))
 

@@ -102,6 +102,24 @@ def transport_block_size(
         define that case.
 
     """
+    rate = np.asarray(rate_x1024, dtype=np.float64)
+    n_info = _information_bits(n_prb, qm, rate, layers, symbols, dmrs_re_per_prb,
+                               overhead_re_per_prb)
+    small = n_info <= _SMALL_TBS_LIMIT
+    tbs = np.where(small, _small_tbs(n_info), _large_tbs(n_info, rate))
+    return np.where(n_info > 0, tbs, 0).astype(np.int64, copy=False)
+
+
+def _information_bits(
+    n_prb: npt.ArrayLike,
+    qm: npt.ArrayLike,
+    rate: npt.NDArray[np.float64],
+    layers: npt.ArrayLike,
+    symbols: npt.ArrayLike,
+    dmrs_re_per_prb: npt.ArrayLike,
+    overhead_re_per_prb: npt.ArrayLike,
+) -> npt.NDArray[np.float64]:
+    """``N_info = N_RE * R * Qm * v`` of TS 38.214 5.1.3.2 (``rate`` is ``R * 1024``)."""
     re_per_prb = (
         12 * np.asarray(symbols, dtype=np.int64)
         - np.asarray(dmrs_re_per_prb, dtype=np.int64)
@@ -110,21 +128,25 @@ def transport_block_size(
     n_re = np.minimum(_MAX_RE_PER_PRB, re_per_prb) * np.asarray(n_prb, dtype=np.int64)
     # Every factor is an integer or a half-integer and the product stays far below
     # 2**53, and /1024 is a power of two: n_info is exact in float64.
-    rate = np.asarray(rate_x1024, dtype=np.float64)
     n_info = (
         n_re * np.asarray(qm, dtype=np.int64) * np.asarray(layers, dtype=np.int64) * rate
     ) / 1024.0
-    n_info = np.asarray(n_info, dtype=np.float64)
-    small = n_info <= _SMALL_TBS_LIMIT
+    return np.asarray(n_info, dtype=np.float64)
 
-    # N_info <= 3824: quantize, then look up Table 5.1.3.2-1.
+
+def _small_tbs(n_info: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """TBS for ``N_info <= 3824``: quantize, then look up Table 5.1.3.2-1."""
     n_small = np.maximum(3, _floor_log2(np.maximum(n_info, 1.0)) - 6)
     step_small = np.ldexp(1.0, n_small)
     n_info_q_small = np.maximum(24.0, step_small * np.floor(n_info / step_small))
     idx = np.searchsorted(TBS_TABLE, np.minimum(n_info_q_small, _SMALL_TBS_LIMIT), side="left")
-    tbs_small = TBS_TABLE[idx]
+    return np.asarray(TBS_TABLE[idx], dtype=np.int64)
 
-    # N_info > 3824: quantize with round-half-up, then the CB-aligned formula.
+
+def _large_tbs(
+    n_info: npt.NDArray[np.float64], rate: npt.NDArray[np.float64]
+) -> npt.NDArray[np.int64]:
+    """TBS for ``N_info > 3824``: quantize with round-half-up, then the CB-aligned formula."""
     excess = np.maximum(n_info - 24.0, 1.0)
     step_large = np.ldexp(1.0, _floor_log2(excess) - 5)
     rounded = np.floor(excess / step_large + 0.5)  # spec "round": ties toward +inf
@@ -135,10 +157,7 @@ def transport_block_size(
         _ceil_div(total, 3816),
         np.where(n_info_q > 8424, _ceil_div(total, 8424), 1),
     )
-    tbs_large = 8 * num_cb * _ceil_div(total, 8 * num_cb) - 24
-
-    tbs = np.where(small, tbs_small, tbs_large)
-    return np.where(n_info > 0, tbs, 0).astype(np.int64, copy=False)
+    return np.asarray(8 * num_cb * _ceil_div(total, 8 * num_cb) - 24, dtype=np.int64)
 
 
 def ldpc_base_graph(tbs: npt.ArrayLike, rate_x1024: npt.ArrayLike) -> npt.NDArray[np.int64]:

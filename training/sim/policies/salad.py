@@ -67,7 +67,7 @@ import numpy.typing as npt
 
 from training.sim import bler, tbs
 from training.sim.config import DMRS_RE_PER_PRB, MAX_LAYERS, PDSCH_SYMBOLS
-from training.sim.link import LinkSimulator, table_lookups
+from training.sim.link import LinkSimulator
 from training.sim.policies.base import BLER_TARGET, check_target, initial_feedback
 from training.sim.policies.olla import cqi_sinr_db
 from xapp import nr_tables
@@ -83,7 +83,7 @@ _P_MAX: Final = 0.99  # one ACK of a hopeless probe must not reject H0 on its ow
 
 
 # (2, 29) Qm, rate x 1024 and 10%-BLER SNR per table and MCS, as the simulator has them
-_QM, _RATE, _SNR10, _ = table_lookups()
+_QM, _RATE, _SNR10, _ = bler.table_lookups()
 
 
 class BlerCurves:
