@@ -4,17 +4,23 @@ A subcommand's configuration is a pydantic dataclass whose fields carry the type
 default and (as the attribute's docstring) the one-line help. pydantic-settings turns
 the fields into argparse flags (``dagger_rounds`` is ``--dagger-rounds``); pydantic
 checks the values given, and an error names the flag. :func:`command_line` writes the
-command that reproduces a configuration, for model cards and resume hints.
+command that reproduces a configuration, for model cards and resume hints. A tuple field
+marked :class:`CommaList` takes one comma-separated value (``--targets 0.05,0.1``); any
+other tuple field is repeated (``--model a.onnx --model b.onnx``).
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
+import warnings
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from dataclasses import dataclass
+from types import UnionType
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import ConfigDict, ValidationError, create_model
+from pydantic import ConfigDict, Field, GetCoreSchemaHandler, ValidationError, create_model
+from pydantic_core import CoreSchema, core_schema
 
 T = TypeVar("T")
 
@@ -30,6 +36,46 @@ class ConfigError(ValueError):
 def flag(name: str) -> str:
     """The flag of a field: ``dagger_rounds`` -> ``--dagger-rounds``."""
     return f"--{name.replace('_', '-')}"
+
+
+_NOUNS = {int: "integers", float: "numbers"}
+
+
+@dataclass(frozen=True)
+class CommaList:
+    """Marks a ``tuple[X, ...]`` field whose flag takes one comma-separated value.
+
+    ``Annotated[tuple[float, ...], CommaList("T")]`` is ``--targets T,T,...``: empty items
+    are dropped, an item that is not an X is refused naming the flag. The field still takes
+    a tuple in Python.
+    """
+
+    metavar: str = ""
+    """the name of one item in the help (default: the item type, upper case)"""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler
+                                     ) -> CoreSchema:
+        item = get_args(source)[0]
+
+        def split(value: Any, info: core_schema.ValidationInfo) -> Any:
+            if not isinstance(value, str):
+                return value
+            try:
+                return tuple(item(v.strip()) for v in value.split(",") if v.strip())
+            except ValueError:
+                raise ValueError(f"{flag(str(info.field_name))} must be comma-separated "
+                                 f"{_NOUNS.get(item, 'values')}, got {value!r}") from None
+
+        return core_schema.with_info_before_validator_function(split, handler(source))
+
+
+def _comma_list(info: Any) -> tuple[CommaList, type] | None:
+    """The CommaList marker of a field (also as ``... | None``) and its item type."""
+    members = get_args(info.annotation) if get_origin(info.annotation) in (Union, UnionType) \
+        else ()
+    marked = [(m, info.annotation) for m in info.metadata] + [
+        (m, get_args(a)[0]) for a in members for m in getattr(a, "__metadata__", ())]
+    return next(((m, get_args(t)[0]) for m, t in marked if isinstance(m, CommaList)), None)
 
 
 def _fields(config_cls: type, exclude: Iterable[str]) -> dict[str, Any]:
@@ -48,7 +94,14 @@ def _source(config_cls: type, parser: argparse.ArgumentParser, exclude: Iterable
 
     fields: dict[str, Any] = {name: (info.annotation, info)
                               for name, info in _fields(config_cls, exclude).items()}
-    model = create_model(config_cls.__name__, __base__=BaseSettings, **fields)
+    for name, (_, info) in fields.items():
+        if _comma_list(info):  # one text value; the config's own validator splits it
+            default = info.get_default(call_default_factory=True)
+            fields[name] = (str | None, Field(None if default is None else _text(default),
+                                              description=info.description))
+    with warnings.catch_warnings():  # a field named like a BaseModel method (``json``)
+        warnings.filterwarnings("ignore", message="Field name .* shadows an attribute")
+        model = create_model(config_cls.__name__, __base__=BaseSettings, **fields)
     return CliSettingsSource(model, root_parser=parser,
                              cli_kebab_case=True, cli_implicit_flags="toggle",
                              cli_hide_none_type=True, cli_avoid_json=True)
@@ -68,13 +121,19 @@ def add_flags(parser: argparse.ArgumentParser | Any, config_cls: type,
     fields = _fields(config_cls, exclude)
     for action in actions[before:]:
         info = fields.get(action.dest)
+        comma = _comma_list(info) if info is not None else None
         if info is not None and get_origin(info.annotation) is Literal:
             action.choices = get_args(info.annotation)  # argparse names a bad choice
+        elif comma is not None:
+            item = comma[0].metavar or comma[1].__name__.upper()
+            action.metavar = f"{item},{item},..."
+        elif isinstance(action, argparse._AppendAction) and info is not None:
+            action.metavar = get_args(info.annotation)[0].__name__.upper()  # repeated flag
         elif isinstance(action.metavar, str):
             action.metavar = action.metavar.upper()
         if action.help:
             action.help = action.help.removesuffix(" (default: None)").removesuffix(
-                " (default: False)")
+                " (default: False)").removesuffix(" (default: ())")
 
 
 def given(config_cls: type, args: argparse.Namespace, exclude: Iterable[str] = ()
@@ -128,7 +187,8 @@ def command_line(words: Iterable[str], config: Any, always: Iterable[str] = (),
         default = info.get_default(call_default_factory=True)
         if name not in keep and value == default:
             continue
-        parts += _words(name, value)
+        parts += [flag(name), _text(value)] if _comma_list(info) and value else _words(
+            name, value)
     return shlex.join(parts)
 
 
@@ -143,4 +203,6 @@ def _words(name: str, value: Any) -> list[str]:
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(_text(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
