@@ -16,8 +16,7 @@ import shlex
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from types import UnionType
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import ConfigDict, Field, GetCoreSchemaHandler, ValidationError, create_model
 from pydantic_core import CoreSchema, core_schema
@@ -38,9 +37,6 @@ def flag(name: str) -> str:
     return f"--{name.replace('_', '-')}"
 
 
-_NOUNS = {int: "integers", float: "numbers"}
-
-
 @dataclass(frozen=True)
 class CommaList:
     """Marks a ``tuple[X, ...]`` field whose flag takes one comma-separated value.
@@ -56,6 +52,7 @@ class CommaList:
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler
                                      ) -> CoreSchema:
         item = get_args(source)[0]
+        items = {int: "integers", float: "numbers"}.get(item, "values")
 
         def split(value: Any, info: core_schema.ValidationInfo) -> Any:
             if not isinstance(value, str):
@@ -64,18 +61,18 @@ class CommaList:
                 return tuple(item(v.strip()) for v in value.split(",") if v.strip())
             except ValueError:
                 raise ValueError(f"{flag(str(info.field_name))} must be comma-separated "
-                                 f"{_NOUNS.get(item, 'values')}, got {value!r}") from None
+                                 f"{items}, got {value!r}") from None
 
         return core_schema.with_info_before_validator_function(split, handler(source))
 
 
 def _comma_list(info: Any) -> tuple[CommaList, type] | None:
     """The CommaList marker of a field (also as ``... | None``) and its item type."""
-    members = get_args(info.annotation) if get_origin(info.annotation) in (Union, UnionType) \
-        else ()
-    marked = [(m, info.annotation) for m in info.metadata] + [
-        (m, get_args(a)[0]) for a in members for m in getattr(a, "__metadata__", ())]
-    return next(((m, get_args(t)[0]) for m, t in marked if isinstance(m, CommaList)), None)
+    marked = [(info.annotation, info.metadata)] + [(get_args(a)[0], a.__metadata__) for a in
+                                                   get_args(info.annotation)
+                                                   if hasattr(a, "__metadata__")]
+    return next(((m, get_args(kind)[0]) for kind, metadata in marked for m in metadata
+                 if isinstance(m, CommaList)), None)
 
 
 def _fields(config_cls: type, exclude: Iterable[str]) -> dict[str, Any]:

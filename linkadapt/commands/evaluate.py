@@ -16,7 +16,7 @@ import time
 from linkadapt.config import add_flags, parse_config
 from training import evaluate
 from training.evaluate import EvaluationConfig
-from training.evaluation_options import EvaluateOptions
+from training.evaluation_config import EvaluateOptions
 from training.evaluation_report import REPORT_FILES, format_report, write_report
 
 _EXAMPLES = """examples:
