@@ -4,7 +4,9 @@ A subcommand's configuration is a pydantic dataclass whose fields carry the type
 default and (as the attribute's docstring) the one-line help. pydantic-settings turns
 the fields into argparse flags (``dagger_rounds`` is ``--dagger-rounds``); pydantic
 checks the values given, and an error names the flag. :func:`command_line` writes the
-command that reproduces a configuration, for model cards and resume hints.
+command that reproduces a configuration, for model cards and resume hints. A tuple field
+marked :class:`CommaList` takes one comma-separated value (``--targets 0.05,0.1``); any
+other tuple field is repeated (``--model a.onnx --model b.onnx``).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import shlex
 import types
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import ConfigDict, ValidationError, create_model
+from pydantic import ConfigDict, Field, GetCoreSchemaHandler, ValidationError, create_model
+from pydantic_core import CoreSchema, core_schema
 
 T = TypeVar("T")
 
@@ -35,6 +39,44 @@ class ConfigError(ValueError):
 def flag(name: str) -> str:
     """The flag of a field: ``dagger_rounds`` -> ``--dagger-rounds``."""
     return f"--{name.replace('_', '-')}"
+
+
+@dataclass(frozen=True)
+class CommaList:
+    """Marks a ``tuple[X, ...]`` field whose flag takes one comma-separated value.
+
+    ``Annotated[tuple[float, ...], CommaList("T")]`` is ``--targets T,T,...``: empty items
+    are dropped, an item that is not an X is refused naming the flag. The field still takes
+    a tuple in Python.
+    """
+
+    metavar: str = ""
+    """the name of one item in the help (default: the item type, upper case)"""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler
+                                     ) -> CoreSchema:
+        item = get_args(source)[0]
+        items = {int: "integers", float: "numbers"}.get(item, "values")
+
+        def split(value: Any, info: core_schema.ValidationInfo) -> Any:
+            if not isinstance(value, str):
+                return value
+            try:
+                return tuple(item(v.strip()) for v in value.split(",") if v.strip())
+            except ValueError:
+                raise ValueError(f"{flag(str(info.field_name))} must be comma-separated "
+                                 f"{items}, got {value!r}") from None
+
+        return core_schema.with_info_before_validator_function(split, handler(source))
+
+
+def _comma_list(info: Any) -> tuple[CommaList, type] | None:
+    """The CommaList marker of a field (also as ``... | None``) and its item type."""
+    marked = [(info.annotation, info.metadata)] + [(get_args(a)[0], a.__metadata__) for a in
+                                                   get_args(info.annotation)
+                                                   if hasattr(a, "__metadata__")]
+    return next(((m, get_args(kind)[0]) for kind, metadata in marked for m in metadata
+                 if isinstance(m, CommaList)), None)
 
 
 def _fields(config_cls: type, exclude: Iterable[str]) -> dict[str, Any]:
@@ -69,8 +111,13 @@ def _source(config_cls: type, parser: argparse.ArgumentParser, exclude: Iterable
 
     fields: dict[str, Any] = {name: (info.annotation, info)
                               for name, info in _fields(config_cls, exclude).items()}
-    with warnings.catch_warnings():  # a field named like a BaseModel method, e.g. `json`
-        warnings.filterwarnings("ignore", "Field name .* shadows", UserWarning)
+    for name, (_, info) in fields.items():
+        if _comma_list(info):  # one text value; the config's own validator splits it
+            default = info.get_default(call_default_factory=True)
+            fields[name] = (str | None, Field(None if default is None else _text(default),
+                                              description=info.description))
+    with warnings.catch_warnings():  # a field named like a BaseModel method (``json``)
+        warnings.filterwarnings("ignore", message="Field name .* shadows an attribute")
         model = create_model(config_cls.__name__, __base__=BaseSettings, **fields)
     return CliSettingsSource(model, root_parser=parser,
                              cli_kebab_case=True, cli_implicit_flags="toggle",
@@ -93,10 +140,14 @@ def add_flags(parser: argparse.ArgumentParser | Any, config_cls: type,
     for action in actions[before:]:
         info = fields.get(action.dest)
         kind = None if info is None else _plain(info.annotation)
+        comma = None if info is None else _comma_list(info)
         if get_origin(kind) is Literal:
             action.choices = get_args(kind)  # argparse names a bad choice
+        elif comma is not None:
+            item = comma[0].metavar or comma[1].__name__.upper()
+            action.metavar = f"{item},{item},..."
         elif get_origin(kind) in (list, tuple):
-            action.metavar = _plain(get_args(kind)[0]).__name__.upper()  # one item
+            action.metavar = _plain(get_args(kind)[0]).__name__.upper()  # one item per use
         elif isinstance(action.metavar, str):
             action.metavar = action.metavar.upper()
         if kind in (int, float, Path):
@@ -186,7 +237,8 @@ def command_line(words: Iterable[str], config: Any, always: Iterable[str] = (),
         default = info.get_default(call_default_factory=True)
         if name not in keep and value == default:
             continue
-        parts += _words(name, value)
+        parts += [flag(name), _text(value)] if _comma_list(info) and value else _words(
+            name, value)
     return shlex.join(parts)
 
 
@@ -201,4 +253,6 @@ def _words(name: str, value: Any) -> list[str]:
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(_text(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)

@@ -1,18 +1,23 @@
-"""What ``linkadapt evaluate`` runs: its configuration, the policies it names, and its seed.
+"""What ``linkadapt evaluate`` runs: its options and configuration, its policies, its seed.
 
-The baselines of the frontier, the tuned ``olla`` row and the genie reference
-rows follow from :class:`EvaluationConfig`; every run simulates from
-:func:`evaluation_seed` of its ``seed`` (common random numbers).
+:class:`EvaluateOptions` is the command line; :meth:`EvaluateOptions.evaluation` reads the
+models' cards and resolves it into the :class:`EvaluationConfig` that runs. The baselines
+of the frontier, the tuned ``olla`` row and the genie reference rows follow from it; every
+run simulates from :func:`evaluation_seed` of its ``seed`` (common random numbers).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from pathlib import Path
+from typing import Annotated, Any, Final
 
 import numpy as np
+import pydantic
 
+from linkadapt.config import CONFIG, CommaList
 from training import baselines
 from training.baselines import EOLLA, GENIE_DELAYED, ILLA, OLLA, SALAD
 from training.sim import config, policies
@@ -160,6 +165,128 @@ class EvaluationConfig:
             names += [ILLA] if ILLA in self.baseline_specs else []
             names += self.reference_specs()
         return names
+
+
+_GRID = {"olla_steps": DEFAULT_OLLA_STEPS_DB, "targets": baselines.DEFAULT_TARGETS,
+         "fixed_mcs": baselines.DEFAULT_FIXED_MCS}
+
+
+@pydantic.dataclasses.dataclass(frozen=True, config=CONFIG)
+class EvaluateOptions:
+    """Every option of ``linkadapt evaluate``; :meth:`evaluation` is the run they ask for."""
+
+    model: tuple[Path, ...] = ()
+    """ONNX policy model to evaluate (repeatable); named by its model card's
+    model_id:version, else by the file stem"""
+    scenarios: Annotated[tuple[str, ...], CommaList("NAME")] = EvaluationConfig.scenarios
+    """comma-separated benchmark scenarios"""
+    ues: int = EvaluationConfig.ues
+    """UEs per scenario"""
+    slots: int = EvaluationConfig.slots
+    """slots per run"""
+    seed: int = EvaluationConfig.seed
+    """seed of every run; the same for all policies. Runs draw under a spawn key that
+    training never derives, so no evaluation stream is a training stream"""
+    olla_steps: Annotated[tuple[float, ...], CommaList("DB")] = DEFAULT_OLLA_STEPS_DB
+    """OLLA d_up values of the frontier's grid; at the 10% target the best by throughput
+    with BLER within 10% +- 2% is the 'olla' row"""
+    targets: Annotated[tuple[float, ...], CommaList("T")] = baselines.DEFAULT_TARGETS
+    """BLER targets of OLLA, eOLLA and SALAD in the frontier's grid, each in (0, 1)"""
+    fixed_mcs: Annotated[tuple[int, ...], CommaList("K")] = baselines.DEFAULT_FIXED_MCS
+    """fixed MCS indices in the frontier's grid"""
+    baselines: Annotated[tuple[str, ...], CommaList("SPEC")] | None = None
+    """the frontier's baselines as policy specs, instead of the grid of --olla-steps,
+    --targets and --fixed-mcs (default: olla:D:T for every step and target, eolla:T,
+    salad:T, illa, fixed:K)"""
+    target_bler: Annotated[tuple[float, ...], CommaList("T")] = EvaluationConfig.target_blers
+    """BLER targets the models are asked for (every UE's report carries it), each in
+    (0, 1); each model runs once per target, the baselines once. The full report is at
+    0.1 when listed, else at the first; with several targets it ends with one table per
+    target"""
+    no_genie_delayed: bool = False
+    """skip the genie-delayed reference row"""
+    reference: str | None = None
+    """policy the 'change vs' figures compare against: olla, illa, genie or a model's name,
+    its card's model_id:version (default: olla; with --no-baselines the first model)"""
+    no_baselines: bool = False
+    """skip the frontier's baselines and the genies (models only)"""
+    workers: int = EvaluationConfig.workers
+    """runs ((scenario, policy, target) triples) in parallel processes"""
+    out: Path = Path("reports/evaluation")
+    """directory of the report files"""
+    json: bool = False
+    """print the result as one JSON object instead of the report"""
+
+    def __post_init__(self) -> None:
+        check_targets(self.target_bler)  # before the models load: a bad flag fails at once
+        if self.baselines is not None:
+            given = [f"--{name.replace('_', '-')}" for name, default in _GRID.items()
+                     if getattr(self, name) != default]
+            if given:
+                raise ValueError(f"--baselines replaces the grid; drop {', '.join(given)}")
+            return
+        if not self.olla_steps:
+            raise ValueError("--olla-steps: give at least one step")
+        for step in self.olla_steps:
+            if not (math.isfinite(step) and step > 0):
+                raise ValueError(f"--olla-steps: steps must be positive dB values, got {step:g}")
+        if not self.targets:
+            raise ValueError("--targets: give at least one target")
+        for target in self.targets:
+            if not 0 < target < 1:
+                raise ValueError(f"--targets: targets must be in (0, 1), got {target:g}")
+        for mcs in self.fixed_mcs:
+            if not 0 <= mcs <= 28:  # TS 38.214 Table 5.1.3.1-1: MCS 0..28
+                raise ValueError(f"--fixed-mcs: MCS must be in 0..28, got {mcs}")
+
+    def baseline_specs(self) -> tuple[str, ...]:
+        """The frontier's spec list: ``--baselines`` as given, else the grid of the others."""
+        if self.baselines is not None:
+            return self.baselines
+        return tuple(baselines.baseline_specs(self.olla_steps, self.targets, self.fixed_mcs))
+
+    def evaluation(self) -> EvaluationConfig:
+        """The run: the models' cards read, the defaults resolved.
+
+        Raises:
+            ValueError: one line naming the flag: a model that cannot be used, a bad
+                scenario, size, spec or reference.
+
+        """
+        from training.evaluation_models import model_spec, unique_names  # imports this module
+
+        models = unique_names([model_spec(p) for p in self.model])
+        specs = self.baseline_specs()
+        reference = self.reference
+        if reference is None:
+            reference = _default_reference(models, not self.no_baselines, specs)
+        try:
+            return EvaluationConfig(
+                scenarios=self.scenarios, ues=self.ues, slots=self.slots, seed=self.seed,
+                models=models, baselines=not self.no_baselines, baseline_specs=specs,
+                genie_delayed=not self.no_genie_delayed, reference=reference,
+                workers=self.workers, target_blers=self.target_bler)
+        except ValueError as exc:
+            message = str(exc)
+            if self.baselines is None and message.startswith("--baselines: "):
+                # The user gave no --baselines: name what the list came from.
+                message = ("default baseline grid (--olla-steps, --targets, --fixed-mcs): "
+                           + message.removeprefix("--baselines: "))
+            raise ValueError(message) from None
+
+
+def _default_reference(models: Sequence[ModelSpec], use_baselines: bool,
+                       specs: Sequence[str]) -> str:
+    """``olla`` (tuned at 10%) when it runs, else the first model, else the genie."""
+    if not use_baselines:
+        return models[0].name if models else OLLA
+    try:
+        if any(baselines.describe(s).family == OLLA
+               and baselines.describe(s).target == BLER_TARGET for s in specs):
+            return OLLA
+    except ValueError:
+        return OLLA  # a bad spec: the configuration's spec check names it
+    return models[0].name if models else GENIE
 
 
 def target_label(target: float) -> str:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 
+from linkadapt.config import add_flags, parse_config
 from training.options import directory_problem
-from training.sim import closed_loop, config
+from training.sim import closed_loop
 from training.sim.closed_loop import RunResult
-from training.sim.policies import parse_policy
+from training.sim.simulate import SimulateConfig
 
 _EXAMPLES = """examples:
   linkadapt simulate --scenario mimo --policy olla --ues 512 --slots 2000
@@ -26,80 +26,15 @@ _EXAMPLES = """examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Declare the options of ``simulate``."""
+    """Declare the options of ``simulate``: the fields of its config."""
     parser.epilog = _EXAMPLES
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--scenario", default="mimo",
-                        help=f"benchmark scenario ({', '.join(config.SCENARIOS)}) or 'random' "
-                             "for domain-randomized configurations (default: mimo)")
-    parser.add_argument("--policy", default="olla",
-                        help="olla[:D_UP_DB[:TARGET]] | eolla:TARGET | salad:TARGET | illa | "
-                             "genie | genie-delayed | fixed:K | PATH.onnx; TARGET is the "
-                             "first-transmission BLER in (0, 1) (default: olla, i.e. "
-                             "olla:0.5 at 10%%)")
-    parser.add_argument("--ues", type=int, default=256, help="UEs simulated (default: 256)")
-    parser.add_argument("--slots", type=int, default=2000, help="slots simulated (default: 2000)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--speed-kmh", type=float, default=None,
-                        help="override every UE's speed, km/h")
-    parser.add_argument("--target-bler", type=float, default=None, metavar="T",
-                        help=TARGET_BLER_HELP)
-    parser.add_argument("--json", action="store_true", help="print the KPIs as one JSON object")
-    parser.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
-                        help="draw the MCS histogram and throughput over time")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-TARGET_BLER_HELP: Final = (
-    "first-transmission BLER target every UE reports, in (0, 1); baseline specs written "
-    "without a target (olla, olla:D, eolla, salad) run at it too (default: the "
-    "scenario's, 0.1; 'random' draws each UE's in 0.01..0.3)")
-
-
-def check_target_bler(target: float | None) -> None:
-    """Raise ValueError naming ``--target-bler`` unless ``target`` is None or in (0, 1)."""
-    if target is not None and not (math.isfinite(target) and 0 < target < 1):
-        raise ValueError(f"--target-bler must be a BLER in (0, 1), got {target:g}")
-
-
-def spec_target(target: float | None) -> float:
-    """The target of baseline specs written without one: ``--target-bler`` or 10%."""
-    return config.DEFAULT_TARGET_BLER if target is None else target
+    add_flags(parser, SimulateConfig)
 
 
 def _fail(message: str) -> int:
     print(f"linkadapt simulate: error: {message}", file=sys.stderr)
     return 2
-
-
-def run_simulation(args: argparse.Namespace) -> tuple[RunResult, str]:
-    """Validate the options and run; ValueError for bad input. Returns result and policy name."""
-    if args.ues < 1:
-        raise ValueError(f"--ues must be at least 1, got {args.ues}")
-    if args.slots < 1:
-        raise ValueError(f"--slots must be at least 1, got {args.slots}")
-    if args.speed_kmh is not None and not (np.isfinite(args.speed_kmh) and args.speed_kmh >= 0):
-        raise ValueError(f"--speed-kmh must be a number >= 0, got {args.speed_kmh}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
-    check_target_bler(args.target_bler)
-    if args.plot is not None:
-        _check_plot_path(args.plot)
-    source = config.config_source(args.scenario)
-    policy = parse_policy(args.policy, spec_target(args.target_bler))
-    cfg = source(np.random.default_rng([args.seed, 1]), args.ues)
-    if args.speed_kmh is not None:
-        cfg = cfg.with_speed_kmh(args.speed_kmh)
-    if args.target_bler is not None:
-        cfg = cfg.with_target_bler(args.target_bler)
-    bar = None if args.no_progress or args.json else _progress_bar(args.slots)
-    try:
-        result = closed_loop.run(policy, cfg, args.slots, args.seed,
-                     progress=None if bar is None else bar.update)
-    finally:
-        if bar is not None:
-            bar.close()
-    return result, policy.name
 
 
 def _check_plot_path(path: Path) -> None:
@@ -169,16 +104,26 @@ def plot(result: RunResult, path: Path, title: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``linkadapt simulate``."""
     try:
-        result, policy_name = run_simulation(args)
+        cfg = parse_config(SimulateConfig, args)
+        if cfg.plot is not None:
+            _check_plot_path(cfg.plot)
+        policy, ues = cfg.setup()
+        bar = None if cfg.no_progress or cfg.json else _progress_bar(cfg.slots)
+        try:
+            result = closed_loop.run(policy, ues, cfg.slots, cfg.seed,
+                                     progress=None if bar is None else bar.update)
+        finally:
+            if bar is not None:
+                bar.close()
     except ValueError as exc:
         return _fail(str(exc))
-    if args.plot is not None:
+    if cfg.plot is not None:
         try:
-            plot(result, args.plot, f"{args.scenario} / {policy_name}")
+            plot(result, cfg.plot, f"{cfg.scenario} / {policy.name}")
         except OSError as exc:
-            return _fail(f"cannot write {str(args.plot)!r}: {exc.strerror}")
-    if args.json:
-        print(json.dumps({"scenario": args.scenario, "policy": policy_name, **result.kpis}))
+            return _fail(f"cannot write {str(cfg.plot)!r}: {exc.strerror}")
+    if cfg.json:
+        print(json.dumps({"scenario": cfg.scenario, "policy": policy.name, **result.kpis}))
     else:
-        print(format_table(result.kpis, args.scenario, policy_name))
+        print(format_table(result.kpis, cfg.scenario, policy.name))
     return 0

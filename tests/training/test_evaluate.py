@@ -604,3 +604,18 @@ def test_parallel_workers_run_every_target(student: Path) -> None:
     parallel = evaluate.run_all(evaluate.EvaluationConfig(**{**cfg.__dict__, "workers": 2}))
     assert parallel == serial
     assert list(serial["mimo"]) == [STUDENT, f"{STUDENT}@0.02"]
+
+
+def test_the_reproducing_command_line_gives_the_same_options() -> None:
+    from linkadapt.config import command_line, parse_config
+    from training.evaluation_config import EvaluateOptions
+
+    argv = ["--model", "a.onnx", "--model", "b.onnx", "--scenarios", "mimo, scsu",
+            "--olla-steps", "0.5,1", "--fixed-mcs", "0,9", "--target-bler", "0.1,0.02",
+            "--no-genie-delayed", "--json"]
+    options = parse_config(EvaluateOptions, _args(argv))
+    line = command_line(["linkadapt", "evaluate"], options)
+    assert line == ("linkadapt evaluate --model a.onnx --model b.onnx --scenarios mimo,scsu "
+                    "--olla-steps 0.5,1 --fixed-mcs 0,9 --target-bler 0.1,0.02 "
+                    "--no-genie-delayed --json")
+    assert parse_config(EvaluateOptions, _args(line.split()[2:])) == options

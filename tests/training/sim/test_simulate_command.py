@@ -90,3 +90,22 @@ def test_ctrl_c_ends_with_one_line_and_status_130() -> None:
     assert "Traceback" not in err and out == b""
     # after the progress bar (cleared on a terminal): the one line
     assert err.endswith("linkadapt simulate: interrupted\n") and err.count("interrupted") == 1
+
+
+def test_help_names_every_scenario_and_the_command_line_round_trips() -> None:
+    import argparse
+
+    from linkadapt.commands import simulate
+    from linkadapt.config import command_line, parse_config
+    from training.sim import config
+    from training.sim.simulate import SimulateConfig
+
+    parser = argparse.ArgumentParser()
+    simulate.add_arguments(parser)
+    help_line = SimulateConfig.__pydantic_fields__["scenario"].description  # type: ignore[attr-defined]
+    assert f"({', '.join(config.SCENARIOS)})" in " ".join(help_line.split())
+    cfg = parse_config(SimulateConfig, parser.parse_args(
+        ["--scenario", "bursty", "--target-bler", "0.02", "--json", "--plot", "a.png"]))
+    line = command_line(["linkadapt", "simulate"], cfg)
+    assert line == "linkadapt simulate --scenario bursty --target-bler 0.02 --json --plot a.png"
+    assert parse_config(SimulateConfig, parser.parse_args(line.split()[2:])) == cfg
