@@ -23,10 +23,11 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 from training.sim import closed_loop, config
 from training.sim.genie_delayed import DEFAULT_SAMPLES, GenieDelayed
-from training.sim.policies import Genie, Illa, Olla, Policy
+from training.sim.policies import Genie, Illa, McsPolicy, Olla
 
 
-def measure(policy: Policy, scenario: str, ues: int, slots: int, seed: int) -> dict[str, float]:
+def measure(policy: McsPolicy, scenario: str, ues: int, slots: int,
+            seed: int) -> dict[str, float]:
     """Throughput (Mbit/s), first-transmission BLER and wall time (s) of one run."""
     cfg = config.scenario(scenario).config(ues)
     start = time.perf_counter()
@@ -51,7 +52,7 @@ def main() -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     results = []
     for scenario in args.scenarios:
-        policies: list[tuple[str, Policy]] = [("genie", Genie())]
+        policies: list[tuple[str, McsPolicy]] = [("genie", Genie())]
         policies += [(f"genie-delayed/{s}", GenieDelayed(samples=s)) for s in args.samples]
         policies += [("olla:0.5", Olla(0.5)), ("illa", Illa())]
         for label, policy in policies:

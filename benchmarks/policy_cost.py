@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from training.sim import closed_loop, config
 from training.sim.link import LinkSimulator
-from training.sim.policies import Policy, parse_policy
+from training.sim.policies import McsPolicy, parse_policy
 from xapp.features import ReportBatch
 
 DEFAULT_POLICIES = "illa,olla:0.5:0.1,eolla:0.1,salad:0.1"
@@ -33,7 +33,7 @@ DEFAULT_POLICIES = "illa,olla:0.5:0.1,eolla:0.1,salad:0.1"
 class _Timed:
     """Wraps a policy and adds up the time its ``act`` calls take."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: McsPolicy) -> None:
         self.policy, self.name, self.seconds = policy, policy.name, 0.0
 
     def reset(self, n: int) -> None:

@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from training.sim.config import LinkConfig
 from training.sim.link import LinkSimulator
-from training.sim.policies import Policy
+from training.sim.policies import McsPolicy
 
 TRACE_WINDOW_SLOTS: Final = 50  # throughput-over-time resolution
 
@@ -59,7 +59,7 @@ def kpis(sim: LinkSimulator, reward_sum: float) -> dict[str, Any]:
     }
 
 
-def run(policy: Policy, cfg: LinkConfig, slots: int, seed: int | np.random.SeedSequence,
+def run(policy: McsPolicy, cfg: LinkConfig, slots: int, seed: int | np.random.SeedSequence,
         progress: Callable[[int], None] | None = None) -> RunResult:
     """Run ``policy`` in closed loop on ``cfg`` for ``slots`` slots; same seed, same channel.
 

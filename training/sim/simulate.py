@@ -11,7 +11,7 @@ import pydantic
 from linkadapt.config import CONFIG
 from training.sim import config
 from training.sim.config import LinkConfig
-from training.sim.policies import Policy, parse_policy
+from training.sim.policies import McsPolicy, parse_policy
 
 
 @pydantic.dataclasses.dataclass(frozen=True, config=CONFIG)
@@ -58,7 +58,7 @@ class SimulateConfig:
         if target is not None and not (math.isfinite(target) and 0 < target < 1):
             raise ValueError(f"--target-bler must be a BLER in (0, 1), got {target:g}")
 
-    def setup(self) -> tuple[Policy, LinkConfig]:
+    def setup(self) -> tuple[McsPolicy, LinkConfig]:
         """The policy and the UEs of the run; ValueError for a bad scenario or policy."""
         source = config.config_source(self.scenario)
         policy = parse_policy(self.policy, self.target_bler or config.DEFAULT_TARGET_BLER)

@@ -14,7 +14,7 @@ fixed MCS), :mod:`~training.sim.policies.onnx`, :mod:`~training.sim.policies.spe
 (:func:`parse_policy`).
 """
 
-from training.sim.policies.base import BLER_TARGET, Policy
+from training.sim.policies.base import BLER_TARGET, McsPolicy
 from training.sim.policies.genie import Fixed, Genie
 from training.sim.policies.olla import (
     OFFSET_LIMIT_DB,
@@ -36,9 +36,9 @@ __all__ = [
     "Fixed",
     "Genie",
     "Illa",
+    "McsPolicy",
     "Olla",
     "OnnxPolicy",
-    "Policy",
     "Salad",
     "check_policy_model",
     "cqi_sinr_db",

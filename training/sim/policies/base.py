@@ -1,4 +1,4 @@
-"""What every policy shares: the :class:`Policy` protocol and the HARQ feedback of a slot."""
+"""What every policy shares: the :class:`McsPolicy` protocol, a slot's HARQ feedback."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ BLER_TARGET: Final = 0.1
 """Default first-transmission BLER target (the usual 10% of LTE/NR link adaptation)."""
 
 
-class Policy(Protocol):
+class McsPolicy(Protocol):
     """Chooses an MCS per UE from the reports of one slot."""
 
     name: str

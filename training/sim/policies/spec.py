@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Final
 
 from training.sim.config import DEFAULT_TARGET_BLER
-from training.sim.policies.base import Policy
+from training.sim.policies.base import McsPolicy
 from training.sim.policies.genie import Fixed, Genie
 from training.sim.policies.olla import EOlla, Illa, Olla
 from training.sim.policies.onnx import OnnxPolicy
@@ -42,7 +42,7 @@ def _fields(spec: str, args: list[str], usage: str, least: int, most: int) -> li
     return args
 
 
-def _olla(spec: str, args: list[str], default_target: float) -> Policy:
+def _olla(spec: str, args: list[str], default_target: float) -> McsPolicy:
     usage = "olla, olla:D_UP_DB or olla:D_UP_DB:TARGET, e.g. olla:0.5:0.02"
     args = _fields(spec, args, usage, 0, 2)
     d_up = _number(spec, "D_UP_DB", args[0]) if args else 0.5
@@ -60,15 +60,15 @@ def _with_target(spec: str, name: str, args: list[str], default_target: float) -
     return _number(spec, "TARGET", args[0]) if args else default_target
 
 
-def _genie_delayed() -> Policy:
+def _genie_delayed() -> McsPolicy:
     # Imported here: training.sim.genie_delayed imports this package (threshold_mcs).
     from training.sim.genie_delayed import GenieDelayed
 
-    policy: Policy = GenieDelayed()
+    policy: McsPolicy = GenieDelayed()
     return policy
 
 
-def _build(spec: str, default_target: float) -> Policy | None:
+def _build(spec: str, default_target: float) -> McsPolicy | None:
     """The policy ``spec`` names, or None when it names none; ValueError for bad arguments."""
     name, *args = spec.split(":")
     if name == "olla":
@@ -83,12 +83,12 @@ def _build(spec: str, default_target: float) -> Policy | None:
         return Fixed(int(args[0]))
     if args:
         return None
-    simple: dict[str, Callable[[], Policy]] = {"illa": Illa, "genie": Genie,
+    simple: dict[str, Callable[[], McsPolicy]] = {"illa": Illa, "genie": Genie,
                                                "genie-delayed": _genie_delayed}
     return simple[name]() if name in simple else None
 
 
-def parse_policy(spec: str, default_target: float = DEFAULT_TARGET_BLER) -> Policy:
+def parse_policy(spec: str, default_target: float = DEFAULT_TARGET_BLER) -> McsPolicy:
     """Build a policy from a spec; the accepted spellings are :data:`SPEC_FORMS`.
 
     A spec written without a target (``olla``, ``olla:D_UP_DB``, ``eolla``,
