@@ -1,9 +1,9 @@
 """``linkadapt`` console script: one entry point, subcommands imported on demand.
 
 Each subcommand lives in its own module, ``linkadapt.commands.NAME``, exposing
-``add_arguments(parser)`` and ``run(args) -> int``. Only the chosen module is imported,
-so ``linkadapt serve`` never pulls in the offline pipeline and ``linkadapt simulate``
-runs without torch.
+``add_arguments(parser)``, ``run(args) -> int`` and optionally ``EXAMPLES`` (the help's
+epilog). Only the chosen module is imported, so ``linkadapt serve`` never pulls in the
+offline pipeline and ``linkadapt simulate`` runs without torch.
 Ctrl-C ends any command with one ``interrupted`` line on stderr and exit status 130; a
 closed stdout (``| head``) ends it quietly with status 141.
 """
@@ -72,7 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     try:
         module = importlib.import_module(command_module(name))
-        parser = argparse.ArgumentParser(prog=f"linkadapt {name}", description=summary)
+        examples = getattr(module, "EXAMPLES", None)  # kept as written, after the flags
+        parser = argparse.ArgumentParser(
+            prog=f"linkadapt {name}", description=summary, epilog=examples,
+            formatter_class=argparse.RawDescriptionHelpFormatter if examples
+            else argparse.HelpFormatter)
         module.add_arguments(parser)
         parsed = parser.parse_args(rest)
         status = int(module.run(parsed))

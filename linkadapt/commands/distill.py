@@ -36,7 +36,7 @@ from training.teacher_config import TrainingError
 
 __all__ = ["add_arguments", "command_line", "config", "run"]
 
-_EXAMPLES = """examples:
+EXAMPLES = """examples:
   linkadapt distill --teacher runs/teacher-quick/teacher.onnx --profile quick \\
       --student 4x64,4x32,3x32 --out runs/distill-quick
   linkadapt distill --teacher t.onnx --dataset runs/distill-quick/dataset --sweep-tau 0.01,0.1,1
@@ -54,8 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     here. The options of every mode come under "options", the others in one group per
     set of modes that use them, ``--attach-evaluation``'s last.
     """
-    parser.epilog = _EXAMPLES
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--mode", default=argparse.SUPPRESS, choices=tuple(MODES),
                         help="single, multi, realtime or scratch (default: single)")
     declared: set[str] = set()

@@ -29,7 +29,7 @@ from training.sim.emulator import (
 )
 from xapp.tls_client import add_client_arguments, client_tls_from
 
-_EXAMPLES = """examples:
+EXAMPLES = """examples:
   linkadapt emulate --target 127.0.0.1:50051 --cells 2 --ues-per-cell 16 --slots 2000 --stream
   linkadapt emulate --target xapp:50051 --slo-p99-us 1000 --max-bler 0.2 --json   # helm test
   linkadapt emulate --target 127.0.0.1:50051 --compare olla --scenario high-mobility
@@ -59,8 +59,6 @@ _NOT_FLAGS: Final = ("tls",)  # from the --tls-* flags that all the clients shar
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``emulate``: the fields of its config, and the TLS flags."""
-    parser.epilog = _EXAMPLES
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     grouped = [name for names in _GROUPS.values() for name in names]
     add_flags(parser, EmulateConfig, exclude=(*_NOT_FLAGS, *grouped))
     for title, names in _GROUPS.items():

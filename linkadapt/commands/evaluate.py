@@ -19,7 +19,7 @@ from training.evaluate import EvaluationConfig
 from training.evaluation_config import EvaluateOptions
 from training.evaluation_report import REPORT_FILES, format_report, write_report
 
-_EXAMPLES = """examples:
+EXAMPLES = """examples:
   linkadapt evaluate --model runs/student-3x32.onnx
   linkadapt evaluate --model a.onnx --model b.onnx --scenarios mimo,cell-edge --workers 2
   linkadapt evaluate --model student.onnx --model runs/teacher-quick-random/teacher.onnx \\
@@ -32,8 +32,6 @@ _EXAMPLES = """examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``evaluate``: the fields of its config."""
-    parser.epilog = _EXAMPLES
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     add_flags(parser, EvaluateOptions)
 
 

@@ -16,7 +16,7 @@ from training.sim import closed_loop
 from training.sim.closed_loop import RunResult
 from training.sim.simulate import SimulateConfig
 
-_EXAMPLES = """examples:
+EXAMPLES = """examples:
   linkadapt simulate --scenario mimo --policy olla --ues 512 --slots 2000
   linkadapt simulate --scenario high-mobility --policy genie --json
   linkadapt simulate --scenario mimo --policy olla --target-bler 0.01   # voice-like 1%
@@ -27,8 +27,6 @@ _EXAMPLES = """examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``simulate``: the fields of its config."""
-    parser.epilog = _EXAMPLES
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     add_flags(parser, SimulateConfig)
 
 

@@ -14,7 +14,7 @@ from linkadapt.config import add_flags, parse_config
 from training.label_teacher.pipeline import LabelTeacherConfig, train_label_teacher
 from training.teacher_config import TrainingError
 
-_EXAMPLES = """examples:
+EXAMPLES = """examples:
   linkadapt train-label-teacher --profile smoke --out runs/label-smoke   # ~1 min
   linkadapt train-label-teacher --profile quick                          # ~10 min on 2 cores
   linkadapt train-label-teacher --profile long --ray-address 10.0.0.5:6379
@@ -23,8 +23,6 @@ _EXAMPLES = """examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``train-label-teacher``: the fields of its config."""
-    parser.epilog = _EXAMPLES
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     add_flags(parser, LabelTeacherConfig)
 
 

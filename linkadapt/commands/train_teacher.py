@@ -15,7 +15,7 @@ from training.teacher_config import TrainingError
 from training.teacher_run import TeacherPlan, TrainTeacherConfig, train_teacher
 from training.teacher_run import plan as plan_run
 
-_EXAMPLES = """examples:
+EXAMPLES = """examples:
   linkadapt train-teacher --profile quick                     # ~8 min on 2 idle cores
   linkadapt train-teacher --profile quick --scenario mimo     # a scenario-specific teacher
   linkadapt train-teacher --profile paper --ray-address 10.0.0.5:6379
@@ -32,8 +32,6 @@ seed and reward; of the run's options only --simulations (to extend it) and
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``train-teacher``: the fields of its config."""
-    parser.epilog = _EXAMPLES
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     add_flags(parser, TrainTeacherConfig)
 
 

@@ -203,7 +203,7 @@ def test_help_example_reference_is_a_name_the_pipeline_gives() -> None:
     from training.label_teacher.pipeline import LabelTeacherConfig
 
     quick = LabelTeacherConfig(profile="quick")
-    example = evaluate_command._EXAMPLES.split("--reference ")[1].split()[0]
+    example = evaluate_command.EXAMPLES.split("--reference ")[1].split()[0]
     assert example == f"{quick.model_id}:{quick.version}"
 
 
