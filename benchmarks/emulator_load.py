@@ -37,20 +37,9 @@ from typing import Any
 
 from training.sim.emulator import EmulatorOptions, LoadStep, load_ramp
 
-# tests/synthetic.py makes the random test models: reachable from the repository root.
+# benchmarks/service_servers.py (the random student model, a free port) from the root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.synthetic import random_mlp
-
-
-def student_model(path: Path) -> None:
-    """Write a random MLP 44-32-32-32-29 (the 3x32 student's shape) with a model card."""
-    path.write_bytes(random_mlp("bench-3x32", hidden=(32, 32, 32), kind="benchmark"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from benchmarks.service_servers import free_port, student_model
 
 
 def wait_port(port: int, timeout_s: float = 60.0) -> None:
