@@ -1,7 +1,8 @@
-"""Option checks shared by the training commands (``train-teacher``, ``distill``, ``simulate``)."""
+"""Option checks shared by the training commands (train-teacher, distill, simulate, emulate)."""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Final
@@ -10,9 +11,11 @@ MAX_SEED: Final = 2**32 - 1
 """Largest ``--seed``: every generator seeded from it (numpy, torch, the simulations) takes it."""
 
 
-def flag(name: str) -> str:
-    """The flag of an argparse destination: ``dagger_rounds`` -> ``--dagger-rounds``."""
-    return f"--{name.replace('_', '-')}"
+def target_bler_problem(target: float | None) -> str | None:
+    """The reason ``target`` is not a valid ``--target-bler`` (a BLER in (0, 1)), or ``None``."""
+    if target is None or (math.isfinite(target) and 0 < target < 1):
+        return None
+    return f"--target-bler must be a BLER in (0, 1), got {target:g}"
 
 
 def seed_problem(seed: int) -> str | None:

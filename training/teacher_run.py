@@ -20,9 +20,9 @@ from typing import Any, Final, Literal
 import pydantic
 from pydantic import ValidationInfo
 
-from linkadapt.config import CONFIG, command_line
+from linkadapt.config import CONFIG, command_line, flag
 from training import placement, teacher
-from training.options import directory_problem, flag, model_version_problem, seed_problem
+from training.options import directory_problem, model_version_problem, seed_problem
 from training.teacher_config import (
     DQN_TARGET_BLER,
     PROFILES,

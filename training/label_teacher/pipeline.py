@@ -33,7 +33,7 @@ from training.label_teacher.collect import (
     numpy_state,
 )
 from training.label_teacher.network import LABEL_HIDDEN, LabelNetwork
-from training.options import MAX_SEED
+from training.options import seed_problem
 from training.sim.config import SCENARIOS, TRAINED_TARGET_BLER
 from training.teacher_config import TrainingError
 
@@ -112,8 +112,8 @@ class LabelTeacherConfig:
         if self.scenario != "random" and self.scenario not in SCENARIOS:
             raise TrainingError(f"--scenario must be 'random' or one of {', '.join(SCENARIOS)}, "
                                 f"got {self.scenario!r}")
-        if not 0 <= self.seed <= MAX_SEED:
-            raise TrainingError(f"--seed must be from 0 to {MAX_SEED}, got {self.seed}")
+        if problem := seed_problem(self.seed):
+            raise TrainingError(problem)
         if self.actors is not None and self.actors < 1:
             raise TrainingError(f"--actors must be >= 1, got {self.actors}")
         out = self.run_dir

@@ -9,6 +9,7 @@ import numpy as np
 import pydantic
 
 from linkadapt.config import CONFIG
+from training.options import target_bler_problem
 from training.sim import config
 from training.sim.config import LinkConfig
 from training.sim.policies import McsPolicy, parse_policy
@@ -54,9 +55,8 @@ class SimulateConfig:
             raise ValueError(f"--speed-kmh must be a number >= 0, got {self.speed_kmh}")
         if self.seed < 0:
             raise ValueError(f"--seed must be >= 0, got {self.seed}")
-        target = self.target_bler
-        if target is not None and not (math.isfinite(target) and 0 < target < 1):
-            raise ValueError(f"--target-bler must be a BLER in (0, 1), got {target:g}")
+        if problem := target_bler_problem(self.target_bler):
+            raise ValueError(problem)
 
     def setup(self) -> tuple[McsPolicy, LinkConfig]:
         """The policy and the UEs of the run; ValueError for a bad scenario or policy."""

@@ -12,6 +12,7 @@ import pydantic
 from pydantic import field_validator, model_validator
 
 from linkadapt.config import CONFIG, flag
+from training.options import target_bler_problem
 from training.sim import config
 from training.sim.policies import parse_policy
 from xapp.tls_client import ClientTls
@@ -112,9 +113,8 @@ class EmulatorOptions:
                                                and self.speed_kmh >= 0):
             raise ValueError(f"--speed-kmh must be a number >= 0, got {self.speed_kmh}")
         self._check_swap()
-        if self.target_bler is not None and not (math.isfinite(self.target_bler)
-                                                 and 0 < self.target_bler < 1):
-            raise ValueError(f"--target-bler must be a BLER in (0, 1), got {self.target_bler:g}")
+        if problem := target_bler_problem(self.target_bler):
+            raise ValueError(problem)
         config.config_source(self.scenario)  # ValueError listing the scenarios
         if self.compare is not None:
             parse_policy(self.compare, self.spec_target)
