@@ -12,7 +12,7 @@ import torch
 
 from linkadapt.cli import main
 from training.export import read_card
-from training.label_teacher.calibrate import calibrate
+from training.label_teacher.calibrate import calibrate, calibration_scenarios
 from training.label_teacher.collect import Episode, episode_seed, run_episode
 from training.label_teacher.network import FEEDBACK_GAIN, LabelNetwork, target_index
 from training.sim import config
@@ -116,12 +116,23 @@ def test_an_episode_depends_on_its_seed_alone() -> None:
 
 def test_calibration_raises_the_price_of_a_target_overshot_and_lowers_the_other() -> None:
     net = _network()
-    before = net.prices([0.02, 0.2])
-    cal = calibrate(net, seed=0, ues=60, slots=200, interval=20, targets=(0.02, 0.2))
-    # this untrained network overshoots 2% and stays under 20% (seed 0, deterministic)
-    assert cal["bler"][0] > 0.02 and cal["bler"][1] < 0.2
+    before = net.prices([0.02, 0.3])
+    cal = calibrate(net, seed=0, ues=40, slots=200, interval=20, targets=(0.02, 0.3),
+                    scenario="mmimo")
+    # this untrained network overshoots 2% and stays under 30% in mmimo (seed 0, deterministic)
+    assert cal["worst_bler"][0] > 0.02 and cal["worst_bler"][1] < 0.3
     assert cal["prices"][0] > before[0] and cal["prices"][1] < before[1]
-    assert net.prices([0.02, 0.2]) == pytest.approx(cal["prices"], rel=1e-3)
+    assert net.prices([0.02, 0.3]) == pytest.approx(cal["prices"], rel=1e-3, abs=1e-5)
+    assert cal["worst_scenario"] == ["mmimo", "mmimo"] and cal["bler"] == cal["worst_bler"]
+
+
+def test_the_random_teacher_is_calibrated_on_its_worst_benchmark_scenario() -> None:
+    assert calibration_scenarios("random") == config.BENCHMARK_SCENARIOS
+    assert calibration_scenarios("bursty") == ("bursty",)
+    cal = calibrate(_network(), seed=0, ues=60, slots=60, interval=20, targets=(0.02, 0.3))
+    assert set(cal["worst_scenario"]) <= set(config.BENCHMARK_SCENARIOS)
+    # the worst scenario's BLER bounds the pooled one from above
+    assert all(w >= b for w, b in zip(cal["worst_bler"], cal["bler"], strict=True))
 
 
 def test_observation_of_a_simulated_report_carries_the_target() -> None:

@@ -72,10 +72,10 @@ PROFILES: Final[dict[str, Profile]] = {
     "smoke": Profile(rounds=(Round(2, 64, 80, 0.15, 1), Round(1, 64, 80, 0.1, 1)),
                      hidden=(32, 32), calibration_ues=120, calibration_slots=200, actors=1),
     "quick": Profile(rounds=(Round(48, 1024, 400, 0.15, 3), Round(24, 1024, 400, 0.1, 2)),
-                     hidden=LABEL_HIDDEN, calibration_ues=1536, calibration_slots=1500, actors=2),
+                     hidden=LABEL_HIDDEN, calibration_ues=3072, calibration_slots=1500, actors=2),
     "long": Profile(rounds=(Round(96, 1024, 400, 0.15, 4), Round(48, 1024, 400, 0.1, 3),
                             Round(48, 1024, 400, 0.05, 3)),
-                    hidden=LABEL_HIDDEN, calibration_ues=3072, calibration_slots=2000, actors=2),
+                    hidden=LABEL_HIDDEN, calibration_ues=6144, calibration_slots=2000, actors=2),
 }
 
 
