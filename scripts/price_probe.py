@@ -1,13 +1,14 @@
 """What the label teacher's error price does at low targets, judged at no higher BLER.
 
-A probe, not a training run: the committed teacher's heads are kept; each variant
-only scales its calibrated price at some targets and may set another window-feedback
-gain (``training.label_teacher.network.FEEDBACK_GAIN``). Every variant is exported,
-run by ``linkadapt evaluate --no-baselines`` on the evaluation seed, and judged
-against the frontier of the baselines stored in an evaluation report of the same
-seed, UEs and slots (the baselines do not read the target, so their runs are the
-same). Prints one line per variant and target: the mean gain at no higher BLER, and
-each scenario's gain / BLER, with ``!`` where the BLER is above 1.2 x the target.
+A probe, not a training run: a label teacher's heads are kept (the committed one's
+unless ``--teacher`` names another); each variant only scales its calibrated price
+at some targets and may set another window-feedback gain
+(``training.label_teacher.network.FEEDBACK_GAIN``). Every variant is exported, run
+by ``linkadapt evaluate --no-baselines`` on the evaluation seed, and judged against
+the frontier of the baselines stored in an evaluation report of the same seed, UEs
+and slots (the baselines do not read the target, so their runs are the same).
+Prints one line per variant and target: the mean gain at no higher BLER, and each
+scenario's gain / BLER, with ``!`` where the BLER is above 1.2 x the target.
 
     python scripts/price_probe.py --variant gain=3 --variant 0.02=x3,0.05=x20 \
         --target-bler 0.02,0.05
@@ -43,15 +44,15 @@ def parse_variant(spec: str) -> tuple[float, dict[float, float]]:
     return gain, scales
 
 
-def export_variant(name: str, spec: str, out: Path) -> Path:
-    """The committed teacher with ``spec``'s prices and gain, as ``out/name.onnx``."""
+def export_variant(name: str, spec: str, out: Path, teacher: Path = TEACHER) -> Path:
+    """``teacher`` with ``spec``'s prices and gain, as ``out/name.onnx``."""
     import training.label_teacher.network as network
     from training.distill.teachers import load_teacher
     from training.export import export_onnx
     from training.label_teacher.calibrate import CALIBRATION_TARGETS
 
     gain, scales = parse_variant(spec)
-    net = copy.deepcopy(load_teacher(TEACHER).net)
+    net = copy.deepcopy(load_teacher(teacher).net)
     unknown = sorted(set(scales) - set(CALIBRATION_TARGETS))
     if unknown:
         raise ValueError(f"--variant {spec!r}: {unknown} are not calibration targets "
@@ -91,6 +92,7 @@ def main() -> int:
     parser.add_argument("--variant", action="append", required=True,
                         help="gain=G and/or T=xS (scale the price at calibration target T)")
     parser.add_argument("--target-bler", default="0.02,0.05")
+    parser.add_argument("--teacher", type=Path, default=TEACHER, help="label teacher ONNX")
     parser.add_argument("--report", type=Path, default=REPORT,
                         help="evaluation.json whose frontier judges (same seed, UEs, slots)")
     parser.add_argument("--workers", type=int, default=2)
@@ -99,7 +101,7 @@ def main() -> int:
     run = stored["config"]
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            paths = [export_variant(f"v{i}", spec, Path(tmp))
+            paths = [export_variant(f"v{i}", spec, Path(tmp), args.teacher)
                      for i, spec in enumerate(args.variant)]
         except ValueError as exc:
             print(f"price_probe: error: {exc}", file=sys.stderr)
