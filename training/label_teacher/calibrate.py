@@ -9,7 +9,7 @@ over the calibration targets. Every ``interval`` slots each target's price moves
           \max_{s} \frac{b_{T,s} - T}{T}
 
 where :math:`b_{T,s}` is the first-transmission BLER of scenario :math:`s`'s UEs at
-target :math:`T` over the recent slots (the counts halve at every update, so a
+target :math:`T` over the recent slots (an update keeps 80% of the counts, so a
 bursty interval does not decide alone; a scenario with fewer than 20 TBs in them is
 left out) and :math:`k` the update's number. The prices of the last half of the run
 are averaged (in the log) and made non-increasing in the target.
