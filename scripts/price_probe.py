@@ -26,7 +26,6 @@ from pathlib import Path
 
 TEACHER = Path("training/models/teacher-labels-quick.onnx")
 REPORT = Path("reports/teacher-labels-quick/evaluation.json")
-BLER_LIMIT = 1.2
 
 
 def parse_variant(spec: str) -> tuple[float, dict[float, float]]:
@@ -66,23 +65,30 @@ def export_variant(name: str, spec: str, out: Path, teacher: Path = TEACHER) -> 
 
 
 def judge(result: dict, stored: dict) -> list[str]:
-    """One line per (variant, target): gains at no higher BLER over the stored frontier."""
-    from training.frontier import Point, frontier_at, gain
+    """One line per (variant, target): gains at no higher BLER over the stored frontier.
 
+    The gain is :func:`training.evaluation_summary.policy_against_frontier`'s, the
+    BLER check the evaluation's own (``bler_within_limit``, 1.2 x the target).
+    """
+    from training.evaluation_summary import policy_against_frontier
+    from training.frontier import Point
+
+    hulls = {scenario: [Point(p["bler"], p["throughput_mbps"], p["spec"]) for p in f["hull"]]
+             for scenario, f in stored["frontiers"].items()}
     lines = []
     for target, block in result["targets"].items():
         for name, model in block["models"].items():
             cells, gains = [], []
             for scenario, row in model["scenarios"].items():
-                hull = [Point(p["bler"], p["throughput_mbps"], p["spec"])
-                        for p in stored["frontiers"][scenario]["hull"]]
-                g = 100 * (gain(row["throughput_mbps"],
-                                frontier_at(hull, row["bler"]).throughput) or 0.0)
-                gains.append(g)
-                over = "!" if row["bler"] > BLER_LIMIT * float(target) else ""
-                cells.append(f"{scenario} {g:+.1f}/{100 * row['bler']:.2f}{over}")
-            lines.append(f"target {float(target):g}, {name.split(':')[-1]}: mean "
-                         f"{sum(gains) / len(gains):+.2f} | " + " | ".join(cells))
+                g = policy_against_frontier(row, hulls[scenario], {})["gain_pct"]
+                if g is not None:
+                    gains.append(g)
+                over = "" if row["bler_within_limit"] else "!"
+                shown = "n/a" if g is None else f"{g:+.1f}"
+                cells.append(f"{scenario} {shown}/{100 * row['bler']:.2f}{over}")
+            mean = f"{sum(gains) / len(gains):+.2f}" if gains else "n/a"
+            lines.append(f"target {float(target):g}, {name.split(':')[-1]}: mean {mean} | "
+                         + " | ".join(cells))
     return lines
 
 

@@ -35,9 +35,10 @@ def test_gains_are_at_no_higher_bler_over_the_stored_hull() -> None:
     hull = [{"spec": "fixed:0", "bler": 0.0, "throughput_mbps": 10.0},
             {"spec": "salad:0.02", "bler": 0.02, "throughput_mbps": 100.0}]
     stored = {"frontiers": {"mimo": {"hull": hull}}}
-    result = {"targets": {"0.02": {"models": {"price-probe:v0": {"scenarios": {
-        "mimo": {"throughput_mbps": 60.0, "bler": 0.01}}}, "price-probe:v1": {"scenarios": {
-            "mimo": {"throughput_mbps": 110.0, "bler": 0.03}}}}}}}
+    v0 = {"mimo": {"throughput_mbps": 60.0, "bler": 0.01, "bler_within_limit": True}}
+    v1 = {"mimo": {"throughput_mbps": 110.0, "bler": 0.03, "bler_within_limit": False}}
+    result = {"targets": {"0.02": {"models": {"price-probe:v0": {"scenarios": v0},
+                                              "price-probe:v1": {"scenarios": v1}}}}}
     # F(1%) = 55 on the chord, so 60 is +9.1%; at 3% F is flat at 100 and 3% > 1.2 x 2%
     assert probe.judge(result, stored) == [
         "target 0.02, v0: mean +9.09 | mimo +9.1/1.00",

@@ -30,6 +30,7 @@ from dataclasses import replace
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
 from training.label_teacher.collect import NetworkBehaviour, draw_config
 from training.label_teacher.network import LabelNetwork
@@ -55,9 +56,9 @@ def calibration_scenarios(scenario: str) -> tuple[str, ...]:
     return tuple(BENCHMARK_SCENARIOS) if scenario == "random" else (scenario,)
 
 
-def _simulators(scenario: str, seed: int, ues: int,
-                targets: Sequence[float]) -> list[LinkSimulator]:
-    """One simulator per calibration scenario, its UEs split evenly over the targets."""
+def _simulators(scenario: str, seed: int, ues: int, targets: Sequence[float]
+                ) -> tuple[list[LinkSimulator], npt.NDArray[np.int64]]:
+    """One simulator per calibration scenario, and each UE's target index (the same in all)."""
     names = calibration_scenarios(scenario)
     per = max(len(targets), ues // len(names))
     group = np.arange(per) % len(targets)
@@ -68,7 +69,7 @@ def _simulators(scenario: str, seed: int, ues: int,
         cfg = draw_config(name, np.random.default_rng(config_seq), per)
         cfg = replace(cfg, target_bler=np.asarray(targets, dtype=np.float64)[group])
         sims.append(LinkSimulator(cfg, sim_seq))
-    return sims
+    return sims, group
 
 
 def calibrate(net: LabelNetwork, seed: int, ues: int, slots: int, interval: int = 50,
@@ -80,9 +81,8 @@ def calibrate(net: LabelNetwork, seed: int, ues: int, slots: int, interval: int 
     its worst scenario (named in ``worst_scenario``), both over the last half.
     """
     names = calibration_scenarios(scenario)
-    sims = _simulators(scenario, seed, ues, targets)
+    sims, group = _simulators(scenario, seed, ues, targets)
     k = len(targets)
-    group = np.arange(sims[0].n) % k
     log_mu = np.log(np.asarray(
         net.prices(targets) if net.knots.numel() == k else initial_prices(targets)))
     behaviour = NetworkBehaviour(net)
