@@ -194,7 +194,7 @@ def parity(net: ExportableNetwork, onnx_path: Path,
     Args:
         net: the network that was exported.
         onnx_path: the exported file.
-        observations: ``(n, 43)`` raw feature vectors.
+        observations: ``(n, 44)`` raw feature vectors.
 
     Returns:
         ``max |q_torch - q_onnx|`` over all ``n x 29`` values.

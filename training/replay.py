@@ -14,10 +14,10 @@ from xapp.features import NUM_FEATURES
 class Transitions(NamedTuple):
     """Decision transitions of one rollout chunk, ``(m, ...)`` numpy arrays."""
 
-    obs: npt.NDArray[np.float32]  # (m, 43) observation the action was chosen on
+    obs: npt.NDArray[np.float32]  # (m, 44) observation the action was chosen on
     actions: npt.NDArray[np.int64]  # (m,) MCS index
     rewards: npt.NDArray[np.float32]  # (m,) learning reward
-    next_obs: npt.NDArray[np.float32]  # (m, 43) observation of the next slot
+    next_obs: npt.NDArray[np.float32]  # (m, 44) observation of the next slot
 
     def __len__(self) -> int:
         return int(self.actions.shape[0])
@@ -26,10 +26,10 @@ class Transitions(NamedTuple):
 class Batch(NamedTuple):
     """A sampled minibatch as torch tensors."""
 
-    obs: torch.Tensor  # (b, 43) float32
+    obs: torch.Tensor  # (b, 44) float32
     actions: torch.Tensor  # (b,) int64
     rewards: torch.Tensor  # (b,) float32
-    next_obs: torch.Tensor  # (b, 43) float32
+    next_obs: torch.Tensor  # (b, 44) float32
 
 
 class ReplayBuffer:

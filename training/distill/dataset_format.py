@@ -47,7 +47,7 @@ class Dataset:
     """A loaded, checked dataset (or several aggregated)."""
 
     obs: npt.NDArray[np.float32]
-    """``(n, 43)`` raw features."""
+    """``(n, 44)`` raw features."""
     q: npt.NDArray[np.float32]
     """``(n, 29)`` teacher Q-values."""
     manifests: tuple[dict[str, Any], ...]
