@@ -50,6 +50,9 @@ class RolloutConfig:
     """UE rows per simulation (one vectorized simulator)."""
     episode_slots: int = 400
     """Slots per simulation before a fresh configuration is drawn."""
+    target_bler: tuple[float, float] | None = None
+    """Range each UE of a benchmark scenario draws its BLER target from (log-uniform);
+    ``None``: the scenario's 10%. ``random`` draws its own either way."""
     harq_credit: float = 0.0
     """Share of a failed first transmission's block value it earns in any state."""
     nack_penalty: float = 0.0
@@ -133,7 +136,8 @@ class RolloutWorker:
         torch.set_num_threads(1)
         self.config = config
         self.env = LinkAdaptationVectorEnv(num_envs=config.ues, scenario=config.scenario,
-                                           episode_slots=config.episode_slots)
+                                           episode_slots=config.episode_slots,
+                                           target_bler=config.target_bler)
         self.obs, _ = self.env.reset(seed=seed)
         self.net = QNetwork(hidden)
         self.net.requires_grad_(False)

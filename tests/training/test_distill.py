@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import shutil
@@ -23,16 +24,21 @@ from training.dqn import DqnConfig, DqnLearner, valid_actions
 from training.export import export_onnx, read_card
 from training.networks import QNetwork, student_network
 from training.replay import Batch
+from training.sim.config import TRAINED_TARGET_BLER
 from xapp.features import FEATURE_NAMES, NUM_FEATURES
 from xapp.nr_tables import NUM_ACTIONS
 
 _TABLE = FEATURE_NAMES.index("table_qam256")
+_TARGET = FEATURE_NAMES.index("log_target_bler")
 
 
 def _observations(n: int, seed: int = 0) -> np.ndarray:
+    """Random features; each state's target drawn from the trained range, as a UE's."""
     rng = np.random.default_rng(seed)
     obs = rng.normal(size=(n, NUM_FEATURES)).astype(np.float32)
     obs[:, _TABLE] = rng.integers(0, 2, n)
+    low, high = np.log(TRAINED_TARGET_BLER)
+    obs[:, _TARGET] = rng.uniform(low, high, n)
     return obs
 
 
@@ -313,6 +319,38 @@ def test_distill_refuses_a_dataset_of_another_teacher(tmp_path: Path,
     assert main(["distill", "--teacher", str(teacher_path), "--dagger-rounds", "-1",
                  "--out", str(tmp_path / "o")]) == 2
     assert "--dagger-rounds must be >= 0" in capsys.readouterr().err
+
+
+def test_a_dataset_that_does_not_span_the_teachers_targets_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """States at one target (a scenario's 10%) would leave a 1-30% student untrained elsewhere."""
+    teacher_path, net = _teacher_file(tmp_path)
+    assert read_card(teacher_path)["target_bler_range"] == list(TRAINED_TARGET_BLER)
+    obs = _observations(500, seed=5)
+    obs[:, _TARGET] = np.log(0.1)
+    with torch.no_grad():
+        q = net(torch.from_numpy(obs)).numpy()
+    stale = tmp_path / "stale"
+    ds.write_dataset(stale, ds.TeacherSamples(obs, q), teacher_id="teacher-random:test",
+                     teacher_sha256=load_teacher(teacher_path).sha256, scenario="mimo")
+    good = _dataset(tmp_path, teacher_path, net, n=500)
+    out = tmp_path / "out"
+    message = _refused(["--mode", "multi", "--teacher", str(teacher_path), "--teacher",
+                        str(teacher_path), "--dataset", str(good), "--dataset", str(stale),
+                        "--profile", "smoke", "--out", str(out)], capsys)
+    assert f"dataset {str(stale)!r} holds states at BLER targets 0.1 to 0.1 only" in message
+    assert "trained for 0.01 to 0.3: collect it again" in message
+    assert not out.exists()
+
+
+def test_scenario_collections_draw_targets_over_the_teachers_range(tmp_path: Path) -> None:
+    teacher_path, _ = _teacher_file(tmp_path)
+    teacher = load_teacher(teacher_path)
+    assert ds.collection_targets(teacher) == TRAINED_TARGET_BLER
+    one_target = dataclasses.replace(teacher, card={**teacher.card,
+                                                    "target_bler_range": [0.1, 0.1]})
+    assert ds.collection_targets(one_target) is None  # a schema-1 DQN teacher: the scenario's
+    assert ds.collection_targets(dataclasses.replace(teacher, card={})) is None
 
 
 def test_evaluation_figures_go_into_the_card(tmp_path: Path) -> None:

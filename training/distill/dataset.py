@@ -63,7 +63,8 @@ from xapp.atomic import atomic_file, write_atomic
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "MANIFEST", "CollectConfig", "Dataset", "DatasetError",
-    "TeacherSamples", "check_target", "collect", "load_dataset", "load_datasets",
+    "TeacherSamples", "check_target", "collect", "collection_targets", "load_dataset",
+    "load_datasets",
     "read_manifest", "teacher_chunks", "write_dataset", "write_shard",
 ]
 
@@ -207,6 +208,18 @@ def _manifest(teacher: Teacher, cfg: CollectConfig, *, scenario: str, profile: s
     }
 
 
+def collection_targets(teacher: Teacher) -> tuple[float, float] | None:
+    """The range the UEs of a benchmark scenario draw their BLER targets from, or ``None``.
+
+    A teacher trained for a range of targets (its card's ``target_bler_range``) labels
+    states at targets across it: a scenario's own 10% alone would leave its students
+    untrained at every other target their cards claim. One trained at one target
+    (feature schema 1's DQN teachers) keeps the scenario's.
+    """
+    lo, hi = (float(v) for v in teacher.card.get("target_bler_range") or (0.1, 0.1))
+    return (lo, hi) if lo < hi else None
+
+
 def teacher_chunks(teacher: Teacher, cfg: CollectConfig, scenario: str,
                    actor: QNetwork | None = None, *, ray_address: str | None = None,
                    on_placed: Callable[[list[Placement]], None] | None = None,
@@ -223,7 +236,8 @@ def teacher_chunks(teacher: Teacher, cfg: CollectConfig, scenario: str,
     from training.ray_setup import actor_nodes, start_ray
 
     start_ray(ray_address, cfg.actors)
-    rollout = RolloutConfig(scenario=scenario, ues=cfg.ues, episode_slots=cfg.episode_slots)
+    rollout = RolloutConfig(scenario=scenario, ues=cfg.ues, episode_slots=cfg.episode_slots,
+                            target_bler=collection_targets(teacher))
     remote = ray.remote(num_cpus=1)(TeacherWorker)
     acting = teacher.net if actor is None else actor
     labels = None if actor is None else ray.put(

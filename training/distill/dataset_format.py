@@ -156,11 +156,40 @@ def _load_shard(directory: Path, entry: dict[str, Any]) -> tuple[npt.NDArray[np.
     return obs, q
 
 
-def load_datasets(directories: Sequence[str | Path], seed: int = 0) -> Dataset:
-    """Load several datasets, aggregate and shuffle them (multi-policy distillation)."""
+TARGET_COVERAGE: Final = 1.5
+"""A dataset covers a target range when its states' targets reach within this factor of
+both ends (a log-uniform draw of thousands of UEs comes far closer)."""
+
+
+def check_targets(data: Dataset, targets: tuple[float, float], where: str) -> None:
+    """Refuse ``data`` if its states' BLER targets do not span ``targets`` (low < high).
+
+    A student claims the targets its teachers were trained for; states at one target
+    alone (a benchmark scenario's 10%) would leave it untrained at all the others.
+    """
+    lo, hi = targets
+    if lo >= hi or len(data) == 0:
+        return
+    column = data.obs[:, features.FEATURE_NAMES.index("log_target_bler")]
+    have = float(np.exp(column.min())), float(np.exp(column.max()))
+    if have[0] > lo * TARGET_COVERAGE or have[1] < hi / TARGET_COVERAGE:
+        raise DatasetError(f"{where} holds states at BLER targets {have[0]:.3g} to "
+                           f"{have[1]:.3g} only; the teachers were trained for {lo:g} to "
+                           f"{hi:g}: collect it again")
+
+
+def load_datasets(directories: Sequence[str | Path], seed: int = 0,
+                  targets: tuple[float, float] | None = None) -> Dataset:
+    """Load several datasets, aggregate and shuffle them (multi-policy distillation).
+
+    ``targets``: each dataset must span this range of BLER targets (:func:`check_targets`).
+    """
     if not directories:
         raise DatasetError("no dataset given")
     parts = [load_dataset(d) for d in directories]
+    if targets is not None:
+        for directory, part in zip(directories, parts, strict=True):
+            check_targets(part, targets, f"dataset {str(directory)!r}")
     if len(parts) == 1:
         return parts[0]
     obs = np.concatenate([p.obs for p in parts])

@@ -126,7 +126,8 @@ def _datasets(cfg: MultiConfig, teachers: list[Teacher],
               prof: DistillProfile) -> tuple[ds.Dataset, list[Path]]:
     """The given datasets, or the teachers' collected now; with their directories."""
     if cfg.dataset:
-        return ds.load_datasets(list(cfg.dataset), seed=cfg.seed), list(cfg.dataset)
+        return (ds.load_datasets(list(cfg.dataset), seed=cfg.seed,
+                                 targets=teachers_range(teachers)), list(cfg.dataset))
     dirs = dataset_dirs(cfg, teachers)
     for teacher, directory in zip(teachers, dirs, strict=True):
         bar = progress_bar(cfg, prof.collect.samples, "samples", f"collect {teacher.scenario}")
@@ -147,7 +148,7 @@ def _datasets(cfg: MultiConfig, teachers: list[Teacher],
         print(f"distill: dataset {directory}: {manifest['samples']} states of "
               f"{manifest['scenario']} in {manifest['seconds']} s, "
               f"{describe(manifest['ray_nodes'])}", file=sys.stderr)
-    return ds.load_datasets(dirs, seed=cfg.seed), dirs
+    return ds.load_datasets(dirs, seed=cfg.seed, targets=teachers_range(teachers)), dirs
 
 
 def _run_distillation(cfg: MultiConfig, plan: DistillPlan) -> dict[str, Any]:
@@ -203,7 +204,8 @@ def _aggregate(cfg: SingleConfig, prof: DistillProfile, teacher: Teacher, stem: 
                               actor=result.net, actor_id=f"{stem} (aggregation round {r})",
                               ray_address=cfg.ray_address)
         added.append(directory)
-        data = ds.load_datasets([*base, *added], seed=cfg.seed + r)
+        data = ds.load_datasets([*base, *added], seed=cfg.seed + r,
+                                targets=teachers_range([teacher]))
         print(f"distill: {stem}: aggregation round {r}: {manifest['samples']} states visited "
               f"by the student in {manifest['seconds']} s; training on {len(data)}",
               file=sys.stderr)

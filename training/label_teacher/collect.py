@@ -16,7 +16,7 @@ its own seed, so a dataset does not depend on how episodes were spread over acto
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 import numpy as np
@@ -92,11 +92,7 @@ def episode_seed(run_seed: int, round_index: int, episode: int) -> np.random.See
 
 def draw_config(scenario: str, rng: np.random.Generator, ues: int) -> config.LinkConfig:
     """UE rows of ``scenario``, each with its own target drawn as the randomized ones are."""
-    if scenario == "random":
-        return config.randomized(rng, ues)
-    lo, hi = config.TRAINED_TARGET_BLER
-    targets = np.exp(rng.uniform(np.log(lo), np.log(hi), ues))
-    return replace(config.config_source(scenario)(rng, ues), target_bler=targets)
+    return config.config_source(scenario, config.TRAINED_TARGET_BLER)(rng, ues)
 
 
 def run_episode(seq: np.random.SeedSequence, spec: Episode,

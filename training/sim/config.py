@@ -308,12 +308,22 @@ def randomized(rng: np.random.Generator, n: int) -> LinkConfig:
 ConfigSource = Callable[[np.random.Generator, int], LinkConfig]
 
 
-def config_source(name: str) -> ConfigSource:
-    """Return a function drawing the configuration of ``name`` (a scenario or ``random``)."""
+def config_source(name: str, targets: tuple[float, float] | None = None) -> ConfigSource:
+    """Return a function drawing the configuration of ``name`` (a scenario or ``random``).
+
+    ``targets``: each UE of a scenario draws its BLER target log-uniformly from this
+    range instead of taking the scenario's 10% (``random`` draws its own from
+    :data:`TRAINED_TARGET_BLER` either way).
+    """
     if name == "random":
         return randomized
     if name not in SCENARIOS:  # here 'random' is a valid choice too
         raise ValueError(f"unknown scenario {name!r}; choose one of: "
                          f"{', '.join([*SCENARIOS, 'random'])}")
     fixed = SCENARIOS[name]
-    return lambda rng, n: fixed.config(n)
+    if targets is None:
+        return lambda rng, n: fixed.config(n)
+    lo, hi = targets
+    if not 0 < lo <= hi < 1:
+        raise ValueError(f"a target range must lie in (0, 1) with low <= high, got {targets}")
+    return lambda rng, n: replace(fixed.config(n), target_bler=_log_uniform(rng, lo, hi, n))

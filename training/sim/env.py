@@ -55,14 +55,15 @@ ACTION_SPACE = spaces.Discrete(nr_tables.NUM_ACTIONS)
 class _Episodes:
     """Episodes of ``n`` UE rows drawn from one configuration source."""
 
-    def __init__(self, n: int, scenario: str, episode_slots: int) -> None:
+    def __init__(self, n: int, scenario: str, episode_slots: int,
+                 target_bler: tuple[float, float] | None = None) -> None:
         if n < 1:
             raise ValueError(f"the number of UEs must be >= 1, got {n}")
         if episode_slots < 1:
             raise ValueError(f"episode_slots must be >= 1, got {episode_slots}")
         self.n = n
         self.scenario = scenario
-        self.source = config.config_source(scenario)
+        self.source = config.config_source(scenario, target_bler)
         self.episode_slots = episode_slots
         self.seq = np.random.SeedSequence()
         self.sim: LinkSimulator | None = None
@@ -125,9 +126,10 @@ class LinkAdaptationVectorEnv(VectorEnv):
         "render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
 
     def __init__(self, num_envs: int = 64, scenario: str = "random",
-                 episode_slots: int = 1000) -> None:
+                 episode_slots: int = 1000,
+                 target_bler: tuple[float, float] | None = None) -> None:
         self.num_envs = num_envs
-        self._episodes = _Episodes(num_envs, scenario, episode_slots)
+        self._episodes = _Episodes(num_envs, scenario, episode_slots, target_bler)
         self.single_observation_space = OBSERVATION_SPACE
         self.single_action_space = ACTION_SPACE
         self.observation_space = batch_space(OBSERVATION_SPACE, num_envs)

@@ -76,3 +76,21 @@ def test_same_seed_same_trajectory_and_bad_arguments() -> None:
     scalar.reset(seed=1)
     with pytest.raises(ValueError, match="MCS index"):
         scalar.step(np.int64(40))
+
+
+def test_scenario_ues_draw_their_targets_from_a_given_range() -> None:
+    from xapp.features import FEATURE_NAMES
+
+    column = FEATURE_NAMES.index("log_target_bler")
+    fixed, _ = LinkAdaptationVectorEnv(num_envs=400, scenario="mimo").reset(seed=3)
+    np.testing.assert_allclose(np.exp(fixed[:, column]), 0.1, rtol=1e-6)  # the scenario's
+    drawn, _ = LinkAdaptationVectorEnv(num_envs=400, scenario="mimo",
+                                       target_bler=(0.01, 0.3)).reset(seed=3)
+    targets = np.exp(drawn[:, column])
+    assert targets.min() >= 0.01 * (1 - 1e-6) and targets.max() <= 0.3 * (1 + 1e-6)
+    assert targets.min() < 0.015 and targets.max() > 0.2  # spread over the range, per UE
+    # the targets alone change: the channels are the scenario's, drawn as before
+    other = [i for i in range(NUM_FEATURES) if i != column]
+    np.testing.assert_array_equal(drawn[:, other], fixed[:, other])
+    with pytest.raises(ValueError, match="target range must lie in"):
+        LinkAdaptationVectorEnv(num_envs=4, scenario="mimo", target_bler=(0.3, 0.01))
