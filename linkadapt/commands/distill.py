@@ -157,7 +157,7 @@ def _check_usage(args: argparse.Namespace) -> None:
 
 def _check_values(cfg: DistillConfig, given: list[str]) -> None:
     """Refuse options that the values of the others make meaningless."""
-    unused = [n for n in given if n in ("tau", "sweep_tau")]
+    unused = [n for n in given if n in ("tau", "sweep_tau", "tau_reference")]
     loss = getattr(cfg, "loss", "kl")
     if loss != "kl" and unused:
         raise ConfigError(f"--loss {loss} has no temperature (that is the KL loss's); "

@@ -16,7 +16,7 @@ import torch
 
 from linkadapt.cli import main
 from training.distill import dataset as ds
-from training.distill.losses import kl_loss, mse_loss, nll_loss
+from training.distill.losses import kl_loss, mse_loss, nll_loss, relative_temperature
 from training.distill.realtime import RealtimeStudent
 from training.distill.student import StudentConfig, agreement_and_regret, train_student
 from training.distill.teachers import TeacherError, load_teacher
@@ -106,6 +106,44 @@ def test_kl_with_a_sharp_teacher_has_finite_gradients() -> None:
     assert student.grad is not None and torch.isfinite(student.grad).all()
     with pytest.raises(ValueError, match="tau"):
         kl_loss(student, teacher, mask, tau=0.0)
+
+
+def test_relative_temperature_shrinks_with_the_best_valid_score_and_never_grows() -> None:
+    teacher = torch.tensor([[0.6, 0.1], [0.15, 0.05], [0.001, -0.2], [-0.3, -0.4], [0.01, 0.02]])
+    teacher = torch.nn.functional.pad(teacher, (0, NUM_ACTIONS - 2), value=-1.0)
+    mask = torch.ones_like(teacher, dtype=torch.bool)
+    teacher[4, 5] = 5.0  # the best score of row 4 is on an action its table lacks
+    mask[4, 5] = False
+    tau = relative_temperature(teacher, mask, 0.01, reference=0.3)
+    assert tau.shape == (5, 1)
+    # above the reference: tau; half of it: tau / 2; near or below zero: a tenth of tau
+    torch.testing.assert_close(tau[:, 0], torch.tensor([0.01, 0.005, 0.001, 0.001, 0.001]))
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="reference score must be a positive number"):
+            relative_temperature(teacher, mask, 0.01, reference=bad)
+
+
+def test_kl_with_one_temperature_per_row_is_the_mean_of_the_rows_own_losses() -> None:
+    student, teacher = torch.randn(3, NUM_ACTIONS), torch.randn(3, NUM_ACTIONS)
+    mask = torch.ones(3, NUM_ACTIONS, dtype=torch.bool)
+    taus = torch.tensor([[0.01], [0.1], [1.0]])
+    rows = [kl_loss(student[i:i + 1], teacher[i:i + 1], mask[i:i + 1], float(taus[i, 0]))
+            for i in range(3)]
+    torch.testing.assert_close(kl_loss(student, teacher, mask, taus), torch.stack(rows).mean())
+    with pytest.raises(ValueError, match="tau must be positive"):
+        kl_loss(student, teacher, mask, torch.tensor([[0.01], [0.0], [1.0]]))
+
+
+def test_a_relative_temperature_makes_a_low_scoring_state_sharper_to_learn() -> None:
+    """Two MCS a thousandth apart: with tau the target is nearly even, relative it is not."""
+    teacher = torch.full((1, NUM_ACTIONS), -1.0)
+    teacher[0, 3], teacher[0, 4] = 0.020, 0.019
+    mask = torch.ones_like(teacher, dtype=torch.bool)
+    even = torch.full((1, NUM_ACTIONS), -50.0)
+    even[0, 3] = even[0, 4] = 0.0  # a student that splits the two evenly
+    fixed = kl_loss(even, teacher, mask, 0.01)
+    relative = kl_loss(even, teacher, mask, relative_temperature(teacher, mask, 0.01, 0.3))
+    assert float(fixed) < 0.01 < float(relative)
 
 
 # --- students ---------------------------------------------------------------------
@@ -260,6 +298,21 @@ def test_distill_command_exports_students_with_cards_and_int8(
     fid = summary["students"][0]["int8_fidelity"]
     assert fid["agreement_with_float"] > 0.9
     assert fid["int8_bytes"] < fid["float_bytes"]
+
+
+def test_a_relative_temperature_run_records_its_reference_and_is_named_apart(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    teacher_path, net = _teacher_file(tmp_path, hidden=(16,))
+    directory = _dataset(tmp_path, teacher_path, net, n=3000)
+    out = tmp_path / "out"
+    assert main(["distill", "--teacher", str(teacher_path), "--dataset", str(directory),
+                 "--profile", "smoke", "--epochs", "1", "--tau-reference", "0.3", "--no-int8",
+                 "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    card = read_card(out / "student-3x32.onnx")
+    assert card["version"] == "single-kl-tau0.01-ref0.3-smoke-s0"
+    assert card["training"]["tau_reference"] == 0.3
+    assert "--tau-reference 0.3" in card["training"]["command"]
 
 
 def test_model_version_names_the_students_of_a_retrained_recipe(
@@ -628,6 +681,8 @@ def test_a_negative_seed_is_refused_before_anything_is_written(
     (["--tau", "0"], "--tau must be a positive number"),
     (["--tau", "nan"], "--tau must be a positive number"),
     (["--sweep-tau", "0.1,-1"], "--sweep-tau: temperatures must be positive"),
+    (["--tau-reference", "0"], "--tau-reference must be a positive number"),
+    (["--tau-reference", "nan"], "--tau-reference must be a positive number"),
     (["--learning-rate", "-1"], "--learning-rate must be a positive number"),
     (["--learning-rate", "inf"], "--learning-rate must be a positive number"),
     (["--epochs", "0"], "--epochs must be at least 1"),
@@ -691,6 +746,9 @@ def test_bad_realtime_options_are_refused_before_training(
      "--samples would be ignored"),
     (["TEACHER", "--loss", "mse", "--tau", "0.1"], "--loss mse has no temperature"),
     (["TEACHER", "--loss", "nll", "--sweep-tau", "0.1,1"], "--loss nll has no temperature"),
+    (["TEACHER", "--loss", "mse", "--tau-reference", "0.3"], "--loss mse has no temperature"),
+    (["--mode", "realtime", "--tau-reference", "0.3"],
+     "--mode realtime does not use --tau-reference"),
     (["TEACHER", "--tau", "0.1", "--sweep-tau", "0.1,1"], "--tau or --sweep-tau, not both"),
     (["TEACHER", "--model", "m.onnx"], "--model: only with --attach-evaluation"),
     (["TEACHER", "--regenerate", "x"], "--regenerate: only with --attach-evaluation"),
@@ -721,6 +779,7 @@ def test_options_a_mode_does_not_use_are_refused_by_name(
     ["--teacher", "t.onnx", "--model-version", "v2"],
     ["--mode", "realtime", "--model-version", "v2"],
     ["--teacher", "t.onnx", "--no-int8"],
+    ["--teacher", "t.onnx", "--tau-reference", "0.3", "--epochs", "2"],
 ])
 def test_the_recorded_command_of_every_mode_is_accepted_again(argv: list[str]) -> None:
     import argparse

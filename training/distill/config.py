@@ -138,6 +138,10 @@ class MultiConfig(LossOptions, TeacherOptions):
 
     sweep_tau: str | None = None
     """comma-separated temperatures: one student per temperature instead of --tau"""
+    tau_reference: float | None = None
+    """a teacher score: in a state whose best score is below it the KL temperature shrinks in
+    proportion (to a tenth of --tau at most), so that the teacher's choice stays as sharp where
+    all scores are small (little data buffered) as elsewhere; default: --tau everywhere"""
     samples: int | None = None
     """states collected per teacher (default: the profile's)"""
     epochs: int | None = None

@@ -235,6 +235,8 @@ def _student_card(cfg: MultiConfig, result: StudentResult, teachers: list[Teache
                   data: ds.Dataset, prof: DistillProfile) -> dict[str, Any]:
     scfg = result.config
     tau = tau_suffix(scfg.tau) if scfg.loss == "kl" else ""
+    if scfg.tau_reference is not None:
+        tau += f"-ref{scfg.tau_reference:g}"
     if cfg.model_version is None:
         version = f"{cfg.MODE}-{scfg.loss}{tau}-{prof.name}-s{scfg.seed}"
     else:  # a --sweep-tau run makes one student per temperature: their versions differ

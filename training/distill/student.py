@@ -21,7 +21,7 @@ import numpy.typing as npt
 import torch
 
 from training.distill.dataset import Dataset
-from training.distill.losses import loss_function
+from training.distill.losses import loss_function, relative_temperature
 from training.dqn import valid_actions
 from training.networks import QNetwork, student_network
 
@@ -36,6 +36,10 @@ class StudentConfig:
     """Distillation loss: ``kl``, ``nll`` or ``mse``."""
     tau: float = 0.01
     """Teacher softmax temperature of the KL loss (small: sharp teacher)."""
+    tau_reference: float | None = None
+    """With a score: the temperature of a state shrinks with the teacher's best score in it
+    below this one (:func:`training.distill.losses.relative_temperature`); ``None``: ``tau``
+    in every state."""
     epochs: int = 30
     """Passes over the training split."""
     batch_size: int = 1024
@@ -54,6 +58,13 @@ class StudentConfig:
         loss_function(self.loss)  # unknown loss -> ValueError
         if not (self.tau > 0 and math.isfinite(self.tau)):
             raise ValueError(f"--tau must be a positive number, got {self.tau}")
+        if self.tau_reference is not None and not (
+                self.tau_reference > 0 and math.isfinite(self.tau_reference)):
+            raise ValueError(f"--tau-reference must be a positive number, got "
+                             f"{self.tau_reference}")
+        if self.tau_reference is not None and self.loss != "kl":
+            raise ValueError(f"--loss {self.loss} has no temperature (that is the KL loss's); "
+                             "drop --tau-reference")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ValueError(f"--learning-rate must be a positive number, got "
                              f"{self.learning_rate}")
@@ -191,7 +202,10 @@ def _fit(net: QNetwork, data: Dataset, train: npt.NDArray[np.int64],
         running = 0.0
         for start in range(0, len(perm), cfg.batch_size):
             idx = perm[start:start + cfg.batch_size]
-            loss = loss_fn(net(obs[idx]), q_t[idx], mask[idx], cfg.tau)
+            tau: float | torch.Tensor = cfg.tau
+            if cfg.tau_reference is not None:
+                tau = relative_temperature(q_t[idx], mask[idx], cfg.tau, cfg.tau_reference)
+            loss = loss_fn(net(obs[idx]), q_t[idx], mask[idx], tau)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
