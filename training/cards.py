@@ -65,6 +65,7 @@ def student_card(result: StudentResult, version: str, mode: str, teachers: Seque
         "kind": "student",
         "training": {
             "mode": mode, "loss": cfg.loss, "tau": cfg.tau, "tau_reference": cfg.tau_reference,
+            "finite_buffer_share": cfg.finite_buffer_share,
             "teacher_id": ",".join(t.teacher_id for t in teachers),
             "teacher_sha256": [t.sha256 for t in teachers],
             "teacher_parameters": [t.net.parameter_count() for t in teachers],

@@ -18,7 +18,14 @@ from linkadapt.cli import main
 from training.distill import dataset as ds
 from training.distill.losses import kl_loss, mse_loss, nll_loss, relative_temperature
 from training.distill.realtime import RealtimeStudent
-from training.distill.student import StudentConfig, agreement_and_regret, train_student
+from training.distill.student import (
+    StudentConfig,
+    agreement_and_regret,
+    balanced_length,
+    balanced_rows,
+    finite_buffer_rows,
+    train_student,
+)
 from training.distill.teachers import TeacherError, load_teacher
 from training.dqn import DqnConfig, DqnLearner, valid_actions
 from training.export import export_onnx, read_card
@@ -298,6 +305,56 @@ def test_distill_command_exports_students_with_cards_and_int8(
     fid = summary["students"][0]["int8_fidelity"]
     assert fid["agreement_with_float"] > 0.9
     assert fid["int8_bytes"] < fid["float_bytes"]
+
+
+def test_finite_traffic_states_are_told_from_full_buffer_ones_as_the_simulator_reports_them(
+) -> None:
+    from training.sim.env import LinkAdaptationVectorEnv
+
+    for scenario, finite in (("mimo", False), ("bursty", True)):
+        env = LinkAdaptationVectorEnv(num_envs=64, scenario=scenario)
+        obs, _ = env.reset(seed=1)
+        for _ in range(20):
+            obs, *_ = env.step(np.full(64, 5))
+        assert finite_buffer_rows(obs).all() == finite and finite_buffer_rows(obs).any() == finite
+
+
+def test_balanced_rows_repeat_the_rarer_kind_to_the_share() -> None:
+    rng = np.random.default_rng(0)
+    finite = np.zeros(1000, dtype=bool)
+    finite[:100] = True  # a tenth, as in a domain-randomized dataset
+    rows = np.arange(1000)
+    same = balanced_rows(rows, finite, None, rng)
+    assert sorted(same) == list(rows)
+    epoch = balanced_rows(rows, finite, 0.25, rng)  # each finite row three times: exactly 25%
+    assert len(epoch) == 1200 == balanced_length(rows, finite, 0.25)
+    assert finite[epoch].mean() == pytest.approx(0.25)
+    assert np.bincount(epoch, minlength=1000)[:100].tolist() == [3] * 100
+    assert set(epoch) == set(rows)  # every row still in it
+    epochs = [balanced_rows(rows, finite, 0.2, rng) for _ in range(200)]  # 2.25 times each
+    assert np.mean([finite[e].mean() for e in epochs]) == pytest.approx(0.2, abs=0.002)
+    assert np.mean([len(e) for e in epochs]) == pytest.approx(
+        balanced_length(rows, finite, 0.2), rel=0.002)
+    fewer = balanced_rows(rows, finite, 0.05, rng)  # below the data's share: full-buffer repeated
+    assert finite[fewer].mean() == pytest.approx(0.05, abs=0.01)
+    assert (np.bincount(fewer, minlength=1000)[:100] == 1).all()
+    only_full = np.zeros(1000, dtype=bool)
+    assert len(balanced_rows(rows, only_full, 0.25, rng)) == 1000  # nothing to repeat
+
+
+def test_a_balanced_run_records_its_share_and_is_named_apart(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    teacher_path, net = _teacher_file(tmp_path, hidden=(16,))
+    directory = _dataset(tmp_path, teacher_path, net, n=3000)
+    out = tmp_path / "out"
+    assert main(["distill", "--teacher", str(teacher_path), "--dataset", str(directory),
+                 "--profile", "smoke", "--epochs", "1", "--finite-buffer-share", "0.25",
+                 "--no-int8", "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    card = read_card(out / "student-3x32.onnx")
+    assert card["version"] == "single-kl-tau0.01-fb0.25-smoke-s0"
+    assert card["training"]["finite_buffer_share"] == 0.25
+    assert "--finite-buffer-share 0.25" in card["training"]["command"]
 
 
 def test_a_relative_temperature_run_records_its_reference_and_is_named_apart(
@@ -683,6 +740,9 @@ def test_a_negative_seed_is_refused_before_anything_is_written(
     (["--sweep-tau", "0.1,-1"], "--sweep-tau: temperatures must be positive"),
     (["--tau-reference", "0"], "--tau-reference must be a positive number"),
     (["--tau-reference", "nan"], "--tau-reference must be a positive number"),
+    (["--finite-buffer-share", "0"], "--finite-buffer-share must be between 0 and 1"),
+    (["--finite-buffer-share", "1"], "--finite-buffer-share must be between 0 and 1"),
+    (["--finite-buffer-share", "nan"], "--finite-buffer-share must be between 0 and 1"),
     (["--learning-rate", "-1"], "--learning-rate must be a positive number"),
     (["--learning-rate", "inf"], "--learning-rate must be a positive number"),
     (["--epochs", "0"], "--epochs must be at least 1"),
@@ -780,6 +840,7 @@ def test_options_a_mode_does_not_use_are_refused_by_name(
     ["--mode", "realtime", "--model-version", "v2"],
     ["--teacher", "t.onnx", "--no-int8"],
     ["--teacher", "t.onnx", "--tau-reference", "0.3", "--epochs", "2"],
+    ["--teacher", "t.onnx", "--finite-buffer-share", "0.25", "--dagger-rounds", "2"],
 ])
 def test_the_recorded_command_of_every_mode_is_accepted_again(argv: list[str]) -> None:
     import argparse

@@ -142,6 +142,9 @@ class MultiConfig(LossOptions, TeacherOptions):
     """a teacher score: in a state whose best score is below it the KL temperature shrinks in
     proportion (to a tenth of --tau at most), so that the teacher's choice stays as sharp where
     all scores are small (little data buffered) as elsewhere; default: --tau everywhere"""
+    finite_buffer_share: float | None = None
+    """share of finite-traffic UEs' states in every epoch, reached by repeating the rarer kind
+    (a domain-randomized dataset holds a tenth; a student errs most there); default: as collected"""
     samples: int | None = None
     """states collected per teacher (default: the profile's)"""
     epochs: int | None = None

@@ -237,6 +237,8 @@ def _student_card(cfg: MultiConfig, result: StudentResult, teachers: list[Teache
     tau = tau_suffix(scfg.tau) if scfg.loss == "kl" else ""
     if scfg.tau_reference is not None:
         tau += f"-ref{scfg.tau_reference:g}"
+    if scfg.finite_buffer_share is not None:
+        tau += f"-fb{scfg.finite_buffer_share:g}"
     if cfg.model_version is None:
         version = f"{cfg.MODE}-{scfg.loss}{tau}-{prof.name}-s{scfg.seed}"
     else:  # a --sweep-tau run makes one student per temperature: their versions differ

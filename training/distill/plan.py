@@ -129,7 +129,7 @@ def _plan_distillation(cfg: MultiConfig, sizes: list[str], taus: list[float],
     _check_teachers(cfg)
     students = [(f"student-{size}" + (tau_suffix(tau) if len(taus) > 1 else ""),
                  StudentConfig(size=size, loss=cfg.loss, tau=tau, tau_reference=cfg.tau_reference,
-                               epochs=prof.epochs,
+                               finite_buffer_share=cfg.finite_buffer_share, epochs=prof.epochs,
                                batch_size=prof.batch_size, learning_rate=cfg.learning_rate,
                                seed=cfg.seed))
                 for size in sizes for tau in taus]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +24,7 @@ from training.distill.dataset import Dataset
 from training.distill.losses import loss_function, relative_temperature
 from training.dqn import valid_actions
 from training.networks import QNetwork, student_network
+from xapp.features import FEATURE_NAMES
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ class StudentConfig:
     """Seed of the initialization and the shuffling."""
     threads: int = 1
     """Torch threads (a network this small gains nothing from more; they contend for cores)."""
+    finite_buffer_share: float | None = None
+    """Share of finite-traffic states (:func:`finite_buffer_rows`) in every epoch: the rows
+    of the rarer kind are repeated to reach it; ``None``: the dataset's own share."""
 
     def __post_init__(self) -> None:
         student_network(self.size)  # unknown size -> ValueError
@@ -74,6 +78,10 @@ class StudentConfig:
             raise ValueError("epochs, batch_size and threads must be >= 1")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError("validation_fraction must be in (0, 1)")
+        share = self.finite_buffer_share
+        if share is not None and not 0.0 < share < 1.0:
+            raise ValueError(f"--finite-buffer-share must be between 0 and 1 (exclusive), "
+                             f"got {share}")
 
 
 @dataclass
@@ -95,6 +103,54 @@ class StudentResult:
                 "size_kbit": self.net.size_kbit(), "agreement": self.agreement,
                 "regret": self.regret, "seconds": round(self.seconds, 1),
                 "config": asdict(self.config)}
+
+
+FULL_BUFFER_LOG10: Final = 8.9
+"""``log_buffer`` at or above which a state is a full-buffer UE's: the simulator reports
+their backlog as 1e9 bytes (9.0), every finite-traffic buffer far below it."""
+_LOG_BUFFER: Final = FEATURE_NAMES.index("log_buffer")
+
+
+def finite_buffer_rows(obs: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
+    """Which states are of UEs with finite traffic (a reported buffer below the full one)."""
+    return np.asarray(obs[:, _LOG_BUFFER] < FULL_BUFFER_LOG10)
+
+
+def balanced_rows(rows: npt.NDArray[np.int64], finite: npt.NDArray[np.bool_],
+                  share: float | None, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+    """One epoch's rows in random order: ``rows``, the rarer kind repeated to make ``share``.
+
+    ``finite`` marks the finite-traffic rows of the whole dataset. A kind repeated
+    ``k`` times (``k`` not whole: each row once more with probability ``k - floor(k)``)
+    makes finite-traffic rows ``share`` of the epoch in expectation. ``None``, or rows
+    of one kind only: ``rows`` as they are.
+    """
+    boost, k = _repeated_kind(rows, finite, share)
+    if k == 1.0:
+        return rows[rng.permutation(len(rows))]
+    whole = int(k)
+    extra = boost[rng.random(len(boost)) < k - whole]
+    out = np.concatenate([rows, np.tile(boost, whole - 1), extra])
+    return out[rng.permutation(len(out))]
+
+
+def balanced_length(rows: npt.NDArray[np.int64], finite: npt.NDArray[np.bool_],
+                    share: float | None) -> int:
+    """The expected number of rows :func:`balanced_rows` gives."""
+    boost, k = _repeated_kind(rows, finite, share)
+    return len(rows) + round((k - 1.0) * len(boost))
+
+
+def _repeated_kind(rows: npt.NDArray[np.int64], finite: npt.NDArray[np.bool_],
+                   share: float | None) -> tuple[npt.NDArray[np.int64], float]:
+    """The rows of the kind to repeat and how many times each counts (1.0: none)."""
+    is_finite = finite[rows]
+    have = float(is_finite.mean()) if len(rows) else 0.0
+    if share is None or have in (0.0, 1.0):
+        return rows[:0], 1.0
+    if share >= have:
+        return rows[is_finite], share * (1 - have) / (have * (1 - share))
+    return rows[~is_finite], (1 - share) * have / ((1 - have) * share)
 
 
 def agreement_and_regret(net: QNetwork, obs: npt.NDArray[np.float32],
@@ -121,17 +177,19 @@ def cosine_decay(progress: float) -> float:
     return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(progress, 1)))
 
 
-def new_student(size: str, teacher: QNetwork | None, data: Dataset) -> QNetwork:
+def new_student(size: str, teacher: QNetwork | None, data: Dataset,
+                rows: npt.NDArray[np.int64] | None = None) -> QNetwork:
     """A fresh student taking the teacher's input normalization (or the data's, without one).
 
-    A label teacher normalizes only the columns its heads read: its students take the data's.
+    A label teacher normalizes only the columns its heads read: its students take the
+    data's, measured on up to 200,000 of ``rows`` (default: the dataset's first).
     """
     net = student_network(size)
     if teacher is not None and teacher.obs_mean.shape == net.obs_mean.shape:
         net.obs_mean.copy_(teacher.obs_mean)
         net.obs_std.copy_(teacher.obs_std)
     else:
-        net.set_normalization(data.obs[: 200_000])
+        net.set_normalization(data.obs[: 200_000] if rows is None else data.obs[rows[:200_000]])
     return net
 
 
@@ -162,7 +220,11 @@ def train_student(data: Dataset, cfg: StudentConfig, teacher: QNetwork | None = 
     if len(train) == 0:
         raise ValueError("dataset too small: nothing left to train on after the validation split")
     if net is None:
-        net = new_student(cfg.size, teacher, data)
+        # normalized over what it trains on: the balanced rows where they are balanced
+        sample = None if cfg.finite_buffer_share is None else balanced_rows(
+            train, finite_buffer_rows(data.obs), cfg.finite_buffer_share,
+            np.random.default_rng(cfg.seed))
+        net = new_student(cfg.size, teacher, data, sample)
     writer = None
     if log_dir is not None:
         from torch.utils.tensorboard import SummaryWriter
@@ -190,7 +252,10 @@ def _fit(net: QNetwork, data: Dataset, train: npt.NDArray[np.int64],
     mask = valid_actions(obs)
     val_obs, val_q = data.obs[val], data.q[val]
     loss_fn = loss_function(cfg.loss)
-    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    finite = finite_buffer_rows(data.obs)
+    # the epoch's length varies by a few rows where a kind is repeated a fractional time
+    steps_per_epoch = math.ceil(balanced_length(train, finite, cfg.finite_buffer_share)
+                                / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -198,7 +263,7 @@ def _fit(net: QNetwork, data: Dataset, train: npt.NDArray[np.int64],
     history: list[dict[str, float]] = []
     for epoch in range(cfg.epochs):
         net.train()
-        perm = torch.from_numpy(train[rng.permutation(len(train))])
+        perm = torch.from_numpy(balanced_rows(train, finite, cfg.finite_buffer_share, rng))
         running = 0.0
         for start in range(0, len(perm), cfg.batch_size):
             idx = perm[start:start + cfg.batch_size]
@@ -213,7 +278,8 @@ def _fit(net: QNetwork, data: Dataset, train: npt.NDArray[np.int64],
             running += float(loss.detach())
         net.eval()
         agreement, regret = agreement_and_regret(net, val_obs, val_q)
-        metrics = {"epoch": float(epoch + 1), "distill/loss": running / steps_per_epoch,
+        metrics = {"epoch": float(epoch + 1),
+                   "distill/loss": running / math.ceil(len(perm) / cfg.batch_size),
                    "distill/learning_rate": float(schedule.get_last_lr()[0]),
                    "validation/agreement": agreement, "validation/regret": regret}
         history.append(metrics)
