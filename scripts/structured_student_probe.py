@@ -1,0 +1,112 @@
+"""A probe: a 3x32 student with the label teacher's structure instead of 29 free scores.
+
+The student is a :class:`training.label_teacher.network.LabelNetwork` with hidden
+layers 3x32: two heads (expected goodput and error probability of each MCS) and the
+teacher's own calibrated price, copied, so that the score's dependence on the BLER
+target and the KPM window is exact rather than learned. It trains on a distillation
+dataset with KL(softmax(q_T / tau) || softmax(s_S / tau)) on the scores (they are
+bounded, hence the student's temperature too) plus ``--mse-weight`` times the
+squared error of its heads against the teacher's. Prints the held-out agreement and
+regret after every epoch and exports the student (with a card) for
+``linkadapt evaluate``. Not a distillation mode: the exported graph is the label
+network's, which the INT8 path does not quantize.
+
+    python scripts/structured_student_probe.py --dataset runs/distill-quick/dataset \
+        --epochs 20 --out runs/probe/student-3x32-heads.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+import torch
+from torch.nn import functional
+
+from training.distill import dataset as ds
+from training.distill.student import agreement_and_regret, cosine_decay
+from training.distill.teachers import load_teacher
+from training.dqn import valid_actions
+from training.export import export_onnx
+from training.label_teacher.network import LabelNetwork
+from training.networks import QNetwork
+
+_NEG = -1e9
+_CHUNK = 65536
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train, report and export one structured student; 0 on success."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--teacher", type=Path,
+                        default=Path("training/models/teacher-labels-quick.onnx"))
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--tau", type=float, default=0.01)
+    parser.add_argument("--mse-weight", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    teacher = load_teacher(args.teacher)
+    if not isinstance(teacher.net, LabelNetwork):
+        parser.error(f"--teacher {str(args.teacher)!r} is not a label teacher")
+    data = ds.load_dataset(args.dataset)
+    obs, q_t = torch.from_numpy(data.obs), torch.from_numpy(data.q)
+    mask = valid_actions(obs)
+    with torch.no_grad():  # the teacher's heads, the second target
+        heads = [teacher.net.heads(obs[s:s + _CHUNK]) for s in range(0, len(obs), _CHUNK)]
+    g_t, e_t = torch.cat([h[0] for h in heads]), torch.cat([h[1] for h in heads])
+    net = LabelNetwork((32, 32, 32))
+    net.set_normalization(data.obs[:200_000])
+    for name in ("knots", "slopes", "log_mu0"):
+        setattr(net, name, getattr(teacher.net, name).clone())
+    order = rng.permutation(len(obs))
+    n_val = min(100_000, max(1, len(obs) // 20))  # 5% up to 100,000
+    val, train = order[:n_val], order[n_val:]
+    batch = 2048
+    total = math.ceil(len(train) / batch) * args.epochs
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: cosine_decay(k / total))
+    started = time.monotonic()
+    print(f"{net.parameter_count()} parameters, {len(train)} training states")
+    for epoch in range(args.epochs):
+        net.train()
+        perm = torch.from_numpy(train[rng.permutation(len(train))])
+        for start in range(0, len(perm), batch):
+            rows = perm[start:start + batch]
+            o, m = obs[rows], mask[rows]
+            goodput, error = net.heads(o)
+            score = goodput - net.price(o) * error
+            log_t = functional.log_softmax(q_t[rows].masked_fill(~m, _NEG) / args.tau, 1)
+            log_s = functional.log_softmax(score.masked_fill(~m, _NEG) / args.tau, 1)
+            kl = torch.where(m, log_t.exp() * (log_t - log_s), torch.zeros_like(log_t))
+            squared = ((goodput - g_t[rows]) ** 2 + (error - e_t[rows]) ** 2) * m
+            loss = kl.sum(1).mean() + args.mse_weight * squared.sum() / m.sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        net.eval()
+        agreement, regret = agreement_and_regret(cast("QNetwork", net), data.obs[val],
+                                                 data.q[val])
+        print(f"epoch {epoch + 1}: held-out agreement {agreement:.4f}, regret {regret:.5f} "
+              f"({time.monotonic() - started:.0f} s)", flush=True)
+    card = {"model_id": "student-3x32-heads", "version": args.out.stem, "kind": "student",
+            "training": {"probe": "scripts/structured_student_probe.py",
+                         "teacher_id": teacher.teacher_id, "dataset": str(args.dataset),
+                         "epochs": args.epochs, "tau": args.tau,
+                         "mse_weight": args.mse_weight}}
+    export_onnx(net, args.out, card)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
