@@ -309,8 +309,8 @@ def test_the_committed_student_in_parallel_gives_the_serial_result(tmp_path: Pat
     result = json.loads(stdout)
     serial = evaluate.run_all(evaluate_command.config_from_args(_args(argv)))
     for scenario, runs in serial.items():
-        assert list(runs) == ["genie", "student-3x32:single-kl-tau0.01-quick-s0", "olla:0.5",
-                              "olla:2", "illa", "fixed:0", "fixed:20"]
+        assert list(runs) == ["genie", "student-3x32:single-kl-tau0.01-fb0.25-quick-s0",
+                              "olla:0.5", "olla:2", "illa", "fixed:0", "fixed:20"]
         for spec in ("olla:0.5", "olla:2", "illa", "fixed:0", "fixed:20"):
             assert result["baselines"][scenario][spec]["throughput_mbps"] == \
                 runs[spec]["throughput_mbps"]
