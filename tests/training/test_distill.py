@@ -342,34 +342,24 @@ def test_balanced_rows_repeat_the_rarer_kind_to_the_share() -> None:
     assert len(balanced_rows(rows, only_full, 0.25, rng)) == 1000  # nothing to repeat
 
 
-def test_a_balanced_run_records_its_share_and_is_named_apart(
-        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize(("option", "value", "field", "suffix"), [
+    ("--finite-buffer-share", "0.25", "finite_buffer_share", "-fb0.25"),
+    ("--tau-reference", "0.3", "tau_reference", "-ref0.3"),
+])
+def test_a_run_records_its_recipe_option_and_is_named_apart(
+        tmp_path: Path, capsys: pytest.CaptureFixture, option: str, value: str, field: str,
+        suffix: str) -> None:
     teacher_path, net = _teacher_file(tmp_path, hidden=(16,))
     directory = _dataset(tmp_path, teacher_path, net, n=3000)
     out = tmp_path / "out"
     assert main(["distill", "--teacher", str(teacher_path), "--dataset", str(directory),
-                 "--profile", "smoke", "--epochs", "1", "--finite-buffer-share", "0.25",
-                 "--no-int8", "--out", str(out), "--no-progress"]) == 0
-    capsys.readouterr()
-    card = read_card(out / "student-3x32.onnx")
-    assert card["version"] == "single-kl-tau0.01-fb0.25-smoke-s0"
-    assert card["training"]["finite_buffer_share"] == 0.25
-    assert "--finite-buffer-share 0.25" in card["training"]["command"]
-
-
-def test_a_relative_temperature_run_records_its_reference_and_is_named_apart(
-        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    teacher_path, net = _teacher_file(tmp_path, hidden=(16,))
-    directory = _dataset(tmp_path, teacher_path, net, n=3000)
-    out = tmp_path / "out"
-    assert main(["distill", "--teacher", str(teacher_path), "--dataset", str(directory),
-                 "--profile", "smoke", "--epochs", "1", "--tau-reference", "0.3", "--no-int8",
+                 "--profile", "smoke", "--epochs", "1", option, value, "--no-int8",
                  "--out", str(out), "--no-progress"]) == 0
     capsys.readouterr()
     card = read_card(out / "student-3x32.onnx")
-    assert card["version"] == "single-kl-tau0.01-ref0.3-smoke-s0"
-    assert card["training"]["tau_reference"] == 0.3
-    assert "--tau-reference 0.3" in card["training"]["command"]
+    assert card["version"] == f"single-kl-tau0.01{suffix}-smoke-s0"
+    assert card["training"][field] == float(value)
+    assert f"{option} {value}" in card["training"]["command"]
 
 
 def test_model_version_names_the_students_of_a_retrained_recipe(
