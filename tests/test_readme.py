@@ -106,6 +106,13 @@ def test_the_curl_example_gets_a_decision(served: str) -> None:
     assert decision["ue_id"] == body["reports"][0]["ue_id"]
     assert decision["source"] == "DECISION_SOURCE_MODEL"
     assert 0 <= decision["mcs"] <= 27  # MCS_TABLE_QAM256 (TS 38.214 Table 5.1.3.1-2)
+    # the answer the README shows is the embedded default's own
+    text = README.read_text()
+    shown = text[text.index(_curl_command(text)):]
+    [answer_block] = re.findall(r"```json\n(.*?)```", shown, re.S)[:1]
+    [shown_decision] = json.loads(answer_block)["decisions"]
+    assert {k: decision[k] for k in ("mcs", "model_id", "model_version")} == \
+        {k: shown_decision[k] for k in ("mcs", "model_id", "model_version")}
 
 
 def _console_script() -> Callable[[list[str]], int]:
