@@ -234,13 +234,13 @@ def teachers_range(teachers: list[Teacher]) -> tuple[float, float]:
 def _student_card(cfg: MultiConfig, result: StudentResult, teachers: list[Teacher],
                   data: ds.Dataset, prof: DistillProfile) -> dict[str, Any]:
     scfg = result.config
-    tau = tau_suffix(scfg.tau) if scfg.loss == "kl" else ""
+    recipe = tau_suffix(scfg.tau) if scfg.loss == "kl" else ""  # what sets it apart
     if scfg.tau_reference is not None:
-        tau += f"-ref{scfg.tau_reference:g}"
+        recipe += f"-ref{scfg.tau_reference:g}"
     if scfg.finite_buffer_share is not None:
-        tau += f"-fb{scfg.finite_buffer_share:g}"
+        recipe += f"-fb{scfg.finite_buffer_share:g}"
     if cfg.model_version is None:
-        version = f"{cfg.MODE}-{scfg.loss}{tau}-{prof.name}-s{scfg.seed}"
+        version = f"{cfg.MODE}-{scfg.loss}{recipe}-{prof.name}-s{scfg.seed}"
     else:  # a --sweep-tau run makes one student per temperature: their versions differ
         version = cfg.model_version + (tau_suffix(scfg.tau) if len(cfg.taus()) > 1 else "")
     rounds = cfg.dagger_rounds if isinstance(cfg, SingleConfig) else 0
