@@ -25,9 +25,9 @@ from typing import cast
 
 import numpy as np
 import torch
-from torch.nn import functional
 
 from training.distill import dataset as ds
+from training.distill.losses import kl_loss
 from training.distill.student import agreement_and_regret, cosine_decay
 from training.distill.teachers import load_teacher
 from training.dqn import valid_actions
@@ -35,7 +35,6 @@ from training.export import export_onnx
 from training.label_teacher.network import LabelNetwork
 from training.networks import QNetwork
 
-_NEG = -1e9
 _CHUNK = 65536
 
 
@@ -84,11 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             o, m = obs[rows], mask[rows]
             goodput, error = net.heads(o)
             score = goodput - net.price(o) * error
-            log_t = functional.log_softmax(q_t[rows].masked_fill(~m, _NEG) / args.tau, 1)
-            log_s = functional.log_softmax(score.masked_fill(~m, _NEG) / args.tau, 1)
-            kl = torch.where(m, log_t.exp() * (log_t - log_s), torch.zeros_like(log_t))
+            # the student's scores share the teacher's temperature (they are bounded)
+            kl = kl_loss(score / args.tau, q_t[rows], m, args.tau)
             squared = ((goodput - g_t[rows]) ** 2 + (error - e_t[rows]) ** 2) * m
-            loss = kl.sum(1).mean() + args.mse_weight * squared.sum() / m.sum()
+            loss = kl + args.mse_weight * squared.sum() / m.sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

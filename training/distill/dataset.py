@@ -54,7 +54,7 @@ from training.distill.dataset_format import (
     load_datasets,
     read_manifest,
 )
-from training.distill.teachers import Teacher
+from training.distill.teachers import Teacher, trained_range
 from training.networks import QNetwork, network_from_state
 from training.placement import Placement
 from training.rollout import RolloutConfig, RolloutWorker
@@ -216,7 +216,7 @@ def collection_targets(teacher: Teacher) -> tuple[float, float] | None:
     untrained at every other target their cards claim. One trained at one target
     (feature schema 1's DQN teachers) keeps the scenario's.
     """
-    lo, hi = (float(v) for v in teacher.card.get("target_bler_range") or (0.1, 0.1))
+    lo, hi = trained_range(teacher)
     return (lo, hi) if lo < hi else None
 
 

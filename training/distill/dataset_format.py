@@ -161,7 +161,7 @@ TARGET_COVERAGE: Final = 1.5
 both ends (a log-uniform draw of thousands of UEs comes far closer)."""
 
 
-def check_targets(data: Dataset, targets: tuple[float, float], where: str) -> None:
+def check_target_span(data: Dataset, targets: tuple[float, float], where: str) -> None:
     """Refuse ``data`` if its states' BLER targets do not span ``targets`` (low < high).
 
     A student claims the targets its teachers were trained for; states at one target
@@ -182,14 +182,14 @@ def load_datasets(directories: Sequence[str | Path], seed: int = 0,
                   targets: tuple[float, float] | None = None) -> Dataset:
     """Load several datasets, aggregate and shuffle them (multi-policy distillation).
 
-    ``targets``: each dataset must span this range of BLER targets (:func:`check_targets`).
+    ``targets``: each dataset must span this range of BLER targets (:func:`check_target_span`).
     """
     if not directories:
         raise DatasetError("no dataset given")
     parts = [load_dataset(d) for d in directories]
     if targets is not None:
         for directory, part in zip(directories, parts, strict=True):
-            check_targets(part, targets, f"dataset {str(directory)!r}")
+            check_target_span(part, targets, f"dataset {str(directory)!r}")
     if len(parts) == 1:
         return parts[0]
     obs = np.concatenate([p.obs for p in parts])

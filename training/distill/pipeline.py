@@ -36,11 +36,10 @@ from training.distill.config import (
 from training.distill.plan import DistillPlan, dagger_dir, dataset_dirs, plan
 from training.distill.profiles import DistillProfile
 from training.distill.student import StudentResult
-from training.distill.teachers import Teacher
+from training.distill.teachers import Teacher, trained_range
 from training.export import write_file
 from training.networks import QNetwork
 from training.placement import describe, nodes
-from training.teacher_config import DQN_TARGET_BLER
 
 
 def distill(cfg: DistillConfig) -> dict[str, Any]:
@@ -222,7 +221,7 @@ def teachers_range(teachers: list[Teacher]) -> tuple[float, float]:
 
     A teacher without a range in its card (feature schema 1 had none) is taken at 10%.
     """
-    ranges = [tuple(t.card.get("target_bler_range") or DQN_TARGET_BLER) for t in teachers]
+    ranges = [trained_range(t) for t in teachers]
     low, high = max(r[0] for r in ranges), min(r[1] for r in ranges)
     if low > high:
         raise ConfigError("the teachers were trained for BLER targets that do not overlap: "

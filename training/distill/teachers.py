@@ -20,6 +20,7 @@ import torch
 from onnx import numpy_helper
 
 from training.networks import QNetwork, network_from_state
+from training.teacher_config import DQN_TARGET_BLER
 from xapp import features
 from xapp.errors import ModelRejected
 from xapp.model_card import (
@@ -54,6 +55,15 @@ class Teacher:
     """Where it was read from."""
     card: dict[str, Any]
     """Its model card (empty without one)."""
+
+
+def trained_range(teacher: Teacher) -> tuple[float, float]:
+    """The BLER targets ``teacher`` was trained for (its card's ``target_bler_range``).
+
+    A teacher without one in its card (feature schema 1 had none) is taken at 10%.
+    """
+    lo, hi = teacher.card.get("target_bler_range") or DQN_TARGET_BLER
+    return float(lo), float(hi)
 
 
 def load_teacher(path: str | Path) -> Teacher:
