@@ -12,7 +12,7 @@ regret after every epoch and exports the student (with a card) for
 network's, which the INT8 path does not quantize.
 
     python scripts/structured_student_probe.py --dataset runs/distill-quick/dataset \
-        --epochs 20 --out runs/probe/student-3x32-heads.onnx
+        --epochs 20 [--finite-buffer-share 0.25] --out runs/probe/student-3x32-heads.onnx
 """
 
 from __future__ import annotations
@@ -28,7 +28,13 @@ import torch
 
 from training.distill import dataset as ds
 from training.distill.losses import kl_loss
-from training.distill.student import agreement_and_regret, cosine_decay
+from training.distill.student import (
+    agreement_and_regret,
+    balanced_length,
+    balanced_rows,
+    cosine_decay,
+    finite_buffer_rows,
+)
 from training.distill.teachers import load_teacher
 from training.dqn import valid_actions
 from training.export import export_onnx
@@ -47,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--tau", type=float, default=0.01)
     parser.add_argument("--mse-weight", type=float, default=10.0)
+    parser.add_argument("--finite-buffer-share", type=float, default=None,
+                        help="repeat finite-traffic states to this share of every epoch")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -63,21 +71,26 @@ def main(argv: list[str] | None = None) -> int:
         heads = [teacher.net.heads(obs[s:s + _CHUNK]) for s in range(0, len(obs), _CHUNK)]
     g_t, e_t = torch.cat([h[0] for h in heads]), torch.cat([h[1] for h in heads])
     net = LabelNetwork((32, 32, 32))
-    net.set_normalization(data.obs[:200_000])
     for name in ("knots", "slopes", "log_mu0"):
         setattr(net, name, getattr(teacher.net, name).clone())
     order = rng.permutation(len(obs))
     n_val = min(100_000, max(1, len(obs) // 20))  # 5% up to 100,000
     val, train = order[:n_val], order[n_val:]
+    finite = finite_buffer_rows(data.obs)
+    # with balancing, normalized over the rows an epoch sees (as distill's students are)
+    norm_rows = (np.arange(min(200_000, len(obs))) if args.finite_buffer_share is None else
+                 balanced_rows(train, finite, args.finite_buffer_share, rng)[:200_000])
+    net.set_normalization(data.obs[norm_rows])
     batch = 2048
-    total = math.ceil(len(train) / batch) * args.epochs
+    epoch_rows = balanced_length(train, finite, args.finite_buffer_share)
+    total = math.ceil(epoch_rows / batch) * args.epochs
     optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: cosine_decay(k / total))
     started = time.monotonic()
     print(f"{net.parameter_count()} parameters, {len(train)} training states")
     for epoch in range(args.epochs):
         net.train()
-        perm = torch.from_numpy(train[rng.permutation(len(train))])
+        perm = torch.from_numpy(balanced_rows(train, finite, args.finite_buffer_share, rng))
         for start in range(0, len(perm), batch):
             rows = perm[start:start + batch]
             o, m = obs[rows], mask[rows]
@@ -100,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             "training": {"probe": "scripts/structured_student_probe.py",
                          "teacher_id": teacher.teacher_id, "dataset": str(args.dataset),
                          "epochs": args.epochs, "tau": args.tau,
-                         "mse_weight": args.mse_weight}}
+                         "mse_weight": args.mse_weight,
+                         "finite_buffer_share": args.finite_buffer_share}}
     export_onnx(net, args.out, card)
     print(f"wrote {args.out}")
     return 0

@@ -42,15 +42,18 @@ def _dataset(tmp_path: Path) -> Path:
     return out
 
 
+@pytest.mark.parametrize("share", [None, 0.25])
 def test_the_structured_student_trains_and_exports_with_the_teachers_price(
-        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture, share: float | None) -> None:
     out = tmp_path / "student.onnx"
+    balancing = [] if share is None else ["--finite-buffer-share", str(share)]
     assert probe.main(["--dataset", str(_dataset(tmp_path)), "--epochs", "1",
-                       "--out", str(out)]) == 0
+                       "--out", str(out), *balancing]) == 0
     assert "epoch 1: held-out agreement" in capsys.readouterr().out
     card = read_card(out)
     assert card["parameter_count"] == 5434  # 3x32 and two heads of 29
     assert card["training"]["probe"] == "scripts/structured_student_probe.py"
+    assert card["training"]["finite_buffer_share"] == share
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     obs = np.zeros((2, len(FEATURE_NAMES)), dtype=np.float32)
     obs[:, FEATURE_NAMES.index("log_target_bler")] = np.log([0.01, 0.3])
