@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    share = args.finite_buffer_share
+    if share is not None and not 0.0 < share < 1.0:
+        parser.error(f"--finite-buffer-share must be between 0 and 1 (exclusive), got {share}")
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -87,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: cosine_decay(k / total))
     started = time.monotonic()
-    print(f"{net.parameter_count()} parameters, {len(train)} training states")
+    print(f"{net.parameter_count()} parameters, {len(train)} training states, "
+          f"{epoch_rows} rows an epoch")
     for epoch in range(args.epochs):
         net.train()
         perm = torch.from_numpy(balanced_rows(train, finite, args.finite_buffer_share, rng))

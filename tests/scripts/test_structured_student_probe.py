@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,10 @@ def test_the_structured_student_trains_and_exports_with_the_teachers_price(
     balancing = [] if share is None else ["--finite-buffer-share", str(share)]
     assert probe.main(["--dataset", str(_dataset(tmp_path)), "--epochs", "1",
                        "--out", str(out), *balancing]) == 0
-    assert "epoch 1: held-out agreement" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "epoch 1: held-out agreement" in printed
+    states, rows = re.search(r"(\d+) training states, (\d+) rows an epoch", printed).groups()
+    assert (rows == states) == (share is None)  # balancing repeats one kind of state
     card = read_card(out)
     assert card["parameter_count"] == 5434  # 3x32 and two heads of 29
     assert card["training"]["probe"] == "scripts/structured_student_probe.py"
@@ -60,6 +64,17 @@ def test_the_structured_student_trains_and_exports_with_the_teachers_price(
     scores = session.run(None, {"observation": obs})[0]
     assert scores.shape == (2, 29)
     assert (scores[0] <= scores[1] + 1e-6).all() and (scores[0] < scores[1]).any()
+
+
+@pytest.mark.parametrize("share", ["0", "1", "-0.2", "nan"])
+def test_a_share_outside_zero_to_one_is_refused_by_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture, share: str) -> None:
+    with pytest.raises(SystemExit) as refused:
+        probe.main(["--dataset", str(tmp_path), "--finite-buffer-share", share,
+                    "--out", str(tmp_path / "x.onnx")])
+    assert refused.value.code == 2
+    assert "--finite-buffer-share must be between 0 and 1" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
 
 
 def test_a_teacher_without_heads_is_refused(tmp_path: Path) -> None:
