@@ -25,6 +25,7 @@ import json
 import math
 import multiprocessing
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Final
@@ -94,26 +95,25 @@ def pick(judged: dict[str, dict[str, Any]]) -> str | None:
     return max(fit, key=lambda c: (judged[c]["mean_worst"], -judged[c]["cells_below"]))
 
 
-def _floats(text: str) -> list[float]:
+def _listed(text: str, kind: type, valid: Callable[[Any], bool], rule: str) -> list[Any]:
+    """``text`` as a comma-separated list of ``kind``, each ``valid`` (else ``rule``)."""
     try:
-        values = [float(v) for v in text.split(",")]
+        values = [kind(v) for v in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"not a comma-separated list of numbers: {text!r}") from None
-    if any(not (0.0 < v < 1.0 and math.isfinite(v)) for v in values):
-        raise argparse.ArgumentTypeError(f"every target must lie in (0, 1), got {text!r}")
+            f"not a comma-separated list of {kind.__name__}s: {text!r}") from None
+    if not all(valid(v) for v in values):
+        raise argparse.ArgumentTypeError(f"{rule}, got {text!r}")
     return values
+
+
+def _targets(text: str) -> list[float]:
+    return _listed(text, float, lambda v: 0.0 < v < 1.0 and math.isfinite(v),
+                   "every target must lie in (0, 1)")
 
 
 def _seeds(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a comma-separated list of integers: {text!r}") from None
-    if any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"seeds must be >= 0, got {text!r}")
-    return values
+    return _listed(text, int, lambda v: v >= 0, "seeds must be >= 0")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher", type=Path, required=True)
     parser.add_argument("--candidate", type=Path, action="append", required=True,
                         help="a student's ONNX file (repeat for each candidate)")
-    parser.add_argument("--target-bler", type=_floats, default=[0.1, 0.02, 0.05, 0.2])
+    parser.add_argument("--target-bler", type=_targets, default=[0.1, 0.02, 0.05, 0.2])
     parser.add_argument("--scenarios", default=",".join(config.SCENARIOS))
     parser.add_argument("--seeds", type=_seeds, default=[0])
     parser.add_argument("--ues", type=int, default=256)
