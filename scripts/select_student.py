@@ -33,6 +33,7 @@ from typing import Any, Final
 import numpy as np
 
 from training.evaluation_config import BLER_LIMIT_FACTOR, EVALUATION_SPAWN_KEY
+from training.evaluation_runs import Task, task_config
 from training.sim import closed_loop, config
 from training.sim.policies import OnnxPolicy
 
@@ -52,7 +53,7 @@ def selection_seed(seed: int) -> np.random.SeedSequence:
 def run_one(path: str, scenario: str, target: float, ues: int, slots: int,
             seed: int) -> dict[str, Any]:
     """KPIs of one model on one scenario at one target (in a worker process)."""
-    cfg = config.scenario(scenario).config(ues).with_target_bler(target)
+    cfg = task_config(Task(scenario, path, path, True, target), ues)  # as evaluate's runs
     return closed_loop.run(OnnxPolicy(path), cfg, slots, selection_seed(seed)).kpis
 
 

@@ -29,6 +29,7 @@ import torch
 from training.distill import dataset as ds
 from training.distill.losses import kl_loss
 from training.distill.student import (
+    StudentConfig,
     agreement_and_regret,
     balanced_length,
     balanced_rows,
@@ -58,9 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    share = args.finite_buffer_share
-    if share is not None and not 0.0 < share < 1.0:
-        parser.error(f"--finite-buffer-share must be between 0 and 1 (exclusive), got {share}")
+    try:  # the same rule as distill's students
+        StudentConfig(finite_buffer_share=args.finite_buffer_share)
+    except ValueError as exc:
+        parser.error(str(exc))
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
