@@ -1,15 +1,16 @@
 """A probe: a 3x32 student with the label teacher's structure instead of 29 free scores.
 
-The student is a :class:`training.label_teacher.network.LabelNetwork` with hidden
-layers 3x32: two heads (expected goodput and error probability of each MCS) and the
+The student is a :class:`training.label_teacher.network.LabelNetwork` with hidden layers
+3x32: two heads (expected goodput and error probability of each MCS; of a teacher with
+exact bits, the error head alone and the bits computed, as the teacher's) and the
 teacher's own calibrated price, copied, so that the score's dependence on the BLER
 target and the KPM window is exact rather than learned. It trains on a distillation
 dataset with KL(softmax(q_T / tau) || softmax(s_S / tau)) on the scores (they are
-bounded, hence the student's temperature too) plus ``--mse-weight`` times the
-squared error of its heads against the teacher's. Prints the held-out agreement and
-regret after every epoch and exports the student (with a card) for
-``linkadapt evaluate``. Not a distillation mode: the exported graph is the label
-network's, which the INT8 path does not quantize.
+bounded, hence the student's temperature too) plus ``--mse-weight`` times the squared
+error of its heads against the teacher's. Prints the held-out agreement and regret after
+every epoch and exports the student (with a card) for ``linkadapt evaluate``. Not a
+distillation mode: the exported graph is the label network's, which the INT8 path does
+not quantize.
 
     python scripts/structured_student_probe.py --dataset runs/distill-quick/dataset \
         --epochs 20 [--finite-buffer-share 0.25] --out runs/probe/student-3x32-heads.onnx
@@ -75,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():  # the teacher's heads, the second target
         heads = [teacher.net.heads(obs[s:s + _CHUNK]) for s in range(0, len(obs), _CHUNK)]
     g_t, e_t = torch.cat([h[0] for h in heads]), torch.cat([h[1] for h in heads])
-    net = LabelNetwork((32, 32, 32))
+    # a teacher with exact bits makes an exact student: one head, the bits computed
+    net = LabelNetwork((32, 32, 32), exact_bits=teacher.net.exact_bits)
     for name in ("knots", "slopes", "log_mu0"):
         setattr(net, name, getattr(teacher.net, name).clone())
     order = rng.permutation(len(obs))

@@ -17,6 +17,7 @@ from training.teacher_config import TrainingError
 EXAMPLES = """examples:
   linkadapt train-label-teacher --profile smoke --out runs/label-smoke   # ~1 min
   linkadapt train-label-teacher --profile quick                          # ~10 min on 2 cores
+  linkadapt train-label-teacher --goodput exact --out runs/label-teacher-quick-exact
   linkadapt train-label-teacher --profile long --ray-address 10.0.0.5:6379
 """
 

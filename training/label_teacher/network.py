@@ -3,7 +3,11 @@ r"""The label teacher's network: what a report predicts of each MCS, and one pri
 Two heads read the report's features (all but the BLER target, which does not
 change the channel): :math:`\hat g_m`, the bits a new transport block with MCS
 :math:`m` delivers in expectation (over the reward's scale), and :math:`\hat e_m`,
-its error probability. The score of an MCS is
+its error probability. With *exact bits* there is one head, :math:`\hat e_m`, and
+:math:`\hat g_m = b_m (1 - \hat e_m)`, where :math:`b_m` is what the block carries
+(its TBS, no more than the buffer) over the scale, computed from the report
+(:mod:`training.label_teacher.bits`): the label's own structure, so the network
+learns only what depends on the channel. The score of an MCS is
 
 .. math:: s_m = \hat g_m - \mu(T)\,\hat e_m
 
@@ -39,6 +43,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from training.label_teacher.bits import TransportBits
 from xapp.features import FEATURE_NAMES, NUM_FEATURES
 from xapp.nr_tables import NUM_ACTIONS
 
@@ -75,7 +80,7 @@ class LabelNetwork(nn.Module):
     slopes: torch.Tensor
     log_mu0: torch.Tensor
 
-    def __init__(self, hidden: Sequence[int] = LABEL_HIDDEN) -> None:
+    def __init__(self, hidden: Sequence[int] = LABEL_HIDDEN, exact_bits: bool = False) -> None:
         super().__init__()
         if not hidden or any(h < 1 for h in hidden):
             raise ValueError(f"hidden layer widths must be positive, got {list(hidden)}")
@@ -90,7 +95,10 @@ class LabelNetwork(nn.Module):
             layers += [nn.Linear(width, h), nn.ReLU()]
             width = h
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(width, 2 * NUM_ACTIONS)
+        # exact bits: the goodput is arithmetic on the report and the error head's output
+        self.exact_bits = bool(exact_bits)
+        self.bits = TransportBits() if self.exact_bits else None
+        self.head = nn.Linear(width, (1 if self.exact_bits else 2) * NUM_ACTIONS)
         # ln mu(ln T) = log_mu0 + sum_k slopes_k * relu(ln T - knots_k), clamped at both ends
         self.register_buffer("knots", torch.zeros(1))
         self.register_buffer("slopes", torch.zeros(1))
@@ -107,9 +115,17 @@ class LabelNetwork(nn.Module):
                                            dtype=torch.float32))
 
     def heads(self, observation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(goodput, error)``, each ``(batch, 29)`` in [0, 1]."""
+        """``(goodput, error)``, each ``(batch, 29)`` in [0, 1].
+
+        With exact bits the goodput is the share of the top MCS's block that each MCS
+        fills (:class:`~training.label_teacher.bits.TransportBits`) times the chance it
+        decodes; otherwise a head of its own predicts it.
+        """
         x = (observation.index_select(1, self.columns) - self.obs_mean) / self.obs_std
         z = self.head(self.body(x))
+        if self.bits is not None:
+            error = torch.sigmoid(z)
+            return self.bits(observation) * (1.0 - error), error
         return torch.sigmoid(z[:, :NUM_ACTIONS]), torch.sigmoid(z[:, NUM_ACTIONS:])
 
     def base_price(self, observation: torch.Tensor) -> torch.Tensor:
@@ -169,7 +185,9 @@ def label_network_from_state(state: dict[str, torch.Tensor]) -> LabelNetwork:
     """Rebuild a :class:`LabelNetwork` from its ``state_dict`` (widths read from the weights)."""
     weights = sorted((k for k in state if k.startswith("body.") and k.endswith(".weight")),
                      key=lambda k: int(k.split(".")[1]))
-    net = LabelNetwork([int(state[k].shape[0]) for k in weights])
+    # one head row per MCS: the error head alone, the goodput computed (exact bits)
+    exact = int(torch.as_tensor(state["head.weight"]).shape[0]) == NUM_ACTIONS
+    net = LabelNetwork([int(state[k].shape[0]) for k in weights], exact_bits=exact)
     for name in ("knots", "slopes"):
         setattr(net, name, torch.as_tensor(state[name]).clone())
     missing = [k for k in net.state_dict() if k not in state]

@@ -99,6 +99,10 @@ class LabelTeacherConfig:
     """run directory (default: runs/label-teacher-PROFILE-SCENARIO)"""
     model_version: str | None = None
     """version in the model card (default: PROFILE-sSEED)"""
+    goodput: Literal["learned", "exact"] = "learned"
+    """how the network gets an MCS's expected goodput: a head of its own ('learned') or
+    the transport block's bits (TS 38.214, from the report's PRBs, rank, table and
+    buffer) times the error head's chance of decoding ('exact')"""
     ray_address: str | None = None
     """HOST:PORT of a Ray cluster to join instead of starting Ray locally"""
     overwrite: bool = False
@@ -220,7 +224,7 @@ def train_label_teacher(cfg: LabelTeacherConfig,
     remote = ray.remote(num_cpus=1)(Collector)
     workers: list[Any] = [remote.remote(spec.hidden) for _ in range(actors)]
     placements = actor_nodes(workers)
-    net = LabelNetwork(spec.hidden)
+    net = LabelNetwork(spec.hidden, exact_bits=cfg.goodput == "exact")
     net.set_prices(calibration.CALIBRATION_TARGETS,
                    calibration.initial_prices(calibration.CALIBRATION_TARGETS))
     data: Samples | None = None
@@ -246,6 +250,7 @@ def train_label_teacher(cfg: LabelTeacherConfig,
             ray.kill(w)
     out = cfg.run_dir
     summary = {"profile": cfg.profile, "scenario": cfg.scenario, "seed": cfg.seed, "actors": actors,
+               "goodput": cfg.goodput,
                "hidden": list(spec.hidden), "samples": 0 if data is None else len(data),
                "rounds": rounds, "seconds": round(time.monotonic() - started, 1),
                "ray_nodes": placements, "command": cfg.command()}
