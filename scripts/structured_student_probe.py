@@ -12,8 +12,12 @@ every epoch and exports the student (with a card) for ``linkadapt evaluate``. No
 distillation mode: the exported graph is the label network's, which the INT8 path does
 not quantize.
 
+``--calibrate`` then calibrates the student's own prices, as the teacher's were (its
+error head need not err as the teacher's does).
+
     python scripts/structured_student_probe.py --dataset runs/distill-quick/dataset \
-        --epochs 20 [--finite-buffer-share 0.25] --out runs/probe/student-3x32-heads.onnx
+        --epochs 20 [--finite-buffer-share 0.25] [--calibrate] \
+        --out runs/probe/student-3x32-heads.onnx
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from training.distill.student import (
 from training.distill.teachers import load_teacher
 from training.dqn import valid_actions
 from training.export import export_onnx
+from training.label_teacher.calibrate import calibrate
 from training.label_teacher.network import LabelNetwork
 from training.networks import QNetwork
 
@@ -58,8 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--finite-buffer-share", type=float, default=None,
                         help="repeat finite-traffic states to this share of every epoch")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--calibrate", action="store_true",
+                        help="after training, calibrate the student's own prices as the "
+                             "teacher's were (worst benchmark scenario at each target, on "
+                             "the calibration's seeds)")
+    parser.add_argument("--calibration-ues", type=int, default=3072)
+    parser.add_argument("--calibration-slots", type=int, default=1500)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.calibration_ues < 1 or args.calibration_slots < 1:
+        parser.error("--calibration-ues and --calibration-slots must be >= 1")
     try:  # the same rule as distill's students
         StudentConfig(finite_buffer_share=args.finite_buffer_share)
     except ValueError as exc:
@@ -117,12 +130,18 @@ def main(argv: list[str] | None = None) -> int:
                                                  data.q[val])
         print(f"epoch {epoch + 1}: held-out agreement {agreement:.4f}, regret {regret:.5f} "
               f"({time.monotonic() - started:.0f} s)", flush=True)
+    calibration = None
+    if args.calibrate:
+        calibration = calibrate(net, args.seed, args.calibration_ues, args.calibration_slots)
+        print(f"calibrated: prices {calibration['prices']} -> worst BLER "
+              f"{calibration['worst_bler']} at {calibration['targets']}")
     card = {"model_id": "student-3x32-heads", "version": args.out.stem, "kind": "student",
             "training": {"probe": "scripts/structured_student_probe.py",
                          "teacher_id": teacher.teacher_id, "dataset": str(args.dataset),
                          "epochs": args.epochs, "tau": args.tau,
                          "mse_weight": args.mse_weight,
-                         "finite_buffer_share": args.finite_buffer_share}}
+                         "finite_buffer_share": args.finite_buffer_share,
+                         "exact_bits": net.exact_bits, "calibration": calibration}}
     export_onnx(net, args.out, card)
     print(f"wrote {args.out}")
     return 0

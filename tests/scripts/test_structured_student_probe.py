@@ -26,8 +26,8 @@ _spec.loader.exec_module(probe)
 TEACHER = ROOT / "training" / "models" / "teacher-labels-quick.onnx"
 
 
-def _dataset(tmp_path: Path) -> Path:
-    teacher = load_teacher(TEACHER)
+def _dataset(tmp_path: Path, teacher_path: Path = TEACHER) -> Path:
+    teacher = load_teacher(teacher_path)
     env = LinkAdaptationVectorEnv(num_envs=64, scenario="random")
     obs, _ = env.reset(seed=7)
     states = []
@@ -82,3 +82,42 @@ def test_a_teacher_without_heads_is_refused(tmp_path: Path) -> None:
         probe.main(["--teacher", str(ROOT / "xapp" / "models" / "default.onnx"),
                     "--dataset", str(tmp_path), "--out", str(tmp_path / "x.onnx")])
     assert refused.value.code == 2
+
+
+def test_an_exact_teacher_makes_an_exact_student_that_can_calibrate_its_price(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from training.export import export_onnx
+    from training.label_teacher.network import LabelNetwork
+
+    torch.manual_seed(0)
+    exact = LabelNetwork((16, 16), exact_bits=True)
+    exact.set_prices((0.01, 0.1, 0.3), (1.0, 0.1, 0.02))
+    exact.set_normalization(np.random.default_rng(0).normal(size=(64, len(FEATURE_NAMES)))
+                            .astype(np.float32))
+    teacher = export_onnx(exact.eval(), tmp_path / "exact.onnx",
+                          {"model_id": "teacher-labels", "version": "exact", "kind": "teacher",
+                           "target_bler_range": [0.01, 0.3]}, latency_budget_us=None)
+    out = tmp_path / "student.onnx"
+    assert probe.main(["--teacher", str(teacher), "--dataset", str(_dataset(tmp_path, teacher)),
+                       "--epochs", "1", "--calibrate", "--calibration-ues", "30",
+                       "--calibration-slots", "60", "--out", str(out)]) == 0
+    assert "calibrated: prices" in capsys.readouterr().out
+    card = read_card(out)
+    assert card["parameter_count"] == 4477  # 3x32 and the error head alone
+    assert card["training"]["exact_bits"] is True
+    calibration = card["training"]["calibration"]
+    student = load_teacher(out).net
+    # the exported prices are the calibrated ones, not the teacher's copied
+    assert student.prices(calibration["targets"]) == pytest.approx(calibration["prices"],
+                                                                   rel=1e-3, abs=1e-5)
+    assert student.prices(calibration["targets"]) != pytest.approx(
+        exact.prices(calibration["targets"]), rel=1e-3)
+
+
+def test_a_calibration_of_no_ues_is_refused(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as refused:
+        probe.main(["--dataset", str(tmp_path), "--calibrate", "--calibration-ues", "0",
+                    "--out", str(tmp_path / "x.onnx")])
+    assert refused.value.code == 2
+    assert "--calibration-ues" in capsys.readouterr().err
