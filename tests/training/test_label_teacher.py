@@ -169,3 +169,18 @@ def test_bad_options_are_refused_by_name(tmp_path: Path,
     assert not (tmp_path / "x").exists()
     assert main(["train-label-teacher", "--actors", "0", "--out", str(tmp_path / "y")]) == 2
     assert "--actors" in capsys.readouterr().err
+
+
+def test_rounds_grow_the_samples_field_by_field_as_a_join_would() -> None:
+    from training.label_teacher.collect import Samples
+    from training.label_teacher.pipeline import _append
+
+    spec = Episode(ues=16, slots=40, epsilon=0.2, keep=1.0)
+    first, second = (run_episode(episode_seed(1, 0, e), spec, None) for e in (0, 1))
+    columns: dict[str, np.ndarray] = {}
+    _append(columns, first)
+    _append(columns, second)
+    grown, joined = Samples(**columns), Samples.join([first, second])
+    assert len(grown) == len(first) + len(second) > 0
+    for name in Samples._fields:
+        assert np.array_equal(getattr(grown, name), getattr(joined, name))

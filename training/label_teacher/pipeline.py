@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pydantic
 import torch
 from torch import nn
@@ -160,7 +161,7 @@ def fit(net: LabelNetwork, data: Samples, epochs: int, batch: int, learning_rate
     held = order[: max(1, int(n * VALIDATION_SHARE))]
     train = order[held.numel():]
     obs, goodput, error = (torch.from_numpy(a) for a in (data.obs, data.goodput, data.error))
-    valid = torch.from_numpy(data.valid.astype(np.float32))
+    valid = torch.from_numpy(data.valid)  # as booleans: a float copy would be 4x their size
     steps = max(1, train.numel() // batch)
     opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, learning_rate, total_steps=epochs * steps)
@@ -168,7 +169,7 @@ def fit(net: LabelNetwork, data: Samples, epochs: int, batch: int, learning_rate
 
     def loss_of(idx: torch.Tensor) -> torch.Tensor:
         g, e = net.heads(obs[idx])
-        mask = valid[idx]
+        mask = valid[idx].to(torch.float32)
         per = GOODPUT_WEIGHT * (g - goodput[idx]) ** 2 + bce(e, error[idx])
         return (per * mask).sum() / mask.sum().clamp(min=1.0)
 
@@ -192,6 +193,18 @@ def fit(net: LabelNetwork, data: Samples, epochs: int, batch: int, learning_rate
         log(f"  epoch {epoch + 1}/{epochs}: loss {total / steps:.4f}, held-out {held_loss:.4f} "
             f"({time.monotonic() - started:.0f} s)")
     return history
+
+
+def _append(columns: dict[str, npt.NDArray[Any]], fresh: Samples) -> None:
+    """Add ``fresh`` to ``columns`` (the samples so far, by field), one field at a time.
+
+    Each field's old array is released as soon as its longer copy exists, so the
+    memory a round needs beyond its samples is one field's, not all of them (the
+    `long` profile's last round holds 23 M samples, 10 GB).
+    """
+    for name in Samples._fields:
+        part = getattr(fresh, name)
+        columns[name] = np.concatenate([columns[name], part]) if name in columns else part
 
 
 def _collect(workers: list[Any], cfg: LabelTeacherConfig, index: int, spec: Round,
@@ -228,13 +241,18 @@ def train_label_teacher(cfg: LabelTeacherConfig,
     net.set_prices(calibration.CALIBRATION_TARGETS,
                    calibration.initial_prices(calibration.CALIBRATION_TARGETS))
     data: Samples | None = None
+    columns: dict[str, npt.NDArray[Any]] = {}
     rounds: list[dict[str, Any]] = []
     try:
         for index, round_spec in enumerate(spec.rounds):
             t0 = time.monotonic()
             fresh = _collect(workers, cfg, index, round_spec, None if index == 0 else net)
-            data = fresh if data is None else Samples.join([data, fresh])
-            log(f"round {index + 1}/{len(spec.rounds)}: {len(fresh):,} new samples, "
+            new = len(fresh)
+            data = None  # the columns alone hold the samples while they grow
+            _append(columns, fresh)
+            del fresh
+            data = Samples(**columns)
+            log(f"round {index + 1}/{len(spec.rounds)}: {new:,} new samples, "
                 f"{len(data):,} in all ({time.monotonic() - t0:.0f} s)")
             if index == 0:
                 net.set_normalization(data.obs)
@@ -243,7 +261,7 @@ def train_label_teacher(cfg: LabelTeacherConfig,
             cal = calibration.calibrate(net, cfg.seed * 100 + index, spec.calibration_ues,
                                         spec.calibration_slots, scenario=cfg.scenario)
             log(f"  prices {cal['prices']} -> BLER {cal['bler']} at {cal['targets']}")
-            rounds.append({**asdict(round_spec), "samples": len(fresh), "losses": losses,
+            rounds.append({**asdict(round_spec), "samples": new, "losses": losses,
                            "calibration": cal})
     finally:
         for w in workers:
