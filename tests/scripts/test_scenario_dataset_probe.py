@@ -1,0 +1,87 @@
+"""scripts/scenario_dataset_probe.py: a student of the dataset plus one scenario's own states."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from training.distill import dataset as ds
+from training.distill.teachers import load_teacher
+from training.export import read_card
+from training.sim.env import LinkAdaptationVectorEnv
+
+ROOT = Path(__file__).parents[2]
+SCRIPT = ROOT / "scripts" / "scenario_dataset_probe.py"
+_spec = importlib.util.spec_from_file_location("scenario_dataset_probe", SCRIPT)
+assert _spec is not None and _spec.loader is not None
+probe = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(probe)
+TEACHER = ROOT / "training" / "models" / "teacher-labels-quick.onnx"
+
+
+def _random_dataset(tmp_path: Path) -> Path:
+    teacher = load_teacher(TEACHER)
+    env = LinkAdaptationVectorEnv(num_envs=32, scenario="random")
+    obs, _ = env.reset(seed=3)
+    states = []
+    for _ in range(20):
+        states.append(obs)
+        obs, *_ = env.step(np.full(32, 9))
+    all_obs = np.concatenate(states).astype(np.float32)
+    with torch.no_grad():
+        q = teacher.net(torch.from_numpy(all_obs)).numpy()
+    out = tmp_path / "dataset"
+    ds.write_dataset(out, ds.TeacherSamples(all_obs, q), teacher_id=teacher.teacher_id,
+                     teacher_sha256=teacher.sha256)
+    return out
+
+
+@pytest.mark.slow  # Ray start and a small collection: about 20 s
+def test_the_scenarios_states_are_collected_once_and_trained_on_with_the_rest(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    scenario = tmp_path / "bursty"
+    args = ["--dataset", str(_random_dataset(tmp_path)), "--scenario", "bursty",
+            "--samples", "500", "--scenario-dataset", str(scenario), "--epochs", "1"]
+    assert probe.main([*args, "--out", str(tmp_path / "a.onnx")]) == 0
+    manifest = ds.read_manifest(scenario)
+    assert manifest["scenario"] == "bursty" and manifest["samples"] == 500
+    assert "1140 states (500 of bursty)" in capsys.readouterr().out  # 32 x 20 + 500
+    card = read_card(tmp_path / "a.onnx")
+    assert card["parameter_count"] == 4509
+    assert card["training"]["datasets"][1] == str(scenario)
+    # a second student reuses the collected states instead of collecting again
+    shards = sorted(p.stat().st_mtime_ns for p in scenario.iterdir())
+    assert probe.main([*args, "--seed", "1", "--out", str(tmp_path / "b.onnx")]) == 0
+    assert sorted(p.stat().st_mtime_ns for p in scenario.iterdir()) == shards
+
+
+@pytest.mark.parametrize(("flag", "value", "named"), [("--scenario", "moon", "--scenario"),
+                                                      ("--samples", "0", "--samples"),
+                                                      ("--epochs", "0", "epochs")])
+def test_bad_options_are_refused_by_name_before_anything_runs(
+        tmp_path: Path, capsys: pytest.CaptureFixture, flag: str, value: str,
+        named: str) -> None:
+    with pytest.raises(SystemExit) as refused:
+        probe.main(["--dataset", str(tmp_path), "--scenario-dataset", str(tmp_path / "s"),
+                    flag, value, "--out", str(tmp_path / "x.onnx")])
+    assert refused.value.code == 2
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "s").exists() and not (tmp_path / "x.onnx").exists()
+
+
+def test_states_of_another_teacher_are_refused(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    other = tmp_path / "other"
+    ds.write_dataset(other, ds.TeacherSamples(np.zeros((4, 44), np.float32),
+                                              np.zeros((4, 29), np.float32)),
+                     teacher_id="someone-else", teacher_sha256="0" * 64)
+    with pytest.raises(SystemExit) as refused:
+        probe.main(["--dataset", str(tmp_path), "--scenario-dataset", str(other),
+                    "--out", str(tmp_path / "x.onnx")])
+    assert refused.value.code == 2
+    assert "labelled by another teacher" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
