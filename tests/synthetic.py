@@ -2,12 +2,14 @@
 
 They have the shape of a real policy (``observation`` [batch, 44] ->
 ``q_values`` [batch, 29]) and a valid model card, so the service admits and
-serves them exactly like a trained student; their decisions mean nothing.
+serves them exactly like a trained student; their decisions mean nothing. Also a small
+teacher-labelled distillation dataset (:func:`teacher_dataset`) for the probes' tests.
 """
 
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
@@ -51,3 +53,28 @@ def random_mlp(model_id: str, version: str = "1", *, hidden: tuple[int, ...] = (
         "action_map": "mcs_index", "created": _CREATED, "target_bler_range": [0.01, 0.3],
         "parameter_count": sum(int(np.prod(t.dims)) for t in inits)})
     return model.SerializeToString()
+
+
+def teacher_dataset(out: Path, teacher_path: Path, *, envs: int, slots: int,
+                    seed: int) -> Path:
+    """A small distillation dataset at ``out``: random-scenario states a fixed MCS visits,
+    labelled by the teacher at ``teacher_path`` (tests of the probes that train on one)."""
+    import torch
+
+    from training.distill import dataset as ds
+    from training.distill.teachers import load_teacher
+    from training.sim.env import LinkAdaptationVectorEnv
+
+    teacher = load_teacher(teacher_path)
+    env = LinkAdaptationVectorEnv(num_envs=envs, scenario="random")
+    obs, _ = env.reset(seed=seed)
+    states = []
+    for _ in range(slots):
+        states.append(obs)
+        obs, *_ = env.step(np.full(envs, 9))
+    all_obs = np.concatenate(states).astype(np.float32)
+    with torch.no_grad():
+        q = teacher.net(torch.from_numpy(all_obs)).numpy()
+    ds.write_dataset(out, ds.TeacherSamples(all_obs, q), teacher_id=teacher.teacher_id,
+                     teacher_sha256=teacher.sha256)
+    return out

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from synthetic import teacher_dataset
 
 from training.distill import dataset as ds
-from training.distill.teachers import load_teacher
 from training.export import read_card
-from training.sim.env import LinkAdaptationVectorEnv
 
 ROOT = Path(__file__).parents[2]
 SCRIPT = ROOT / "scripts" / "scenario_dataset_probe.py"
@@ -24,20 +22,7 @@ TEACHER = ROOT / "training" / "models" / "teacher-labels-quick.onnx"
 
 
 def _random_dataset(tmp_path: Path) -> Path:
-    teacher = load_teacher(TEACHER)
-    env = LinkAdaptationVectorEnv(num_envs=32, scenario="random")
-    obs, _ = env.reset(seed=3)
-    states = []
-    for _ in range(20):
-        states.append(obs)
-        obs, *_ = env.step(np.full(32, 9))
-    all_obs = np.concatenate(states).astype(np.float32)
-    with torch.no_grad():
-        q = teacher.net(torch.from_numpy(all_obs)).numpy()
-    out = tmp_path / "dataset"
-    ds.write_dataset(out, ds.TeacherSamples(all_obs, q), teacher_id=teacher.teacher_id,
-                     teacher_sha256=teacher.sha256)
-    return out
+    return teacher_dataset(tmp_path / "dataset", TEACHER, envs=32, slots=20, seed=3)
 
 
 @pytest.mark.slow  # Ray start and a small collection: about 20 s

@@ -10,11 +10,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from synthetic import teacher_dataset
 
-from training.distill import dataset as ds
 from training.distill.teachers import load_teacher
 from training.export import read_card
-from training.sim.env import LinkAdaptationVectorEnv
 from xapp.features import FEATURE_NAMES
 
 ROOT = Path(__file__).parents[2]
@@ -27,20 +26,7 @@ TEACHER = ROOT / "training" / "models" / "teacher-labels-quick.onnx"
 
 
 def _dataset(tmp_path: Path, teacher_path: Path = TEACHER) -> Path:
-    teacher = load_teacher(teacher_path)
-    env = LinkAdaptationVectorEnv(num_envs=64, scenario="random")
-    obs, _ = env.reset(seed=7)
-    states = []
-    for _ in range(30):
-        states.append(obs)
-        obs, *_ = env.step(np.full(64, 9))
-    all_obs = np.concatenate(states).astype(np.float32)
-    with torch.no_grad():
-        q = teacher.net(torch.from_numpy(all_obs)).numpy()
-    out = tmp_path / "dataset"
-    ds.write_dataset(out, ds.TeacherSamples(all_obs, q), teacher_id=teacher.teacher_id,
-                     teacher_sha256=teacher.sha256)
-    return out
+    return teacher_dataset(tmp_path / "dataset", teacher_path, envs=64, slots=30, seed=7)
 
 
 @pytest.mark.parametrize("share", [None, 0.25])
