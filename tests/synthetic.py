@@ -2,14 +2,17 @@
 
 They have the shape of a real policy (``observation`` [batch, 44] ->
 ``q_values`` [batch, 29]) and a valid model card, so the service admits and
-serves them exactly like a trained student; their decisions mean nothing. Also a small
-teacher-labelled distillation dataset (:func:`teacher_dataset`) for the probes' tests.
+serves them exactly like a trained student; their decisions mean nothing. Also, for the
+tests of ``scripts/``: a small teacher-labelled distillation dataset
+(:func:`teacher_dataset`) and a script loaded as a module (:func:`load_script`).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
@@ -57,8 +60,11 @@ def random_mlp(model_id: str, version: str = "1", *, hidden: tuple[int, ...] = (
 
 def teacher_dataset(out: Path, teacher_path: Path, *, envs: int, slots: int,
                     seed: int) -> Path:
-    """A small distillation dataset at ``out``: random-scenario states a fixed MCS visits,
-    labelled by the teacher at ``teacher_path`` (tests of the probes that train on one)."""
+    """A small distillation dataset at ``out``, labelled by the teacher at ``teacher_path``.
+
+    Its states are those a fixed MCS visits in ``envs`` random-scenario simulations
+    over ``slots`` slots (tests of the probes that train on a dataset).
+    """
     import torch
 
     from training.distill import dataset as ds
@@ -78,3 +84,13 @@ def teacher_dataset(out: Path, teacher_path: Path, *, envs: int, slots: int,
     ds.write_dataset(out, ds.TeacherSamples(all_obs, q), teacher_id=teacher.teacher_id,
                      teacher_sha256=teacher.sha256)
     return out
+
+
+def load_script(name: str) -> ModuleType:
+    """``scripts/NAME.py`` loaded as a module (``scripts/`` is not a package)."""
+    path = Path(__file__).parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from synthetic import load_script
 
 SCRIPT = Path(__file__).parents[2] / "scripts" / "price_probe.py"
-_spec = importlib.util.spec_from_file_location("price_probe", SCRIPT)
-assert _spec is not None and _spec.loader is not None
-probe = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(probe)
+probe = load_script("price_probe")
 
 
 def test_a_variant_names_its_gain_and_price_scales() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -11,16 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from synthetic import load_script
 
 from training.distill.quantize import quantize_int8
 from training.evaluation_runs import Task, run_task
 
 ROOT = Path(__file__).parents[2]
 SCRIPT = ROOT / "scripts" / "select_student.py"
-_spec = importlib.util.spec_from_file_location("select_student", SCRIPT)
-assert _spec is not None and _spec.loader is not None
-select = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(select)
+select = load_script("select_student")
 TEACHER = ROOT / "training" / "models" / "teacher-labels-quick.onnx"
 DEFAULT = ROOT / "xapp" / "models" / "default.onnx"
 SMALL = ["--ues", "8", "--slots", "60", "--scenarios", "mimo,scsu", "--target-bler",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -10,18 +9,14 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from synthetic import teacher_dataset
+from synthetic import load_script, teacher_dataset
 
 from training.distill.teachers import load_teacher
 from training.export import read_card
 from xapp.features import FEATURE_NAMES
 
 ROOT = Path(__file__).parents[2]
-SCRIPT = ROOT / "scripts" / "structured_student_probe.py"
-_spec = importlib.util.spec_from_file_location("structured_student_probe", SCRIPT)
-assert _spec is not None and _spec.loader is not None
-probe = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(probe)
+probe = load_script("structured_student_probe")
 TEACHER = ROOT / "training" / "models" / "teacher-labels-quick.onnx"
 
 
