@@ -19,7 +19,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from training.distill.dataset import CollectConfig, collect, load_datasets, read_manifest
+from training.distill.dataset import (
+    MANIFEST,
+    CollectConfig,
+    DatasetError,
+    collect,
+    load_datasets,
+    read_manifest,
+)
 from training.distill.student import StudentConfig, train_student
 from training.distill.teachers import load_teacher
 from training.export import export_onnx
@@ -56,17 +63,21 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     teacher = load_teacher(args.teacher)
-    if not (args.scenario_dataset / "manifest.json").exists():
+    if not (args.scenario_dataset / MANIFEST).exists():
         collect(teacher, args.scenario_dataset,
                 CollectConfig(samples=args.samples, seed=_COLLECTION_SEED),
                 scenario=args.scenario)
-    manifest = read_manifest(args.scenario_dataset)
-    if manifest.get("teacher_sha256") != teacher.sha256:
-        parser.error(f"--scenario-dataset {str(args.scenario_dataset)!r} was labelled by "
-                     "another teacher")
-    data = load_datasets([args.dataset, args.scenario_dataset], seed=0)
+    try:
+        for flag, directory in (("--dataset", args.dataset),
+                                ("--scenario-dataset", args.scenario_dataset)):
+            if read_manifest(directory).get("teacher_sha256") != teacher.sha256:
+                parser.error(f"{flag} {str(directory)!r} was labelled by another teacher")
+        data = load_datasets([args.dataset, args.scenario_dataset], seed=0)
+    except DatasetError as exc:
+        parser.error(str(exc))
+    added = read_manifest(args.scenario_dataset)
     result = train_student(data, config, teacher=teacher.net)
-    print(f"{len(data)} states ({manifest['samples']} of {manifest['scenario']}), "
+    print(f"{len(data)} states ({added['samples']} of {added['scenario']}), "
           f"held-out agreement {result.agreement:.4f}")
     card = {"model_id": f"student-{args.size}-{args.scenario}-states",
             "version": args.out.stem, "kind": "student",

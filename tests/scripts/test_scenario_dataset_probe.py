@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic import teacher_dataset
+from synthetic import load_script, teacher_dataset
 
 from training.distill import dataset as ds
 from training.export import read_card
 
 ROOT = Path(__file__).parents[2]
-SCRIPT = ROOT / "scripts" / "scenario_dataset_probe.py"
-_spec = importlib.util.spec_from_file_location("scenario_dataset_probe", SCRIPT)
-assert _spec is not None and _spec.loader is not None
-probe = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(probe)
+probe = load_script("scenario_dataset_probe")
 TEACHER = ROOT / "training" / "models" / "teacher-labels-quick.onnx"
 
 
@@ -58,15 +53,30 @@ def test_bad_options_are_refused_by_name_before_anything_runs(
     assert not (tmp_path / "s").exists() and not (tmp_path / "x.onnx").exists()
 
 
-def test_states_of_another_teacher_are_refused(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize("which", ["--dataset", "--scenario-dataset"])
+def test_states_of_another_teacher_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                               which: str) -> None:
     other = tmp_path / "other"
     ds.write_dataset(other, ds.TeacherSamples(np.zeros((4, 44), np.float32),
                                               np.zeros((4, 29), np.float32)),
                      teacher_id="someone-else", teacher_sha256="0" * 64)
+    ours = _random_dataset(tmp_path)
+    datasets = {"--dataset": ours, "--scenario-dataset": ours, which: other}
     with pytest.raises(SystemExit) as refused:
-        probe.main(["--dataset", str(tmp_path), "--scenario-dataset", str(other),
-                    "--out", str(tmp_path / "x.onnx")])
+        probe.main(["--dataset", str(datasets["--dataset"]), "--scenario-dataset",
+                    str(datasets["--scenario-dataset"]), "--out", str(tmp_path / "x.onnx")])
     assert refused.value.code == 2
-    assert "labelled by another teacher" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{which} {str(other)!r} was labelled by another teacher" in err
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_a_directory_that_is_no_dataset_is_refused_by_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as refused:
+        probe.main(["--dataset", str(tmp_path / "nothing"), "--scenario-dataset",
+                    str(_random_dataset(tmp_path)), "--out", str(tmp_path / "x.onnx")])
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert "is not a distillation dataset" in err and "Traceback" not in err
     assert not (tmp_path / "x.onnx").exists()
