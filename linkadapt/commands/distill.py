@@ -167,7 +167,7 @@ def _check_values(cfg: DistillConfig, given: list[str]) -> None:
     rounds = getattr(cfg, "dagger_rounds", 0)
     if "dagger_samples" in given and not rounds:
         raise ConfigError("--dagger-samples needs --dagger-rounds N (N >= 1)")
-    if "dataset" in given and not rounds:
+    if "dataset" in given and not rounds and "scenario_states" not in given:
         unused = [n for n in given if n in ("samples", "actors", "ray_address")]
         if unused:
             raise ConfigError(f"nothing is collected with --dataset: {_flags(unused)} "

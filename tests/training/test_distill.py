@@ -710,6 +710,11 @@ def test_paths_in_out_the_run_cannot_write_are_refused(tmp_path: Path,
     (out / "dataset").write_text("mine")
     assert "dataset' : it is a file".replace(" :", ":") in _refused(argv, capsys)
     assert (out / "dataset").read_text() == "mine"
+    (out / "dataset").unlink()
+    (out / "dataset-bursty").write_text("mine too")
+    assert "dataset-bursty': it is a file" in _refused([*argv, "--scenario-states", "bursty:10"],
+                                                       capsys)
+    assert (out / "dataset-bursty").read_text() == "mine too"
 
 
 @pytest.mark.parametrize("dataset", [False, True])
@@ -741,6 +746,13 @@ def test_a_negative_seed_is_refused_before_anything_is_written(
     (["--student", "3x32,9x9"], "--student: unknown size '9x9'"),
     (["--dagger-rounds", "-2"], "--dagger-rounds must be >= 0"),
     (["--dagger-rounds", "1", "--dagger-samples", "0"], "--dagger-samples must be at least 1"),
+    (["--scenario-states", "bursty"], "--scenario-states takes SCENARIO:N (N states), got "
+                                      "'bursty'"),
+    (["--scenario-states", "bursty:-5"], "--scenario-states takes SCENARIO:N"),
+    (["--scenario-states", "nowhere:10"], "--scenario-states: unknown scenario 'nowhere'"),
+    (["--scenario-states", "bursty:0"], "--scenario-states 'bursty:0': N must be at least 1"),
+    (["--scenario-states", "bursty:5", "--scenario-states", "bursty:6"],
+     "--scenario-states names 'bursty' twice"),
     (["--ray-address", "nonsense"], "Ray address must be HOST:PORT, got 'nonsense'"),
     (["--ray-address", "127.0.0.1:1"], "cannot reach the Ray cluster at 127.0.0.1:1"),
 ])
@@ -788,6 +800,8 @@ def test_bad_realtime_options_are_refused_before_training(
     (["TEACHER", "--simulations", "3", "--polish-states", "9"],
      "--mode single does not use --simulations, --polish-states"),
     (["TEACHER", "--dagger-samples", "10"], "--dagger-samples needs --dagger-rounds"),
+    (["--mode", "multi", "TEACHER", "TEACHER", "--scenario-states", "bursty:10"],
+     "--mode multi does not use --scenario-states"),
     (["TEACHER", "DATASET", "--samples", "10", "--actors", "1"],
      "nothing is collected with --dataset: --samples, --actors"),
     (["TEACHER", "DATASET", "--ray-address", "127.0.0.1:1"],
@@ -831,6 +845,8 @@ def test_options_a_mode_does_not_use_are_refused_by_name(
     ["--teacher", "t.onnx", "--no-int8"],
     ["--teacher", "t.onnx", "--tau-reference", "0.3", "--epochs", "2"],
     ["--teacher", "t.onnx", "--finite-buffer-share", "0.25", "--dagger-rounds", "2"],
+    ["--teacher", "t.onnx", "--dataset", "d", "--scenario-states", "bursty:1000000",
+     "--scenario-states", "mimo:5", "--actors", "1"],
 ])
 def test_the_recorded_command_of_every_mode_is_accepted_again(argv: list[str]) -> None:
     import argparse

@@ -15,6 +15,7 @@ from linkadapt.cli import main
 from training import teacher
 from training.cards import teacher_card
 from training.distill import dataset as ds
+from training.distill.student import finite_buffer_rows
 from training.distill.teachers import load_teacher
 from training.export import export_onnx, read_card
 
@@ -71,6 +72,30 @@ def test_aggregation_rounds_label_the_students_own_states_with_the_teacher(
     training = read_card(out / "student-3x32.onnx")["training"]
     assert training["dataset_samples"] == 8000 and training["aggregation_rounds"] == 1
     assert "--dagger-rounds 1 --dagger-samples 2000" in training["command"]
+
+
+def test_scenario_states_add_distinct_states_of_that_scenario_to_every_training(
+        smoke_teachers: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "scenario"
+    assert main(["distill", "--teacher", str(smoke_teachers["random"]), "--profile", "smoke",
+                 "--student", "3x32", "--scenario-states", "bursty:1500", "--dagger-rounds", "1",
+                 "--dagger-samples", "1000", "--out", str(out), "--no-progress",
+                 "--no-int8"]) == 0
+    summary = _summary(capsys)
+    manifest = ds.read_manifest(out / "dataset-bursty")
+    assert manifest["scenario"] == "bursty" and manifest["samples"] == 1500
+    assert manifest["collected_by"] == "teacher"
+    assert manifest["collect"]["seed"] != ds.read_manifest(out / "dataset")["collect"]["seed"]
+    # every bursty UE has finite traffic; a domain-randomized dataset holds few such states
+    assert finite_buffer_rows(ds.load_dataset(out / "dataset-bursty").obs).all()
+    assert finite_buffer_rows(ds.load_dataset(out / "dataset").obs).mean() < 0.5
+    assert summary["samples"] == 6000 + 1500
+    card = read_card(out / "student-3x32.onnx")
+    training = card["training"]
+    assert training["dataset_samples"] == 6000 + 1500 + 1000  # the round trains on all
+    assert [d["scenario"] for d in training["datasets"]] == ["random", "bursty", "random"]
+    assert card["version"] == "single-kl-tau0.01-bursty1500-smoke-s0"
+    assert "--scenario-states bursty:1500" in training["command"]
 
 
 def test_multi_policy_aggregates_scenario_datasets(smoke_teachers: dict[str, Path],

@@ -162,6 +162,31 @@ class SingleConfig(MultiConfig):
     the teacher, and training again on all data (dataset aggregation)"""
     dagger_samples: int | None = None
     """states collected per aggregation round (default: half the profile's samples)"""
+    scenario_states: tuple[str, ...] = ()
+    """SCENARIO:N (repeatable): also collect N states of that benchmark scenario with the
+    teacher acting (into OUT/dataset-SCENARIO) and train on them with the rest: distinct
+    states of a kind a domain-randomized dataset holds few of (finite traffic, all of
+    bursty's UEs, is a tenth of it)"""
+
+    def scenario_samples(self) -> list[tuple[str, int]]:
+        """The --scenario-states as (scenario, states); ConfigError naming a bad one."""
+        from training.sim.config import SCENARIOS
+
+        pairs: list[tuple[str, int]] = []
+        for item in self.scenario_states:
+            name, sep, count = item.partition(":")
+            if not sep or not count.strip().isdigit():
+                raise ConfigError(f"--scenario-states takes SCENARIO:N (N states), got {item!r}")
+            name, n = name.strip(), int(count)
+            if name not in SCENARIOS:
+                raise ConfigError(f"--scenario-states: unknown scenario {name!r}; choose of "
+                                  f"{', '.join(SCENARIOS)}")
+            if n < 1:
+                raise ConfigError(f"--scenario-states {item!r}: N must be at least 1")
+            if name in (p[0] for p in pairs):
+                raise ConfigError(f"--scenario-states names {name!r} twice")
+            pairs.append((name, n))
+        return pairs
 
 
 @dataclass(frozen=True, config=CONFIG)

@@ -33,7 +33,7 @@ from training.distill.config import (
     SingleConfig,
     tau_suffix,
 )
-from training.distill.plan import DistillPlan, dagger_dir, dataset_dirs, plan
+from training.distill.plan import DistillPlan, dagger_dir, dataset_dirs, plan, scenario_dirs
 from training.distill.profiles import DistillProfile
 from training.distill.student import StudentResult
 from training.distill.teachers import Teacher, trained_range
@@ -123,13 +123,24 @@ def export_student(cfg: DistillConfig, stem: str, net: QNetwork, card: dict[str,
 
 def _datasets(cfg: MultiConfig, teachers: list[Teacher],
               prof: DistillProfile) -> tuple[ds.Dataset, list[Path]]:
-    """The given datasets, or the teachers' collected now; with their directories."""
-    if cfg.dataset:
-        return (ds.load_datasets(list(cfg.dataset), seed=cfg.seed,
-                                 targets=teachers_range(teachers)), list(cfg.dataset))
-    dirs = dataset_dirs(cfg, teachers)
-    for teacher, directory in zip(teachers, dirs, strict=True):
-        bar = progress_bar(cfg, prof.collect.samples, "samples", f"collect {teacher.scenario}")
+    """The datasets a run trains on, with their directories.
+
+    The given ones or the teachers' collected now, then the --scenario-states collected now.
+    """
+    # (teacher, directory, collection settings, scenario: None for the teacher's own)
+    jobs: list[tuple[Teacher, Path, ds.CollectConfig, str | None]] = []
+    dirs = list(cfg.dataset)
+    if not cfg.dataset:
+        dirs = dataset_dirs(cfg, teachers)
+        jobs += [(t, d, prof.collect, None) for t, d in zip(teachers, dirs, strict=True)]
+    for i, (name, n, directory) in enumerate(scenario_dirs(cfg), start=1):
+        # simulations apart from the main dataset's (seed) and the aggregation rounds'
+        collect = dataclasses.replace(prof.collect, samples=n, seed=prof.collect.seed + i)
+        jobs.append((teachers[0], directory, collect, name))
+        dirs.append(directory)
+    for teacher, directory, collect, scenario in jobs:
+        bar = progress_bar(cfg, collect.samples, "samples",
+                           f"collect {scenario or teacher.scenario}")
         last = 0
 
         def on_chunk(n: int, bar: Any = bar) -> None:
@@ -139,8 +150,9 @@ def _datasets(cfg: MultiConfig, teachers: list[Teacher],
             last = n
 
         try:
-            manifest = ds.collect(teacher, directory, prof.collect, profile=prof.name,
-                                  ray_address=cfg.ray_address, on_chunk=on_chunk)
+            manifest = ds.collect(teacher, directory, collect, profile=prof.name,
+                                  scenario=scenario, ray_address=cfg.ray_address,
+                                  on_chunk=on_chunk)
         finally:
             if bar is not None:
                 bar.close()
@@ -159,7 +171,7 @@ def _run_distillation(cfg: MultiConfig, plan: DistillPlan) -> dict[str, Any]:
           file=sys.stderr)
     single_teacher = teachers[0].net if isinstance(cfg, SingleConfig) else None
     # the manifests of the datasets this run collected say where their actors ran
-    collected = [] if cfg.dataset else list(data.manifests)
+    collected = list(data.manifests)[len(cfg.dataset):]
     students = []
     for stem, scfg in plan.students:
         bar = progress_bar(cfg, prof.epochs, "epoch", stem)
@@ -238,6 +250,8 @@ def _student_card(cfg: MultiConfig, result: StudentResult, teachers: list[Teache
         recipe += f"-ref{scfg.tau_reference:g}"
     if scfg.finite_buffer_share is not None:
         recipe += f"-fb{scfg.finite_buffer_share:g}"
+    if isinstance(cfg, SingleConfig):
+        recipe += "".join(f"-{name}{n}" for name, n in cfg.scenario_samples())
     if cfg.model_version is None:
         version = f"{cfg.MODE}-{scfg.loss}{recipe}-{prof.name}-s{scfg.seed}"
     else:  # a --sweep-tau run makes one student per temperature: their versions differ

@@ -119,6 +119,13 @@ def dataset_dirs(cfg: RunConfig, teachers: list[Teacher]) -> list[Path]:
     return [cfg.run_dir / f"dataset-{i}-{t.scenario}" for i, t in enumerate(teachers)]
 
 
+def scenario_dirs(cfg: RunConfig) -> list[tuple[str, int, Path]]:
+    """The --scenario-states: scenario, states and where they are collected."""
+    if not isinstance(cfg, SingleConfig):
+        return []
+    return [(name, n, cfg.run_dir / f"dataset-{name}") for name, n in cfg.scenario_samples()]
+
+
 def dagger_dir(cfg: RunConfig, stem: str, round_: int) -> Path:
     """Where the states of aggregation round ``round_`` of student ``stem`` are collected."""
     return cfg.run_dir / f"dataset-{stem}-dagger-{round_}"
@@ -143,6 +150,7 @@ def _plan_distillation(cfg: MultiConfig, sizes: list[str], taus: list[float],
                               f"{teacher.path!r} (SHA-256 differs)")
     rounds = cfg.dagger_rounds if isinstance(cfg, SingleConfig) else 0
     targets = [] if cfg.dataset else dataset_dirs(cfg, teachers)
+    targets += [directory for _, _, directory in scenario_dirs(cfg)]
     targets += [dagger_dir(cfg, stem, r) for stem, _ in students for r in range(1, rounds + 1)]
     for directory in targets:
         ds.check_target(directory)
