@@ -20,8 +20,10 @@ SCRIPT = ROOT / "scripts" / "select_student.py"
 select = load_script("select_student")
 TEACHER = ROOT / "training" / "models" / "teacher-labels-quick.onnx"
 DEFAULT = ROOT / "xapp" / "models" / "default.onnx"
+# 8 UEs x 60 slots hold a few hundred transport blocks: at a 2% target a few errors more
+# cross the 1.2 x limit by chance, so these runs use 10% and 20%
 SMALL = ["--ues", "8", "--slots", "60", "--scenarios", "mimo,scsu", "--target-bler",
-         "0.1,0.02"]
+         "0.1,0.2"]
 
 
 @pytest.fixture(scope="module")
