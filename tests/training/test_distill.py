@@ -753,6 +753,10 @@ def test_a_negative_seed_is_refused_before_anything_is_written(
     (["--scenario-states", "bursty:0"], "--scenario-states 'bursty:0': N must be at least 1"),
     (["--scenario-states", "bursty:5", "--scenario-states", "bursty:6"],
      "--scenario-states names 'bursty' twice"),
+    (["--scenario-states", "bursty:3000", "--scenario-states", "high-mobility:3000",
+      "--scenario-states", "cell-edge:3000"],
+     "the version the recipe names, 'single-kl-tau0.01-bursty3000-high-mobility3000-"
+     "cell-edge3000-smoke-s0', is not a card version"),
     (["--ray-address", "nonsense"], "Ray address must be HOST:PORT, got 'nonsense'"),
     (["--ray-address", "127.0.0.1:1"], "cannot reach the Ray cluster at 127.0.0.1:1"),
 ])

@@ -31,9 +31,15 @@ from training.distill.config import (
     DistillConfig,
     MultiConfig,
     SingleConfig,
-    tau_suffix,
 )
-from training.distill.plan import DistillPlan, dagger_dir, dataset_dirs, plan, scenario_dirs
+from training.distill.plan import (
+    DistillPlan,
+    dagger_dir,
+    dataset_dirs,
+    plan,
+    scenario_dirs,
+    student_version,
+)
 from training.distill.profiles import DistillProfile
 from training.distill.student import StudentResult
 from training.distill.teachers import Teacher, trained_range
@@ -244,17 +250,6 @@ def teachers_range(teachers: list[Teacher]) -> tuple[float, float]:
 
 def _student_card(cfg: MultiConfig, result: StudentResult, teachers: list[Teacher],
                   data: ds.Dataset, prof: DistillProfile) -> dict[str, Any]:
-    scfg = result.config
-    recipe = tau_suffix(scfg.tau) if scfg.loss == "kl" else ""  # what sets it apart
-    if scfg.tau_reference is not None:
-        recipe += f"-ref{scfg.tau_reference:g}"
-    if scfg.finite_buffer_share is not None:
-        recipe += f"-fb{scfg.finite_buffer_share:g}"
-    if isinstance(cfg, SingleConfig):
-        recipe += "".join(f"-{name}{n}" for name, n in cfg.scenario_samples())
-    if cfg.model_version is None:
-        version = f"{cfg.MODE}-{scfg.loss}{recipe}-{prof.name}-s{scfg.seed}"
-    else:  # a --sweep-tau run makes one student per temperature: their versions differ
-        version = cfg.model_version + (tau_suffix(scfg.tau) if len(cfg.taus()) > 1 else "")
+    version = student_version(cfg, result.config, prof)
     rounds = cfg.dagger_rounds if isinstance(cfg, SingleConfig) else 0
     return student_card(result, version, cfg.MODE, teachers, data, rounds, cfg.command())

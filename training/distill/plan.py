@@ -126,6 +126,20 @@ def scenario_dirs(cfg: RunConfig) -> list[tuple[str, int, Path]]:
     return [(name, n, cfg.run_dir / f"dataset-{name}") for name, n in cfg.scenario_samples()]
 
 
+def student_version(cfg: MultiConfig, scfg: StudentConfig, prof: DistillProfile) -> str:
+    """The version in a student's card: ``--model-version``, or one its recipe names."""
+    if cfg.model_version is not None:  # a --sweep-tau run's students differ by their tau
+        return cfg.model_version + (tau_suffix(scfg.tau) if len(cfg.taus()) > 1 else "")
+    recipe = tau_suffix(scfg.tau) if scfg.loss == "kl" else ""  # what sets it apart
+    if scfg.tau_reference is not None:
+        recipe += f"-ref{scfg.tau_reference:g}"
+    if scfg.finite_buffer_share is not None:
+        recipe += f"-fb{scfg.finite_buffer_share:g}"
+    if isinstance(cfg, SingleConfig):
+        recipe += "".join(f"-{name}{n}" for name, n in cfg.scenario_samples())
+    return f"{cfg.MODE}-{scfg.loss}{recipe}-{prof.name}-s{scfg.seed}"
+
+
 def dagger_dir(cfg: RunConfig, stem: str, round_: int) -> Path:
     """Where the states of aggregation round ``round_`` of student ``stem`` are collected."""
     return cfg.run_dir / f"dataset-{stem}-dagger-{round_}"
@@ -141,6 +155,8 @@ def _plan_distillation(cfg: MultiConfig, sizes: list[str], taus: list[float],
                                seed=cfg.seed))
                 for size in sizes for tau in taus]
     check_out(cfg, [stem for stem, _ in students])
+    if cfg.model_version is None:  # (a given one is checked with its suffixes in plan())
+        _check_recipe_versions(cfg, [student_version(cfg, scfg, prof) for _, scfg in students])
     teachers = [load_teacher(p) for p in cfg.teacher]
     for directory, teacher in zip(cfg.dataset, teachers, strict=False):
         manifest = ds.read_manifest(directory)
@@ -155,6 +171,17 @@ def _plan_distillation(cfg: MultiConfig, sizes: list[str], taus: list[float],
     for directory in targets:
         ds.check_target(directory)
     return DistillPlan(prof, students, teachers)
+
+
+def _check_recipe_versions(cfg: MultiConfig, versions: list[str]) -> None:
+    """The versions the recipe names are card versions (--scenario-states can make them long)."""
+    from xapp.model_card import NAME_RULE, is_valid_name
+
+    int8 = ("",) if cfg.no_int8 else ("", "-int8")
+    for name in (v + suffix for v in versions for suffix in int8):
+        if not is_valid_name(name):
+            raise ConfigError(f"the version the recipe names, {name!r}, is not a card "
+                              f"version ({NAME_RULE}); give --model-version")
 
 
 def _check_teachers(cfg: MultiConfig) -> None:
