@@ -24,8 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-TEACHER = Path("training/models/teacher-labels-quick.onnx")
-REPORT = Path("reports/teacher-labels-quick/evaluation.json")
+TEACHER = Path("training/models/teacher-labels-long.onnx")
+REPORT = Path("reports/teacher-labels-long/evaluation.json")
 
 
 def parse_variant(spec: str) -> tuple[float, dict[float, float]]:

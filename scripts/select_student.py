@@ -13,9 +13,9 @@ scenario at one target and seed. Candidates with a BLER above 1.2 x the target i
 any cell are out; of the rest, the pick has the best mean, over seeds and targets,
 of its worst scenario (then the fewest cells more than 0.5% below the teacher)::
 
-    python scripts/select_student.py --teacher training/models/teacher-labels-quick.onnx \
-        --candidate runs/distill-quick-dagger2/student-3x32.onnx \
-        --candidate runs/distill-quick-dagger2-s1/student-3x32.onnx --seeds 0 --workers 2
+    python scripts/select_student.py --teacher training/models/teacher-labels-long.onnx \
+        --candidate runs/distill-long-bursty-s0/student-3x32.onnx \
+        --candidate runs/distill-long-bursty-s1/student-3x32.onnx --seeds 0 --workers 2
 """
 
 from __future__ import annotations

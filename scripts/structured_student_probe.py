@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     """Train, report and export one structured student; 0 on success."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--teacher", type=Path,
-                        default=Path("training/models/teacher-labels-quick.onnx"))
+                        default=Path("training/models/teacher-labels-long.onnx"))
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--tau", type=float, default=0.01)

@@ -22,8 +22,8 @@ from training.evaluation_report import REPORT_FILES, format_report, write_report
 EXAMPLES = """examples:
   linkadapt evaluate --model runs/student-3x32.onnx
   linkadapt evaluate --model a.onnx --model b.onnx --scenarios mimo,cell-edge --workers 2
-  linkadapt evaluate --model student.onnx --model runs/teacher-quick-random/teacher.onnx \\
-      --reference teacher-labels-random:quick-s0 --json
+  linkadapt evaluate --model student.onnx --model training/models/teacher-labels-long.onnx \\
+      --reference teacher-labels-random:long-s0 --json
   linkadapt evaluate --model student.onnx --targets 0.05,0.1,0.2 --olla-steps 0.5,1
   linkadapt evaluate --model student.onnx --baselines olla:0.5,olla:1,illa,fixed:0,fixed:12
   linkadapt evaluate --model student.onnx --target-bler 0.1,0.02,0.3

@@ -17,7 +17,7 @@ from xapp.features import FEATURE_NAMES
 
 ROOT = Path(__file__).parents[2]
 probe = load_script("structured_student_probe")
-TEACHER = ROOT / "training" / "models" / "teacher-labels-quick.onnx"
+TEACHER = ROOT / "training" / "models" / "teacher-labels-long.onnx"
 
 
 def _dataset(tmp_path: Path, teacher_path: Path = TEACHER) -> Path:

@@ -19,7 +19,7 @@ randomized training mix (traffic model x slow or fast), which let fast-fading an
 bursty UEs run at 1.2-1.5x a 2% or 5% target: the small-packet kinds stayed under
 any target whatever the price and pulled it down, and the fast UEs of the mix are
 milder than a 120 km/h deployment with a 20-slot CSI period
-(``reports/teacher-labels-quick/README.md``).
+(``reports/teacher-labels-long/README.md``).
 """
 
 from __future__ import annotations
