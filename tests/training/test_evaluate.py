@@ -202,9 +202,9 @@ def test_scenario_lists_offer_only_names_that_are_accepted() -> None:
 def test_help_example_reference_is_a_name_the_pipeline_gives() -> None:
     from training.label_teacher.pipeline import LabelTeacherConfig
 
-    quick = LabelTeacherConfig(profile="quick")
+    committed = LabelTeacherConfig(profile="long")  # training/models/teacher-labels-long.onnx
     example = evaluate_command.EXAMPLES.split("--reference ")[1].split()[0]
-    assert example == f"{quick.model_id}:{quick.version}"
+    assert example == f"{committed.model_id}:{committed.version}"
 
 
 # --- the frontier -----------------------------------------------------------------
