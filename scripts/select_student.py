@@ -14,8 +14,8 @@ any cell are out; of the rest, the pick has the best mean, over seeds and target
 of its worst scenario (then the fewest cells more than 0.5% below the teacher)::
 
     python scripts/select_student.py --teacher training/models/teacher-labels-long.onnx \
-        --candidate runs/distill-long-bursty-s0/student-3x32.onnx \
-        --candidate runs/distill-long-bursty-s1/student-3x32.onnx --seeds 0 --workers 2
+        --candidate runs/distill-long-bursty2m-s0/student-3x32.onnx \
+        --candidate runs/distill-long-bursty2m-s1/student-3x32.onnx --seeds 0,1 --workers 2
 """
 
 from __future__ import annotations
