@@ -23,7 +23,7 @@ from xapp.errors import ModelRejected, ModelTooLarge
 from xapp.model_card import INPUT_NAME, OUTPUT_NAME, ModelCardError, load_model, read_model_card
 from xapp.policy import Policy
 from xapp.report_batch import ReportBatch
-from xapp.report_fields import FIELDS, Kind, ReportField
+from xapp.report_fields import CQI_HISTORY, FIELDS, Kind, ReportField
 
 _PROBE_ROWS: Final = 64
 _LATENCY_WARMUP: Final = 5
@@ -58,7 +58,8 @@ def probe_batch(n: int, rng: np.random.Generator,
     """Return ``n`` random, valid reports spanning both MCS tables and all CQIs.
 
     Every report carries a BLER target, log-uniform in ``target_range`` (as
-    :func:`xapp.features.observe` needs it: filled in).
+    :func:`xapp.features.observe` needs it: filled in), and 0 to
+    :data:`~xapp.report_fields.CQI_HISTORY` earlier CQI reports, each older than the last.
     """
     table = rng.integers(1, 3, n)
     max_mcs = nr_tables.max_mcs(table)
@@ -89,13 +90,19 @@ def probe_batch(n: int, rng: np.random.Generator,
         csi_period=rng.choice(features.CSI_PERIODS_SLOTS, n),
     )
     for field in FIELDS:  # a field added to the table is probed over its whole range
-        if field.name not in columns:
+        if field.name not in columns and field.kind is not Kind.CQI_HISTORY:
             columns[field.name] = _draw(field, rng, max_mcs)
     # Drawn last, so that the other columns keep the values they had before the target.
     # float32 values, as the wire carries them: every path then reads the same number.
     low, high = np.log(target_range)
     targets = np.exp(rng.uniform(low, high, n)).clip(*target_range)
     columns["target_bler"] = targets.astype(np.float32).astype(np.float64)
+    # Drawn after the target for the same reason: 0 to CQI_HISTORY earlier CSI reports.
+    history = CQI_HISTORY
+    held = np.arange(history) < rng.integers(0, history + 1, n)[:, None]
+    columns["cqi_history_cqi"] = np.where(held, rng.integers(0, 16, (n, history)), -1)
+    ages = columns["cqi_age"][:, None] + rng.integers(1, 200, (n, history)).cumsum(axis=1)
+    columns["cqi_history_age"] = np.where(held, ages, -1)
     return ReportBatch(**columns)
 
 

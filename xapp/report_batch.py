@@ -18,6 +18,7 @@ from xapp import nr_tables
 from xapp.report_fields import (
     BY_NAME,
     FIELDS,
+    NO_ENTRY,
     Kind,
     ReportField,
     of_kind,
@@ -79,10 +80,11 @@ else:
                    "__module__": __name__,
                    "__doc__": """Columnar batch of UE reports: one array per report field.
 
-    Columns are the names of :data:`xapp.report_fields.FIELDS`: ``(n,)`` arrays, and
-    ``(n, HARQ_HISTORY)`` for the HARQ entries. Absent optional values are encoded
-    in-band: NaN for measurements and for an absent BLER target, -1 for an absent MCS
-    and for unused HARQ slots.
+    Columns are the names of :data:`xapp.report_fields.FIELDS`: ``(n,)`` arrays,
+    ``(n, HARQ_HISTORY)`` for the HARQ entries and ``(n, CQI_HISTORY)`` for the CQI
+    history. Absent optional values are encoded in-band: NaN for measurements and for
+    an absent BLER target, -1 for an absent MCS and for unused HARQ and CQI history
+    slots.
     """},
         frozen=True, slots=True)
 
@@ -91,6 +93,7 @@ _MCS_TABLE_REASON: Final = "must be MCS_TABLE_QAM64 (1) or MCS_TABLE_QAM256 (2)"
 _MCS_REASON: Final = "must be a valid MCS index of the report's mcs_table"
 _BYTES_REASON: Final = "must be a finite, non-negative number of bytes"
 _HARQ_REASON: Final = "needs ack, an mcs valid in the report's mcs_table and age_slots >= 0"
+_CQI_HISTORY_REASON: Final = f"needs a cqi in 0..{nr_tables.MAX_CQI} and age_slots >= 0"
 _TABLE: Final = of_kind(Kind.MCS_TABLE)[0].name
 _INTS: Final = of_kind(Kind.INT)
 _LIMITED: Final = tuple((f, BY_NAME[f.not_above]) for f in FIELDS if f.not_above)
@@ -206,7 +209,10 @@ def _others_look_valid(batch: ReportBatch, harq_mcs: IntArray) -> bool:
         # NaN (absent) compares False both ways; an infinity is outside either bound.
         if ((values <= low) | (values >= high)).any():
             return False
-    return True
+    cqi = batch.cqi_history_cqi
+    if cqi.min() < NO_ENTRY or cqi.max() > nr_tables.MAX_CQI:
+        return False
+    return not ((cqi >= 0) & (batch.cqi_history_age < 0)).any()
 
 
 def _raise_first_problem(batch: ReportBatch) -> None:
@@ -249,6 +255,11 @@ def _raise_first_problem(batch: ReportBatch) -> None:
     rows, cols = np.nonzero(bad_entry)
     if rows.size:
         problems.append((int(rows[0]), f"harq[{int(cols[0])}]", _HARQ_REASON))
+    cqi = batch.cqi_history_cqi
+    rows, cols = np.nonzero((cqi < NO_ENTRY) | (cqi > nr_tables.MAX_CQI)
+                            | ((cqi >= 0) & (batch.cqi_history_age < 0)))
+    if rows.size:
+        problems.append((int(rows[0]), f"cqi_history[{int(cols[0])}]", _CQI_HISTORY_REASON))
     if problems:
         ue, field, reason = min(problems)
         raise ReportError(field, ue, reason)

@@ -29,6 +29,8 @@ from xapp import nr_tables
 
 HARQ_HISTORY: Final = 8
 """HARQ feedbacks a report carries, most recent first."""
+CQI_HISTORY: Final = 4
+"""Earlier CSI reports a report may carry, most recent first."""
 CSI_PERIODS_SLOTS: Final = (4, 5, 8, 10, 16, 20, 40, 80, 160, 320)
 """TS 38.331 CSI-ReportPeriodicityAndOffset."""
 MAX_PRBS: Final = 275  # TS 38.101-1 Table 5.3.2-1: at most 273 PRBs; headroom of the field
@@ -37,7 +39,7 @@ MAX_NUMEROLOGY: Final = 4  # TS 38.211 Table 4.2-1: mu = 0..4 for data channels
 MAX_COUNT: Final = 1_000_000
 """Upper bound of the slot ages and TB counters: far above any KPM window."""
 NO_ENTRY: Final = -1
-"""What every HARQ column holds in a history slot without an entry."""
+"""What every HARQ and CQI history column holds in a slot without an entry."""
 
 
 _FLOAT32: Final = struct.Struct("<f")
@@ -66,6 +68,8 @@ class Kind(Enum):
             in (0, 1)); NaN when absent.
         BYTES: a required non-negative integer, kept as float64.
         HARQ: a field of the report's ``HarqFeedback`` entries, one column each.
+        CQI_HISTORY: a field of the report's ``CqiReport`` entries (``cqi_history``),
+            one column each.
 
     """
 
@@ -77,6 +81,7 @@ class Kind(Enum):
     PROBABILITY = "probability"
     BYTES = "bytes"
     HARQ = "harq"
+    CQI_HISTORY = "cqi_history"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +90,11 @@ class ReportField:
 
     Attributes:
         name: the :class:`~xapp.report_batch.ReportBatch` column.
-        proto: the ``UeReport`` field (the ``HarqFeedback`` field for HARQ).
+        proto: the ``UeReport`` field (the ``HarqFeedback`` or ``CqiReport`` field of
+            an entry).
         wire: the little-endian dtype of its ``ReportColumns`` column.
         kind: how it is checked and stored (:class:`Kind`).
-        low: lowest valid value (INT, CHOICE and HARQ: as a JSON record is read).
+        low: lowest valid value (INT, CHOICE and entries: as a JSON record is read).
         high: highest valid value (for an MCS: of either table).
         absent: the value an absent field stands for; ``None``: the field is required.
         column: the ``ReportColumns`` field, where it differs from ``proto``.
@@ -116,8 +122,10 @@ class ReportField:
 
     @property
     def width(self) -> int:
-        """Values per UE: :data:`HARQ_HISTORY` for HARQ fields, else 1."""
-        return HARQ_HISTORY if self.kind is Kind.HARQ else 1
+        """Values per UE: :data:`HARQ_HISTORY` or :data:`CQI_HISTORY` for entries, else 1."""
+        if self.kind is Kind.HARQ:
+            return HARQ_HISTORY
+        return CQI_HISTORY if self.kind is Kind.CQI_HISTORY else 1
 
     @property
     def column_name(self) -> str:
@@ -169,6 +177,10 @@ FIELDS: Final[tuple[ReportField, ...]] = (
     # The operator's first-transmission BLER target of the UE's service; an absent one
     # is the service's default_target_bler (xapp.core fills it in before observe).
     ReportField("target_bler", "target_bler", _f4, Kind.PROBABILITY, 0, 1, absent=math.nan),
+    ReportField("cqi_history_cqi", "cqi", _i1, Kind.CQI_HISTORY, 0, nr_tables.MAX_CQI,
+                column="cqi_history_cqi"),
+    ReportField("cqi_history_age", "age_slots", _i4, Kind.CQI_HISTORY, 0, MAX_COUNT,
+                column="cqi_history_age_slots"),
 )
 """Every report field, in the order of the batch's columns and of ``ReportColumns``."""
 
@@ -185,9 +197,11 @@ def of_kind(*kinds: Kind) -> tuple[ReportField, ...]:
 SCALAR_ORDER: Final = tuple(f for kind in (Kind.MCS_TABLE, Kind.INT, Kind.CHOICE, Kind.MCS,
                                            Kind.BYTES, Kind.MEASUREMENT, Kind.PROBABILITY)
                            for f in of_kind(kind))
-"""The fields a report carries once (all but the HARQ entries), grouped by kind: the
+"""The fields a report carries once (all but the entries), grouped by kind: the
 integer columns first, then the float ones (the optional ones last: measurements, then
 the BLER target). The message paths read them in this order."""
 HARQ: Final = of_kind(Kind.HARQ)
 """The fields of a ``HarqFeedback`` entry."""
+CQI_ENTRY: Final = of_kind(Kind.CQI_HISTORY)
+"""The fields of a ``CqiReport`` entry (``cqi_history``)."""
 BY_NAME: Final = {f.name: f for f in FIELDS}

@@ -28,7 +28,16 @@ from xapp.report_batch import (
     ReportError,
     probability_reason,
 )
-from xapp.report_fields import BY_NAME, FIELDS, HARQ_HISTORY, NO_ENTRY, Kind, ReportField, float32
+from xapp.report_fields import (
+    BY_NAME,
+    CQI_HISTORY,
+    FIELDS,
+    HARQ_HISTORY,
+    NO_ENTRY,
+    Kind,
+    ReportField,
+    float32,
+)
 
 __all__ = ["batch_from_records", "ue_ids_from_records"]
 
@@ -88,14 +97,15 @@ def batch_from_records(reports: Sequence[Mapping[str, Any]]) -> ReportBatch:
     """Build a validated :class:`ReportBatch` from reports given as mappings.
 
     Keys are the proto field names (``wideband_cqi``, ``harq`` as a list of
-    ``{"ack", "mcs", "age_slots", "initial"}`` ...); ``mcs_table`` may be the enum
+    ``{"ack", "mcs", "age_slots", "initial"}``, ``cqi_history`` as a list of
+    ``{"cqi", "age_slots"}`` ...); ``mcs_table`` may be the enum
     name or number. Raises :class:`ReportError` naming the first bad field.
     """
     n = len(reports)
     cols: dict[str, Any] = {}
     for f in FIELDS:
-        if f.kind is Kind.HARQ:
-            cols[f.name] = np.full((n, HARQ_HISTORY), NO_ENTRY, dtype=np.int64)
+        if f.width > 1:
+            cols[f.name] = np.full((n, f.width), NO_ENTRY, dtype=np.int64)
         else:
             cols[f.name] = np.zeros(n, dtype=np.float64 if f.is_float else np.int64)
     for ue, report in enumerate(reports):
@@ -135,6 +145,7 @@ def _read_record(report: Mapping[str, Any], ue: int, cols: dict[str, Any]) -> No
     for f in _PROBABILITIES:
         cols[f.name][ue] = _optional_probability(report, f, ue)
     _fill_harq(report.get("harq") or [], ue, top_mcs, cols)
+    _fill_cqi_history(report.get("cqi_history") or [], ue, cols)
 
 
 def ue_ids_from_records(reports: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -151,15 +162,22 @@ def ue_ids_from_records(reports: Sequence[Mapping[str, Any]]) -> list[int]:
     return ids
 
 
-def _fill_harq(entries: Any, ue: int, top_mcs: int, cols: dict[str, Any]) -> None:
+def _entries(entries: Any, name: str, what: str, most: int, ue: int) -> Sequence[Any]:
+    """The list of entries ``name`` of a record, checked to be a list of at most ``most``."""
     if not isinstance(entries, Sequence) or isinstance(entries, str | bytes):
-        raise ReportError("harq", ue, "must be a list of HARQ feedback entries")
-    if len(entries) > HARQ_HISTORY:
-        raise ReportError("harq", ue, f"carries at most {HARQ_HISTORY} entries, got {len(entries)}")
+        raise ReportError(name, ue, f"must be a list of {what}")
+    if len(entries) > most:
+        raise ReportError(name, ue, f"carries at most {most} entries, got {len(entries)}")
     for k, entry in enumerate(entries):
-        where = f"harq[{k}]"
         if not isinstance(entry, Mapping):
-            raise ReportError(where, ue, "must be an object")
+            raise ReportError(f"{name}[{k}]", ue, "must be an object")
+    return entries
+
+
+def _fill_harq(entries: Any, ue: int, top_mcs: int, cols: dict[str, Any]) -> None:
+    for k, entry in enumerate(_entries(entries, "harq", "HARQ feedback entries", HARQ_HISTORY,
+                                       ue)):
+        where = f"harq[{k}]"
         ack = _required(entry, "ack", ue, f"{where}.")
         if not isinstance(ack, bool):
             raise ReportError(f"{where}.ack", ue, "must be true or false")
@@ -173,3 +191,14 @@ def _fill_harq(entries: Any, ue: int, top_mcs: int, cols: dict[str, Any]) -> Non
         if not isinstance(initial, bool):
             raise ReportError(f"{where}.initial", ue, "must be true or false")
         cols["harq_initial"][ue, k] = int(initial)
+
+
+def _fill_cqi_history(entries: Any, ue: int, cols: dict[str, Any]) -> None:
+    for k, entry in enumerate(_entries(entries, "cqi_history", "CQI reports", CQI_HISTORY, ue)):
+        where = f"cqi_history[{k}]."
+        for f in _CQI_ENTRY:
+            cols[f.name][ue, k] = _integer(_required(entry, f.proto, ue, where),
+                                           f"{where}{f.proto}", ue, f.low, f.high)
+
+
+_CQI_ENTRY: Final = tuple(f for f in FIELDS if f.kind is Kind.CQI_HISTORY)

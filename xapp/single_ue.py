@@ -33,7 +33,7 @@ from typing import Any, Final
 import numpy as np
 
 from xapp import features, nr_tables
-from xapp.report_fields import HARQ_HISTORY, SCALAR_ORDER, UE_ID_PROTO, Kind
+from xapp.report_fields import CQI_HISTORY, HARQ_HISTORY, SCALAR_ORDER, UE_ID_PROTO, Kind
 
 # Everything below is derived from the field table once, at import: per report, the
 # checks are a few C-level calls over precomputed positions and bounds.
@@ -83,6 +83,7 @@ _INPUTS: Final = itemgetter(*(_POSITION[name] for name in (
     "mcs_table", "cqi", "cqi_age", "rank", "tb_total", "tb_errors", "prbs", "tx_antennas",
     "numerology", "csi_period", "buffer_bytes")))
 _READ_ENTRY: Final = attrgetter("ack", "mcs", "age_slots")  # `initial` is no feature
+_READ_CQI_ENTRY: Final = attrgetter("cqi", "age_slots")
 _MAX_MCS: Final = (nr_tables.max_mcs(nr_tables.QAM64), nr_tables.max_mcs(nr_tables.QAM256))
 _CQI_TO_MCS: Final = nr_tables.CQI_TO_MCS.tolist()
 _CQI_EFFICIENCY: Final = nr_tables.CQI_EFFICIENCY.tolist()
@@ -171,6 +172,8 @@ def observe_one(report: Any, default_target: float,
     harq = _harq_features(report.harq, top, _CQI_TO_MCS[table - 1][values[_CQI_AT]])
     if harq is None:
         return None
+    if report.cqi_history and not _cqi_history_ok(report.cqi_history):
+        return None
     row = _row(_INPUTS(values), last, measured, present, harq)
     row.append(_log(target))
     return row, table, values[-1]
@@ -195,6 +198,18 @@ def _harq_features(entries: Any, top: int,
             deltas[k] = mcs - cqi_mcs
             log_ages[k] = _LOG1P[age] if age < _TABLE_SIZE else _log1p(age)
     return acks, deltas, log_ages
+
+
+def _cqi_history_ok(entries: Any) -> bool:
+    """True if every ``cqi_history`` entry is complete and in range (no feature reads them)."""
+    if len(entries) > CQI_HISTORY:
+        return False
+    for entry in entries:
+        cqi, age = _READ_CQI_ENTRY(entry)
+        if cqi > nr_tables.MAX_CQI or not (cqi or entry.HasField("cqi")) or not (
+                age or entry.HasField("age_slots")):
+            return False
+    return True
 
 
 def _row(inputs: tuple[Any, ...], last: int, measured: tuple[float, ...], present: list[bool],

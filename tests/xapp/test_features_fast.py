@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from xapp import features, nr_tables, report_batch
 from xapp.columns import COLUMNS
 from xapp.features import HARQ_HISTORY, NUM_FEATURES, ReportBatch
+from xapp.report_fields import CQI_HISTORY
 
 
 def reference_observe(batch: ReportBatch) -> np.ndarray:
@@ -75,6 +76,8 @@ def valid_batches(draw: Any, max_size: int = 64) -> ReportBatch:
     max_mcs = nr_tables.MAX_MCS[table - 1]
     used = np.arange(HARQ_HISTORY) < rng.integers(0, HARQ_HISTORY + 1, n)[:, None]
     shape = (n, HARQ_HISTORY)
+    history = (n, CQI_HISTORY)
+    held = np.arange(CQI_HISTORY) < rng.integers(0, CQI_HISTORY + 1, n)[:, None]
     tb_total = pick([0, 1, 7, 100, 1_000_000])
     floats = np.concatenate([rng.uniform(-200, 200, 8), [0.0, -0.0, 1e-30, 3.4e38, np.nan]])
     batch = ReportBatch(
@@ -99,6 +102,8 @@ def valid_batches(draw: Any, max_size: int = 64) -> ReportBatch:
         # observe needs the target filled in; the edges, float32 values (the wire's) and not
         target_bler=pick([1e-30, 1e-6, 0.01, np.float32(0.02), 0.1, 0.3, 0.5,
                           1 - 2.0**-24, *np.exp(rng.uniform(np.log(1e-3), np.log(0.999), 4))]),
+        cqi_history_cqi=np.where(held, rng.integers(0, 16, history), -1),
+        cqi_history_age=np.where(held, pick([0, 1, 9, 40, 999, 1_000_000], history), -1),
     )
     dtypes = draw(st.sampled_from(["int64", "simulator", "wire", "int8 ages"]))
     if dtypes == "simulator":  # small ints for the HARQ history
@@ -175,7 +180,7 @@ def test_quick_check_never_accepts_a_bad_batch(batch: ReportBatch, data: Any) ->
     n = len(batch)
     ue = data.draw(st.integers(0, n - 1))
     kind = data.draw(st.sampled_from(["column", "harq", "tb_errors", "last_mcs_table2",
-                                      "harq_mcs_table2"]))
+                                      "harq_mcs_table2", "cqi_history"]))
     if kind == "column":
         name, values = data.draw(st.sampled_from(_BREAKS))
         column = columns[name].astype(np.float64 if name.startswith(("ss_", "buffer", "target"))
@@ -202,6 +207,15 @@ def test_quick_check_never_accepts_a_bad_batch(batch: ReportBatch, data: Any) ->
         columns["harq_mcs"][ue, k] = 28
         columns["harq_ack"][ue, k] = 1
         columns["harq_age"][ue, k] = 0
+    elif kind == "cqi_history":
+        k = data.draw(st.integers(0, CQI_HISTORY - 1))
+        field, value = data.draw(st.sampled_from([
+            ("cqi_history_cqi", -2), ("cqi_history_cqi", 16), ("cqi_history_age", -1)]))
+        for name in ("cqi_history_cqi", "cqi_history_age"):
+            columns[name] = columns[name].astype(np.int64)
+        columns["cqi_history_cqi"][ue, k] = 7
+        columns["cqi_history_age"][ue, k] = 3
+        columns[field][ue, k] = value
     elif kind == "tb_errors":
         columns["tb_total"][ue] = 5
         columns["tb_errors"][ue] = 6

@@ -23,8 +23,10 @@ def records() -> list[dict]:
         harq = [{"ack": bool(rng.integers(2)), "mcs": int(rng.integers(0, 28)),
                  "age_slots": int(rng.integers(0, 9)), **({"initial": False} if k % 2 else {})}
                 for k in range(int(rng.integers(0, 9)))]
+        history = [{"cqi": int(rng.integers(0, 16)), "age_slots": 10 * (k + 1)}
+                   for k in range(int(rng.integers(0, 5)))]
         rec = report(ue_id=i, mcs_table=table, wideband_cqi=int(rng.integers(0, 16)),
-                     harq=harq, numerology=int(rng.integers(0, 3)),
+                     harq=harq, cqi_history=history, numerology=int(rng.integers(0, 3)),
                      tb_initial_errors=int(rng.integers(0, 3)), cqi_age_slots=int(i % 3))
         for optional in ("last_mcs", "ss_sinr_db", "ss_rsrp_dbm"):
             if rng.uniform() < 0.3:
@@ -54,6 +56,10 @@ def test_proto_conversion_matches_the_contract_converter() -> None:
     (lambda r: setattr(r, "csi_period_slots", 7), "csi_period_slots", 2),
     (lambda r: r.harq[1].ClearField("mcs"), "harq[1].mcs", 2),
     (lambda r: r.harq.extend([r.harq[0]] * 8), "harq", 2),
+    (lambda r: r.cqi_history.add(age_slots=12), "cqi_history[0].cqi", 2),
+    (lambda r: r.cqi_history.add(cqi=0), "cqi_history[0].age_slots", 2),
+    (lambda r: r.cqi_history.add(cqi=16, age_slots=12), "cqi_history[0]", 2),
+    (lambda r: r.cqi_history.extend([pb.CqiReport(cqi=3, age_slots=9)] * 5), "cqi_history", 2),
     (lambda r: setattr(r, "mcs_table", 0), "mcs_table", 2),
 ])
 def test_bad_reports_name_field_and_ue(change, field: str, ue: int) -> None:

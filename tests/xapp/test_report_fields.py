@@ -9,15 +9,27 @@ from xapp import nr_tables
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp.columns import COLUMNS
 from xapp.report_batch import ReportBatch
-from xapp.report_fields import FIELDS, HARQ, SCALAR_ORDER, UE_ID_PROTO, Kind
+from xapp.report_fields import (
+    CQI_ENTRY,
+    CQI_HISTORY,
+    FIELDS,
+    HARQ,
+    HARQ_HISTORY,
+    SCALAR_ORDER,
+    UE_ID_PROTO,
+    Kind,
+)
 
-_REPEATED = "harq"
+_REPEATED = {"harq", "cqi_history"}
 
 
 def test_every_ue_report_field_is_in_the_table_and_back() -> None:
-    proto = set(pb.UeReport.DESCRIPTOR.fields_by_name) - {UE_ID_PROTO, _REPEATED}
+    proto = set(pb.UeReport.DESCRIPTOR.fields_by_name) - {UE_ID_PROTO, *_REPEATED}
     assert {f.proto for f in SCALAR_ORDER} == proto
     assert {f.proto for f in HARQ} == set(pb.HarqFeedback.DESCRIPTOR.fields_by_name)
+    assert {f.proto for f in CQI_ENTRY} == set(pb.CqiReport.DESCRIPTOR.fields_by_name)
+    assert [f.width for f in HARQ] == [HARQ_HISTORY] * len(HARQ)
+    assert [f.width for f in CQI_ENTRY] == [CQI_HISTORY] * len(CQI_ENTRY)
 
 
 def test_every_report_column_is_in_the_table_with_its_width() -> None:
@@ -44,7 +56,7 @@ def test_the_batch_has_one_column_per_field_in_table_order() -> None:
 def test_scalar_order_keeps_each_kind_together_integers_first() -> None:
     kinds = [f.kind for f in SCALAR_ORDER]
     assert kinds == sorted(kinds, key=[*dict.fromkeys(kinds)].index)
-    assert Kind.HARQ not in kinds
+    assert Kind.HARQ not in kinds and Kind.CQI_HISTORY not in kinds
     floats = [f.is_float for f in SCALAR_ORDER]
     assert floats == sorted(floats)
 

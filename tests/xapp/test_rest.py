@@ -63,6 +63,11 @@ def test_decisions_health_and_model_lifecycle(start_service) -> None:
     ([report(buffer_bytes=-5)], {}, 422, "buffer_bytes", 0),
     ([report(), report(), report(rank_indicator=None)], {}, 422, "rank_indicator", 2),
     ([report(harq=[{"ack": True, "mcs": 40, "age_slots": 1}])], {}, 422, "harq[0].mcs", 0),
+    ([report(), report(cqi_history=[{"cqi": 9, "age_slots": 12}, {"cqi": 16, "age_slots": 22}])],
+     {}, 422, "cqi_history[1].cqi", 1),
+    ([report(cqi_history=[{"cqi": 9}])], {}, 422, "cqi_history[0].age_slots", 0),
+    ([report(cqi_history=[{"cqi": 9, "age_slots": 12}] * 5)], {}, 422, "cqi_history", 0),
+    ([report(cqi_history={"cqi": 9})], {}, 422, "cqi_history", 0),
     ([report()], {"schema_version": 7}, 422, "schema_version", -1),
     ([report()] * 9, {}, 413, "", -1),
     # Wrong JSON types: refused, never a 500 (and true is no table number).

@@ -45,6 +45,8 @@ def reports(draw: Any) -> pb.UeReport:
     harq = [{"ack": draw(st.booleans()), "mcs": pick(0, 1, 13, top),
              "age_slots": pick(0, 1, 7, 999, 1_000_000), "initial": draw(st.booleans())}
             for _ in range(draw(st.integers(0, 8)))]
+    history = [{"cqi": pick(0, 1, 9, 15), "age_slots": pick(0, 1, 40, 1_000_000)}
+               for _ in range(draw(st.integers(0, 4)))]
     total = pick(0, 1, 30, 1_000_000)
     record = report(
         ue_id=draw(st.integers(0, 2**64 - 1)),
@@ -64,11 +66,12 @@ def reports(draw: Any) -> pb.UeReport:
         csi_period_slots=pick(4, 5, 20, 320),
         target_bler=pick(0.01, 0.02, 0.1, 0.3, 0.123456789),
         harq=harq,
+        cqi_history=history,
     )
     for name in ("last_mcs", "ss_sinr_db", "ss_rsrp_dbm", "target_bler"):
         if draw(st.booleans()):
             del record[name]
-    mishap = draw(st.integers(0, 9))
+    mishap = draw(st.integers(0, 10))
     if mishap == 0:  # a required field absent
         del record[pick("wideband_cqi", "numerology", "buffer_bytes", "mcs_table",
                         "tb_initial_errors")]
@@ -77,6 +80,15 @@ def reports(draw: Any) -> pb.UeReport:
         del entry[pick("ack", "mcs", "age_slots", "initial")]
         if len(harq) == 8 and draw(st.booleans()):
             harq.append(dict(harq[0]))
+    elif mishap == 3 and history:  # a CQI history entry incomplete or out of range, or a 5th
+        entry = history[draw(st.integers(0, len(history) - 1))]
+        change = pick("no cqi", "no age", "cqi 16", "fifth")
+        if change == "cqi 16":
+            entry["cqi"] = 16
+        elif change == "fifth":
+            history.extend([dict(entry)] * (5 - len(history)))
+        else:
+            del entry["cqi" if change == "no cqi" else "age_slots"]
     elif mishap == 2:
         if table == 2 and draw(st.booleans()):  # MCS 28 exists in the 64QAM table only
             if harq and draw(st.booleans()):

@@ -8,7 +8,8 @@ highest CQI whose 10%-BLER threshold its estimated effective SINR reaches
 transport block [...] could be received with a transport block error probability
 not exceeding 0.1"). The estimate carries a Gaussian error (``cqi_error_db``). The
 report reaches the gNB ``csi_delay`` slots later; until then the gNB keeps the
-previous one.
+previous one. The gNB also keeps the reports it held before
+(:data:`~xapp.report_fields.CQI_HISTORY` of them), which a UE report carries.
 
 The effective SINR uses EESM with one beta per modulation order (the mean over
 that modulation's CQI-table entries) rather than one per CQI entry: four
@@ -27,6 +28,7 @@ from training.sim import bler
 from training.sim.channel import Channel, ChannelState
 from training.sim.config import MAX_LAYERS, LinkConfig
 from xapp import nr_tables
+from xapp.report_fields import CQI_HISTORY, NO_ENTRY
 
 _RING: Final = 16  # > largest CSI delay (8 slots)
 # Snapshots kept per UE, by CSI occasion: the one the gNB sees and the newer ones in flight,
@@ -57,6 +59,9 @@ class CsiReporter:
         cqi: wideband CQI 0..15.
         rank: rank indicator 1..4.
         measured_slot: slot of the CSI reference resource of that report.
+        history_cqi, history_slot: ``(n, CQI_HISTORY)`` int64, the reports the gNB
+            held before the current one, most recent first: their CQI (-1 where none
+            yet) and measured slot. Replaced when they change, never modified in place.
     """
 
     def __init__(self, cfg: LinkConfig, channel: Channel, rng: np.random.Generator) -> None:
@@ -91,6 +96,8 @@ class CsiReporter:
         self.rank = self._ring_rank[seen, self._rows]
         self.measured_slot = self._ring_slot[seen, self._rows]
         self.snapshots: CsiSnapshots | None = None
+        self.history_cqi = np.full((n, CQI_HISTORY), NO_ENTRY, dtype=np.int64)
+        self.history_slot = np.zeros((n, CQI_HISTORY), dtype=np.int64)
 
     def enable_snapshots(self) -> CsiSnapshots:
         """Start keeping the channel state of every measurement (:class:`CsiSnapshots`).
@@ -145,9 +152,23 @@ class CsiReporter:
         self._ring_rank[k] = self._latest_rank
         self._ring_slot[k] = self._latest_slot
         seen = (slot - self._delay) % _RING
+        measured_slot = self._ring_slot[seen, self._rows]
+        arrived = np.flatnonzero(measured_slot != self.measured_slot)
+        if arrived.size:  # the report held until now joins the history
+            self.history_cqi = _pushed(self.history_cqi, arrived, self.cqi)
+            self.history_slot = _pushed(self.history_slot, arrived, self.measured_slot)
         self.cqi = self._ring_cqi[seen, self._rows]
         self.rank = self._ring_rank[seen, self._rows]
-        self.measured_slot = self._ring_slot[seen, self._rows]
+        self.measured_slot = measured_slot
+
+
+def _pushed(history: npt.NDArray[np.int64], rows: npt.NDArray[np.int64],
+            newest: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """A copy of ``history`` whose ``rows`` moved one place back, ``newest[rows]`` first."""
+    out = history.copy()
+    out[rows, 1:] = history[rows, :-1]
+    out[rows, 0] = newest[rows]
+    return out
 
 
 class CsiSnapshots:

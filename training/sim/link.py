@@ -46,6 +46,7 @@ from training.sim.csi import CsiReporter
 from training.sim.outcome import Kpis, SlotOutcome
 from xapp import nr_tables
 from xapp.features import HARQ_HISTORY, KPM_WINDOW_SLOTS, IntArray, ReportBatch
+from xapp.report_fields import NO_ENTRY
 
 _FREE: Final = 0
 _IN_FLIGHT: Final = 1
@@ -168,6 +169,9 @@ class LinkSimulator:
             # float32 values, as the wire carries them: the emulator's service then
             # observes the very number the simulator does (log of the same float64).
             target_bler=self._target_bler,
+            cqi_history_cqi=self.csi.history_cqi,
+            cqi_history_age=np.where(self.csi.history_cqi >= 0,
+                                     self.slot - self.csi.history_slot, NO_ENTRY),
         )
 
     def _states(self) -> npt.NDArray[np.int8]:

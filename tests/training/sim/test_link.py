@@ -84,6 +84,30 @@ def test_cqi_seen_by_the_gnb_is_delayed_and_periodic() -> None:
         assert (age < delay + period).all()
 
 
+def test_reports_carry_the_cqi_reports_the_gnb_held_before() -> None:
+    """Each new CSI report pushes the one it replaces to the front of the history."""
+    sim = _sim(n=64)
+    period = int(sim.cfg.csi_period[0])
+    held: list[list[tuple[int, int]]] = [[] for _ in range(sim.n)]  # (cqi, measured slot)
+    current = [(int(c), int(sim.slot - a)) for c, a in zip(sim.reports.cqi, sim.reports.cqi_age,
+                                                           strict=True)]
+    for _ in range(6 * period):
+        sim.step(np.full(sim.n, 5))
+        r = sim.reports
+        for ue in range(sim.n):
+            now = (int(r.cqi[ue]), int(sim.slot - r.cqi_age[ue]))
+            if now[1] != current[ue][1]:
+                held[ue].insert(0, current[ue])
+                current[ue] = now
+            want = held[ue][:4]
+            got_cqi = r.cqi_history_cqi[ue].tolist()
+            got_age = r.cqi_history_age[ue].tolist()
+            assert got_cqi == [c for c, _ in want] + [-1] * (4 - len(want))
+            assert got_age == [sim.slot - m for _, m in want] + [-1] * (4 - len(want))
+    assert min(len(h) for h in held) >= 4  # every UE's history filled up
+    assert (np.diff(sim.reports.cqi_history_age, axis=1) == period).all()
+
+
 def test_common_random_numbers_same_channel_whatever_the_policy() -> None:
     cfg = config.scenario("high-mobility").config(64)
     a, b = LinkSimulator(cfg, 11), LinkSimulator(cfg, 11)

@@ -37,8 +37,16 @@ class HarqFeedback(_message.Message):
     initial: bool
     def __init__(self, ack: _Optional[bool] = ..., mcs: _Optional[int] = ..., age_slots: _Optional[int] = ..., initial: _Optional[bool] = ...) -> None: ...
 
+class CqiReport(_message.Message):
+    __slots__ = ("cqi", "age_slots")
+    CQI_FIELD_NUMBER: _ClassVar[int]
+    AGE_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    cqi: int
+    age_slots: int
+    def __init__(self, cqi: _Optional[int] = ..., age_slots: _Optional[int] = ...) -> None: ...
+
 class UeReport(_message.Message):
-    __slots__ = ("ue_id", "mcs_table", "wideband_cqi", "cqi_age_slots", "rank_indicator", "harq", "tb_initial_total", "tb_initial_errors", "last_mcs", "ss_sinr_db", "ss_rsrp_dbm", "buffer_bytes", "allocated_prbs", "num_tx_antennas", "numerology", "csi_period_slots", "target_bler")
+    __slots__ = ("ue_id", "mcs_table", "wideband_cqi", "cqi_age_slots", "rank_indicator", "harq", "tb_initial_total", "tb_initial_errors", "last_mcs", "ss_sinr_db", "ss_rsrp_dbm", "buffer_bytes", "allocated_prbs", "num_tx_antennas", "numerology", "csi_period_slots", "target_bler", "cqi_history")
     UE_ID_FIELD_NUMBER: _ClassVar[int]
     MCS_TABLE_FIELD_NUMBER: _ClassVar[int]
     WIDEBAND_CQI_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +64,7 @@ class UeReport(_message.Message):
     NUMEROLOGY_FIELD_NUMBER: _ClassVar[int]
     CSI_PERIOD_SLOTS_FIELD_NUMBER: _ClassVar[int]
     TARGET_BLER_FIELD_NUMBER: _ClassVar[int]
+    CQI_HISTORY_FIELD_NUMBER: _ClassVar[int]
     ue_id: int
     mcs_table: McsTable
     wideband_cqi: int
@@ -73,10 +82,11 @@ class UeReport(_message.Message):
     numerology: int
     csi_period_slots: int
     target_bler: float
-    def __init__(self, ue_id: _Optional[int] = ..., mcs_table: _Optional[_Union[McsTable, str]] = ..., wideband_cqi: _Optional[int] = ..., cqi_age_slots: _Optional[int] = ..., rank_indicator: _Optional[int] = ..., harq: _Optional[_Iterable[_Union[HarqFeedback, _Mapping]]] = ..., tb_initial_total: _Optional[int] = ..., tb_initial_errors: _Optional[int] = ..., last_mcs: _Optional[int] = ..., ss_sinr_db: _Optional[float] = ..., ss_rsrp_dbm: _Optional[float] = ..., buffer_bytes: _Optional[int] = ..., allocated_prbs: _Optional[int] = ..., num_tx_antennas: _Optional[int] = ..., numerology: _Optional[int] = ..., csi_period_slots: _Optional[int] = ..., target_bler: _Optional[float] = ...) -> None: ...
+    cqi_history: _containers.RepeatedCompositeFieldContainer[CqiReport]
+    def __init__(self, ue_id: _Optional[int] = ..., mcs_table: _Optional[_Union[McsTable, str]] = ..., wideband_cqi: _Optional[int] = ..., cqi_age_slots: _Optional[int] = ..., rank_indicator: _Optional[int] = ..., harq: _Optional[_Iterable[_Union[HarqFeedback, _Mapping]]] = ..., tb_initial_total: _Optional[int] = ..., tb_initial_errors: _Optional[int] = ..., last_mcs: _Optional[int] = ..., ss_sinr_db: _Optional[float] = ..., ss_rsrp_dbm: _Optional[float] = ..., buffer_bytes: _Optional[int] = ..., allocated_prbs: _Optional[int] = ..., num_tx_antennas: _Optional[int] = ..., numerology: _Optional[int] = ..., csi_period_slots: _Optional[int] = ..., target_bler: _Optional[float] = ..., cqi_history: _Optional[_Iterable[_Union[CqiReport, _Mapping]]] = ...) -> None: ...
 
 class ReportColumns(_message.Message):
-    __slots__ = ("num_ues", "ue_id", "mcs_table", "wideband_cqi", "cqi_age_slots", "rank_indicator", "harq_ack", "harq_mcs", "harq_age_slots", "harq_initial", "tb_initial_total", "tb_initial_errors", "last_mcs", "ss_sinr_db", "ss_rsrp_dbm", "buffer_bytes", "allocated_prbs", "num_tx_antennas", "numerology", "csi_period_slots", "target_bler")
+    __slots__ = ("num_ues", "ue_id", "mcs_table", "wideband_cqi", "cqi_age_slots", "rank_indicator", "harq_ack", "harq_mcs", "harq_age_slots", "harq_initial", "tb_initial_total", "tb_initial_errors", "last_mcs", "ss_sinr_db", "ss_rsrp_dbm", "buffer_bytes", "allocated_prbs", "num_tx_antennas", "numerology", "csi_period_slots", "target_bler", "cqi_history_cqi", "cqi_history_age_slots")
     NUM_UES_FIELD_NUMBER: _ClassVar[int]
     UE_ID_FIELD_NUMBER: _ClassVar[int]
     MCS_TABLE_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +108,8 @@ class ReportColumns(_message.Message):
     NUMEROLOGY_FIELD_NUMBER: _ClassVar[int]
     CSI_PERIOD_SLOTS_FIELD_NUMBER: _ClassVar[int]
     TARGET_BLER_FIELD_NUMBER: _ClassVar[int]
+    CQI_HISTORY_CQI_FIELD_NUMBER: _ClassVar[int]
+    CQI_HISTORY_AGE_SLOTS_FIELD_NUMBER: _ClassVar[int]
     num_ues: int
     ue_id: bytes
     mcs_table: bytes
@@ -119,7 +131,9 @@ class ReportColumns(_message.Message):
     numerology: bytes
     csi_period_slots: bytes
     target_bler: bytes
-    def __init__(self, num_ues: _Optional[int] = ..., ue_id: _Optional[bytes] = ..., mcs_table: _Optional[bytes] = ..., wideband_cqi: _Optional[bytes] = ..., cqi_age_slots: _Optional[bytes] = ..., rank_indicator: _Optional[bytes] = ..., harq_ack: _Optional[bytes] = ..., harq_mcs: _Optional[bytes] = ..., harq_age_slots: _Optional[bytes] = ..., harq_initial: _Optional[bytes] = ..., tb_initial_total: _Optional[bytes] = ..., tb_initial_errors: _Optional[bytes] = ..., last_mcs: _Optional[bytes] = ..., ss_sinr_db: _Optional[bytes] = ..., ss_rsrp_dbm: _Optional[bytes] = ..., buffer_bytes: _Optional[bytes] = ..., allocated_prbs: _Optional[bytes] = ..., num_tx_antennas: _Optional[bytes] = ..., numerology: _Optional[bytes] = ..., csi_period_slots: _Optional[bytes] = ..., target_bler: _Optional[bytes] = ...) -> None: ...
+    cqi_history_cqi: bytes
+    cqi_history_age_slots: bytes
+    def __init__(self, num_ues: _Optional[int] = ..., ue_id: _Optional[bytes] = ..., mcs_table: _Optional[bytes] = ..., wideband_cqi: _Optional[bytes] = ..., cqi_age_slots: _Optional[bytes] = ..., rank_indicator: _Optional[bytes] = ..., harq_ack: _Optional[bytes] = ..., harq_mcs: _Optional[bytes] = ..., harq_age_slots: _Optional[bytes] = ..., harq_initial: _Optional[bytes] = ..., tb_initial_total: _Optional[bytes] = ..., tb_initial_errors: _Optional[bytes] = ..., last_mcs: _Optional[bytes] = ..., ss_sinr_db: _Optional[bytes] = ..., ss_rsrp_dbm: _Optional[bytes] = ..., buffer_bytes: _Optional[bytes] = ..., allocated_prbs: _Optional[bytes] = ..., num_tx_antennas: _Optional[bytes] = ..., numerology: _Optional[bytes] = ..., csi_period_slots: _Optional[bytes] = ..., target_bler: _Optional[bytes] = ..., cqi_history_cqi: _Optional[bytes] = ..., cqi_history_age_slots: _Optional[bytes] = ...) -> None: ...
 
 class DecisionRequest(_message.Message):
     __slots__ = ("schema_version", "cell_id", "slot", "reports", "columns", "columnar_response")
