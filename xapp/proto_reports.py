@@ -55,7 +55,6 @@ assert _MEASURED == tuple(range(_MEASURED[0], _MEASURED[-1] + 1))  # one span
 _PRESENCE: Final = tuple((j, f.proto, f.absent) for j, f in enumerate(SCALAR_ORDER))
 
 
-
 class _Group(NamedTuple):
     """A repeated entry field of ``UeReport`` and how its entries are read and written.
 
