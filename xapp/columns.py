@@ -26,7 +26,7 @@ import numpy.typing as npt
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp.errors import InvalidRequest
 from xapp.report_batch import ReportBatch, validate
-from xapp.report_fields import FIELDS, UE_ID_WIRE
+from xapp.report_fields import FIELDS, NO_ENTRY, UE_ID_WIRE, Kind
 
 
 class Column(NamedTuple):
@@ -53,6 +53,8 @@ UE_ID_DTYPE: Final = UE_ID_WIRE
 # What decode_columns reads per column, as plain tuples (it runs on every request).
 _DECODE: Final = tuple(
     (f.column_name, f.name, f.wire, f.width, f.is_float) for f in FIELDS)
+# Columns a request may leave empty: the CQI history, as a report may come without it.
+_MAY_BE_EMPTY: Final = frozenset(f.column_name for f in FIELDS if f.kind is Kind.CQI_HISTORY)
 
 
 def encode_columns(
@@ -77,6 +79,8 @@ def encode_columns(
 def decode_columns(message: Any) -> tuple[npt.NDArray[np.uint64], ReportBatch]:
     """Decode a ``ReportColumns`` message into UE ids and a validated :class:`ReportBatch`.
 
+    The CQI history columns may be empty: no UE carries a history.
+
     Raises:
         InvalidRequest: a column does not hold ``num_ues`` values (the field is
             ``columns.<name>``).
@@ -89,6 +93,9 @@ def decode_columns(message: Any) -> tuple[npt.NDArray[np.uint64], ReportBatch]:
     for field, batch_name, wire, width, as_float in _DECODE:
         data = getattr(message, field)
         if len(data) != n * width * wire.itemsize:
+            if not data and field in _MAY_BE_EMPTY:  # no UE has one
+                cols[batch_name] = np.full((n, width), NO_ENTRY, dtype=wire)
+                continue
             _checked(data, field, wire, n * width)  # raises, naming the column
         values = np.frombuffer(data, wire)
         if width != 1:

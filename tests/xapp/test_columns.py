@@ -67,6 +67,23 @@ def test_wrong_lengths_name_the_column() -> None:
         decode_columns(wire)
 
 
+def test_empty_cqi_history_columns_mean_no_history() -> None:
+    """A sender without CQI history leaves its two columns empty: the same as all -1."""
+    batch = probe_batch(5, np.random.default_rng(0))
+    none = features.ReportBatch(**{**{k: getattr(batch, k) for k in batch.__slots__},
+                                   "cqi_history_cqi": np.full((5, 4), -1),
+                                   "cqi_history_age": np.full((5, 4), -1)})
+    explicit = decode_columns(encode_columns(none))[1]
+    wire = encode_columns(batch)
+    wire.ClearField("cqi_history_cqi")
+    wire.ClearField("cqi_history_age_slots")
+    same_batch(decode_columns(wire)[1], explicit)
+    assert (batch.cqi_history_cqi >= 0).any()
+    wire.cqi_history_cqi = encode_columns(batch).cqi_history_cqi  # CQIs without their ages
+    with pytest.raises(features.ReportError, match=r"cqi_history\[\d\]: needs"):
+        decode_columns(wire)
+
+
 def test_out_of_range_values_name_field_and_ue() -> None:
     batch = probe_batch(6, np.random.default_rng(0))
     wire = encode_columns(batch)
