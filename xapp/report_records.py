@@ -8,7 +8,7 @@ by UE, in proto naming.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -30,11 +30,11 @@ from xapp.report_batch import (
 )
 from xapp.report_fields import (
     BY_NAME,
+    CQI_ENTRY,
     CQI_HISTORY,
     FIELDS,
     HARQ_HISTORY,
     NO_ENTRY,
-    Kind,
     ReportField,
     float32,
 )
@@ -162,8 +162,9 @@ def ue_ids_from_records(reports: Sequence[Mapping[str, Any]]) -> list[int]:
     return ids
 
 
-def _entries(entries: Any, name: str, what: str, most: int, ue: int) -> Sequence[Any]:
-    """The list of entries ``name`` of a record, checked to be a list of at most ``most``."""
+def _entries(entries: Any, name: str, what: str, most: int,
+             ue: int) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """``(k, entry)`` of the entries ``name`` of a record: a list of at most ``most`` objects."""
     if not isinstance(entries, Sequence) or isinstance(entries, str | bytes):
         raise ReportError(name, ue, f"must be a list of {what}")
     if len(entries) > most:
@@ -171,12 +172,11 @@ def _entries(entries: Any, name: str, what: str, most: int, ue: int) -> Sequence
     for k, entry in enumerate(entries):
         if not isinstance(entry, Mapping):
             raise ReportError(f"{name}[{k}]", ue, "must be an object")
-    return entries
+        yield k, entry
 
 
 def _fill_harq(entries: Any, ue: int, top_mcs: int, cols: dict[str, Any]) -> None:
-    for k, entry in enumerate(_entries(entries, "harq", "HARQ feedback entries", HARQ_HISTORY,
-                                       ue)):
+    for k, entry in _entries(entries, "harq", "HARQ feedback entries", HARQ_HISTORY, ue):
         where = f"harq[{k}]"
         ack = _required(entry, "ack", ue, f"{where}.")
         if not isinstance(ack, bool):
@@ -194,11 +194,9 @@ def _fill_harq(entries: Any, ue: int, top_mcs: int, cols: dict[str, Any]) -> Non
 
 
 def _fill_cqi_history(entries: Any, ue: int, cols: dict[str, Any]) -> None:
-    for k, entry in enumerate(_entries(entries, "cqi_history", "CQI reports", CQI_HISTORY, ue)):
+    for k, entry in _entries(entries, "cqi_history", "CQI reports", CQI_HISTORY, ue):
         where = f"cqi_history[{k}]."
-        for f in _CQI_ENTRY:
+        for f in CQI_ENTRY:
             cols[f.name][ue, k] = _integer(_required(entry, f.proto, ue, where),
                                            f"{where}{f.proto}", ue, f.low, f.high)
 
-
-_CQI_ENTRY: Final = tuple(f for f in FIELDS if f.kind is Kind.CQI_HISTORY)
