@@ -13,6 +13,7 @@ from xapp.errors import InvalidRequest
 from xapp.metrics import Metrics
 from xapp.model_check import Limits, check_model, probe_batch
 from xapp.proto_reports import batch_from_protos
+from xapp.report_fields import CQI_HISTORY
 
 
 def same_batch(a: features.ReportBatch, b: features.ReportBatch) -> None:
@@ -71,8 +72,8 @@ def test_empty_cqi_history_columns_mean_no_history() -> None:
     """A sender without CQI history leaves its two columns empty: the same as all -1."""
     batch = probe_batch(5, np.random.default_rng(0))
     none = features.ReportBatch(**{**{k: getattr(batch, k) for k in batch.__slots__},
-                                   "cqi_history_cqi": np.full((5, 4), -1),
-                                   "cqi_history_age": np.full((5, 4), -1)})
+                                   "cqi_history_cqi": np.full((5, CQI_HISTORY), -1),
+                                   "cqi_history_age": np.full((5, CQI_HISTORY), -1)})
     explicit = decode_columns(encode_columns(none))[1]
     wire = encode_columns(batch)
     wire.ClearField("cqi_history_cqi")

@@ -9,6 +9,7 @@ from xapp import features
 from xapp._proto.linkadapt.v1 import linkadapt_pb2 as pb
 from xapp.features import ReportError
 from xapp.proto_reports import batch_from_protos
+from xapp.report_fields import CQI_HISTORY
 
 
 def to_proto(record: dict) -> pb.UeReport:
@@ -24,7 +25,7 @@ def records() -> list[dict]:
                  "age_slots": int(rng.integers(0, 9)), **({"initial": False} if k % 2 else {})}
                 for k in range(int(rng.integers(0, 9)))]
         history = [{"cqi": int(rng.integers(0, 16)), "age_slots": 10 * (k + 1)}
-                   for k in range(int(rng.integers(0, 5)))]
+                   for k in range(int(rng.integers(0, CQI_HISTORY + 1)))]
         rec = report(ue_id=i, mcs_table=table, wideband_cqi=int(rng.integers(0, 16)),
                      harq=harq, cqi_history=history, numerology=int(rng.integers(0, 3)),
                      tb_initial_errors=int(rng.integers(0, 3)), cqi_age_slots=int(i % 3))
@@ -59,7 +60,8 @@ def test_proto_conversion_matches_the_contract_converter() -> None:
     (lambda r: r.cqi_history.add(age_slots=12), "cqi_history[0].cqi", 2),
     (lambda r: r.cqi_history.add(cqi=0), "cqi_history[0].age_slots", 2),
     (lambda r: r.cqi_history.add(cqi=16, age_slots=12), "cqi_history[0]", 2),
-    (lambda r: r.cqi_history.extend([pb.CqiReport(cqi=3, age_slots=9)] * 5), "cqi_history", 2),
+    (lambda r: r.cqi_history.extend([pb.CqiReport(cqi=3, age_slots=9)] * (CQI_HISTORY + 1)),
+     "cqi_history", 2),
     (lambda r: setattr(r, "mcs_table", 0), "mcs_table", 2),
 ])
 def test_bad_reports_name_field_and_ue(change, field: str, ue: int) -> None:

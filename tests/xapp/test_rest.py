@@ -5,6 +5,7 @@ import pytest
 from conftest import AUTH, BAD, mlp_bytes, report
 
 from xapp import features
+from xapp.report_fields import CQI_HISTORY
 
 
 def decide(client: httpx.Client, reports: list, **extra) -> httpx.Response:
@@ -66,7 +67,8 @@ def test_decisions_health_and_model_lifecycle(start_service) -> None:
     ([report(), report(cqi_history=[{"cqi": 9, "age_slots": 12}, {"cqi": 16, "age_slots": 22}])],
      {}, 422, "cqi_history[1].cqi", 1),
     ([report(cqi_history=[{"cqi": 9}])], {}, 422, "cqi_history[0].age_slots", 0),
-    ([report(cqi_history=[{"cqi": 9, "age_slots": 12}] * 5)], {}, 422, "cqi_history", 0),
+    ([report(cqi_history=[{"cqi": 9, "age_slots": 12}] * (CQI_HISTORY + 1))], {}, 422,
+     "cqi_history", 0),
     ([report(cqi_history={"cqi": 9})], {}, 422, "cqi_history", 0),
     ([report()], {"schema_version": 7}, 422, "schema_version", -1),
     ([report()] * 9, {}, 413, "", -1),

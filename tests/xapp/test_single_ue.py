@@ -19,7 +19,7 @@ from xapp.metrics import Metrics
 from xapp.model_check import Limits, check_model, probe_batch
 from xapp.policy import OBSERVATION_ROW
 from xapp.proto_reports import batch_from_protos
-from xapp.report_fields import float32
+from xapp.report_fields import CQI_HISTORY, float32
 from xapp.single_ue import observe_one
 
 _BAD: list[tuple[str, Any]] = [
@@ -46,7 +46,7 @@ def reports(draw: Any) -> pb.UeReport:
              "age_slots": pick(0, 1, 7, 999, 1_000_000), "initial": draw(st.booleans())}
             for _ in range(draw(st.integers(0, 8)))]
     history = [{"cqi": pick(0, 1, 9, 15), "age_slots": pick(0, 1, 40, 1_000_000)}
-               for _ in range(draw(st.integers(0, 4)))]
+               for _ in range(draw(st.integers(0, CQI_HISTORY)))]
     total = pick(0, 1, 30, 1_000_000)
     record = report(
         ue_id=draw(st.integers(0, 2**64 - 1)),
@@ -80,13 +80,13 @@ def reports(draw: Any) -> pb.UeReport:
         del entry[pick("ack", "mcs", "age_slots", "initial")]
         if len(harq) == 8 and draw(st.booleans()):
             harq.append(dict(harq[0]))
-    elif mishap == 3 and history:  # a CQI history entry incomplete or out of range, or a 5th
+    elif mishap == 3 and history:  # a CQI history entry incomplete or out of range, or one too many
         entry = history[draw(st.integers(0, len(history) - 1))]
-        change = pick("no cqi", "no age", "cqi 16", "fifth")
+        change = pick("no cqi", "no age", "cqi 16", "one too many")
         if change == "cqi 16":
             entry["cqi"] = 16
-        elif change == "fifth":
-            history.extend([dict(entry)] * (5 - len(history)))
+        elif change == "one too many":
+            history.extend([dict(entry)] * (CQI_HISTORY + 1 - len(history)))
         else:
             del entry["cqi" if change == "no cqi" else "age_slots"]
     elif mishap == 2:

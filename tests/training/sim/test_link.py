@@ -9,6 +9,7 @@ from training.sim import closed_loop, config
 from training.sim.config import HARQ_PROCESSES, MAX_TRANSMISSIONS
 from training.sim.link import LinkSimulator
 from training.sim.policies import Fixed, Genie, Illa, Olla, parse_policy
+from xapp.report_fields import CQI_HISTORY
 
 
 def _sim(name: str = "mimo", n: int = 64, seed: int = 3) -> LinkSimulator:
@@ -91,7 +92,7 @@ def test_reports_carry_the_cqi_reports_the_gnb_held_before() -> None:
     held: list[list[tuple[int, int]]] = [[] for _ in range(sim.n)]  # (cqi, measured slot)
     current = [(int(c), int(sim.slot - a)) for c, a in zip(sim.reports.cqi, sim.reports.cqi_age,
                                                            strict=True)]
-    for _ in range(6 * period):
+    for _ in range((CQI_HISTORY + 2) * period):
         sim.step(np.full(sim.n, 5))
         r = sim.reports
         for ue in range(sim.n):
@@ -99,12 +100,12 @@ def test_reports_carry_the_cqi_reports_the_gnb_held_before() -> None:
             if now[1] != current[ue][1]:
                 held[ue].insert(0, current[ue])
                 current[ue] = now
-            want = held[ue][:4]
+            want = held[ue][:CQI_HISTORY]
             got_cqi = r.cqi_history_cqi[ue].tolist()
             got_age = r.cqi_history_age[ue].tolist()
-            assert got_cqi == [c for c, _ in want] + [-1] * (4 - len(want))
-            assert got_age == [sim.slot - m for _, m in want] + [-1] * (4 - len(want))
-    assert min(len(h) for h in held) >= 4  # every UE's history filled up
+            assert got_cqi == [c for c, _ in want] + [-1] * (CQI_HISTORY - len(want))
+            assert got_age == [sim.slot - m for _, m in want] + [-1] * (CQI_HISTORY - len(want))
+    assert min(len(h) for h in held) >= CQI_HISTORY  # every UE's history filled up
     assert (np.diff(sim.reports.cqi_history_age, axis=1) == period).all()
 
 
